@@ -1,0 +1,52 @@
+"""Session-wide fixtures shared by every test package.
+
+Builds are slow on 2 cores, so every test that builds uses one engine store and one depsolve cache
+(``shared_state_dir``) and each image is built once per run by a session-scoped fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only reference material (../shared) beside the checkout."""
+    if not SHARED.is_dir():
+        pytest.fail(f"reference material missing: {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_state_dir() -> Path:
+    """A state dir whose store/ and cache/ are reused by every building test in this run."""
+    path = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-test/state"))
+    (path / "store").mkdir(parents=True, exist_ok=True)
+    (path / "cache").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (loop devices, mounts, chroot)")
+
+
+def need_tool(name: str) -> str:
+    """Path of a host tool the test needs; a missing one fails loudly (CI installs them)."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make test` (scripts/setup.sh --test) first")
+    return found

@@ -1,0 +1,108 @@
+"""Depsolving: one interface, a solver per distribution family (apt for Debian, dnf for RPM)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from osbuildd.distro import Distro, Repository
+
+__all__ = ["DepsolveError", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "search"]
+
+
+@dataclass
+class PackageSpec:
+    """One exact package the image will contain (upstream rpmmd.PackageSpec)."""
+
+    name: str
+    epoch: int
+    version: str        # Debian: full Debian version without epoch
+    release: str        # Debian: ""
+    arch: str
+    url: str
+    checksum: str       # "sha256:<hex>"
+    size: int = 0
+    repo_id: str = ""
+    check_gpg: bool = False
+
+    def evr(self) -> str:
+        vr = f"{self.version}-{self.release}" if self.release else self.version
+        return f"{self.epoch}:{vr}" if self.epoch else vr
+
+    def nevra(self) -> str:
+        return f"{self.name}-{self.evr()}.{self.arch}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PackageSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class PackageSetRequest:
+    include: list[str]
+    exclude: list[str] = field(default_factory=list)
+    repositories: list[Repository] = field(default_factory=list)
+
+
+@dataclass
+class PackageInfo:
+    """What search/list returns (the Weldr projects/* and Cloud package search shapes)."""
+
+    name: str
+    summary: str = ""
+    description: str = ""
+    homepage: str = ""
+    license: str = ""
+    epoch: int = 0
+    version: str = ""
+    release: str = ""
+    arch: str = ""
+    build_time: str = ""      # ISO 8601 UTC, "" when unknown
+    repo_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class DepsolveError(Exception):
+    """kind: "not-found" (a package), "conflict", "repository" (unreachable/broken repository)."""
+
+    def __init__(self, kind: str, message: str, *, package: str = "", repository: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.package = package
+        self.repository = repository
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _solver(distro: Distro) -> Any:
+    if distro.family == "debian":
+        from osbuildd.depsolve import apt
+        return apt
+    if distro.family == "rpm":
+        from osbuildd.depsolve import dnf
+        return dnf
+    raise DepsolveError("repository", f"no solver for distribution family {distro.family!r}")
+
+
+async def depsolve(distro: Distro, arch: str, sets: dict[str, PackageSetRequest],
+                   cache_dir: Path) -> dict[str, list[PackageSpec]]:
+    """Resolve each named package set (e.g. "build", "os") on its own to exact packages."""
+    distro.arch(arch)  # UnknownArch early, before any network
+    return await _solver(distro).depsolve(distro, arch, sets, cache_dir)
+
+
+async def search(distro: Distro, arch: str, repos: list[Repository], patterns: list[str],
+                 cache_dir: Path) -> list[PackageInfo]:
+    """Packages matching the glob patterns (empty list = all), newest version of each, by name."""
+    distro.arch(arch)
+    return await _solver(distro).search(distro, arch, repos, patterns, cache_dir)

@@ -1,0 +1,219 @@
+"""Streaming parser for osbuild's ``--monitor=JSONSeqMonitor`` output (RFC 7464 JSON text sequences).
+
+Each record is ``0x1E`` + one JSON object + ``\\n``. The parser accepts the stream in chunks cut at any
+byte (inside a record, inside a UTF-8 sequence), records of any length, contexts that are sent in full
+once and afterwards only as ``{"id": ...}``, and records without a ``message``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+RS = 0x1E
+NL = b"\n"
+
+# Origins whose messages are osbuild's own status lines; everything else is stage/source output.
+STATUS_ORIGINS = frozenset({"osbuild.monitor", "osbuild.main_cli"})
+
+
+class Progress:
+    """Where the build is: ``done`` of ``total`` pipelines/sources, and the stages of the current one."""
+
+    __slots__ = ("done", "total", "sub_done", "sub_total", "pipeline", "stage", "message")
+
+    def __init__(self, done: int = 0, total: int = 0, sub_done: int | None = None,
+                 sub_total: int | None = None, pipeline: str | None = None, stage: str | None = None,
+                 message: str | None = None) -> None:
+        self.done = done
+        self.total = total
+        self.sub_done = sub_done
+        self.sub_total = sub_total
+        self.pipeline = pipeline
+        self.stage = stage
+        self.message = message
+
+    @property
+    def percent(self) -> float:
+        """What image-builder's progress bars show: sub-progress counts as a fraction of one step."""
+        if self.total <= 0:
+            return 0.0
+        frac = 0.0
+        if self.sub_total:
+            frac = min(1.0, (self.sub_done or 0) / self.sub_total)
+        return max(0.0, min(100.0, 100.0 * (self.done + frac) / self.total))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Upstream's progress shape ``{done, total, subprogress{done,total}}`` plus where we are."""
+        out: dict[str, Any] = {"done": self.done, "total": self.total}
+        if self.sub_total is not None:
+            out["subprogress"] = {"done": self.sub_done or 0, "total": self.sub_total}
+        out["percent"] = round(self.percent, 2)
+        if self.pipeline:
+            out["pipeline"] = self.pipeline
+        if self.stage:
+            out["stage"] = self.stage
+        if self.message:
+            out["message"] = self.message
+        return out
+
+    def copy(self) -> Progress:
+        return Progress(self.done, self.total, self.sub_done, self.sub_total, self.pipeline,
+                        self.stage, self.message)
+
+    def __repr__(self) -> str:
+        return f"Progress({self.to_dict()!r})"
+
+
+class MonitorEvent:
+    """One monitor record with its context resolved."""
+
+    __slots__ = ("message", "origin", "pipeline", "pipeline_id", "stage", "stage_id", "progress",
+                 "result", "metadata", "duration", "timestamp")
+
+    def __init__(self, message: str | None, origin: str | None, pipeline: str | None,
+                 pipeline_id: str | None, stage: str | None, stage_id: str | None,
+                 progress: Progress | None, result: dict | None, metadata: dict | None,
+                 duration: float | None, timestamp: float | None) -> None:
+        self.message = message
+        self.origin = origin
+        self.pipeline = pipeline
+        self.pipeline_id = pipeline_id
+        self.stage = stage
+        self.stage_id = stage_id
+        self.progress = progress
+        self.result = result
+        self.metadata = metadata
+        self.duration = duration
+        self.timestamp = timestamp
+
+    @property
+    def is_status(self) -> bool:
+        """osbuild's own status line (as opposed to build output, upstream's ``Trace``)."""
+        return self.origin in STATUS_ORIGINS
+
+    def __repr__(self) -> str:
+        return (f"MonitorEvent(origin={self.origin!r}, pipeline={self.pipeline!r}, stage={self.stage!r}, "
+                f"message={(self.message or '')[:40]!r})")
+
+
+class MonitorError(ValueError):
+    """A record that is not a JSON object (the stream is corrupt)."""
+
+
+class MonitorParser:
+    """Incremental JSONSeq parser; ``feed(chunk)`` returns the events completed by that chunk.
+
+    It also keeps the state a consumer needs at the end: the last progress, the current
+    pipeline/stage, each stage's ``result`` record and the metadata per pipeline and stage.
+    """
+
+    def __init__(self, strict: bool = False) -> None:
+        self._buf = bytearray()
+        self._contexts: dict[str, tuple[str | None, str | None, str | None, str | None, str | None]] = {}
+        self.strict = strict
+        self.progress = Progress()
+        self.records = 0
+        self.bad_records = 0
+        self.stage_results: dict[str, dict] = {}          # stage id -> result record
+        self.stage_pipeline: dict[str, str] = {}          # stage id -> pipeline name
+        self.metadata: dict[str, dict[str, Any]] = {}     # pipeline -> stage type -> metadata
+        self.failed_stage: dict | None = None
+
+    def feed(self, chunk: bytes) -> list[MonitorEvent]:
+        buf = self._buf
+        start = len(buf)
+        buf += chunk
+        # only the new bytes can hold a record end
+        end = buf.find(NL, start)
+        if end < 0:
+            return []
+        events: list[MonitorEvent] = []
+        pos = 0
+        while end >= 0:
+            ev = self._record(bytes(buf[pos:end]))
+            if ev is not None:
+                events.append(ev)
+            pos = end + 1
+            end = buf.find(NL, pos)
+        del buf[:pos]
+        return events
+
+    def close(self) -> list[MonitorEvent]:
+        """End of stream: a last record without its newline still counts."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        ev = self._record(rest) if rest.strip() else None
+        return [ev] if ev is not None else []
+
+    def _record(self, raw: bytes) -> MonitorEvent | None:
+        # A record starts at its last RS: a writer that died mid-record leaves a prefix to drop.
+        rs = raw.rfind(b"\x1e")
+        if rs >= 0:
+            raw = raw[rs + 1:]
+        if not raw.strip():
+            return None
+        try:
+            rec = json.loads(raw)
+        except ValueError as exc:
+            self.bad_records += 1
+            if self.strict:
+                raise MonitorError(f"bad monitor record: {exc}") from None
+            return None
+        if not isinstance(rec, dict):
+            self.bad_records += 1
+            if self.strict:
+                raise MonitorError("monitor record is not an object")
+            return None
+        self.records += 1
+        ctx = rec.get("context")
+        origin = pipeline = pipeline_id = stage = stage_id = None
+        if ctx:
+            cid = ctx.get("id")
+            if len(ctx) > 1 or cid not in self._contexts:
+                p = ctx.get("pipeline") or {}
+                s = p.get("stage") or {}
+                resolved = (ctx.get("origin"), p.get("name"), p.get("id"), s.get("name"), s.get("id"))
+                if cid:
+                    self._contexts[cid] = resolved
+            else:
+                resolved = self._contexts[cid]
+            origin, pipeline, pipeline_id, stage, stage_id = resolved
+        message = rec.get("message")
+        prog = None
+        pr = rec.get("progress")
+        cur = self.progress
+        if pr:
+            sub = pr.get("progress")
+            cur.done = pr.get("done", 0)
+            cur.total = pr.get("total", 0)
+            if sub:
+                cur.sub_done = sub.get("done", 0)
+                cur.sub_total = sub.get("total", 0)
+            else:
+                cur.sub_done = cur.sub_total = None
+        if origin == "osbuild.monitor" and message:
+            # "Starting pipeline X" carries the previous stage name (osbuild quirk): reset it.
+            if message.startswith("Starting pipeline"):
+                cur.pipeline = pipeline
+                cur.stage = None
+            elif message.startswith("Starting module"):
+                cur.pipeline = pipeline
+                cur.stage = stage
+            cur.message = message.strip()
+        if pr or origin == "osbuild.monitor":
+            prog = cur.copy()   # a snapshot: events are kept and compared by consumers
+        result = rec.get("result")
+        metadata = rec.get("metadata")
+        if result is not None:
+            rid = result.get("id") or stage_id or result.get("name")
+            if rid:
+                self.stage_results[rid] = result
+                if pipeline:
+                    self.stage_pipeline[rid] = pipeline
+            if result.get("success") is False and self.failed_stage is None:
+                self.failed_stage = result
+            if metadata and pipeline:
+                self.metadata.setdefault(pipeline, {})[result.get("name") or stage or "?"] = metadata
+        return MonitorEvent(message, origin, pipeline, pipeline_id, stage, stage_id, prog, result,
+                            metadata, rec.get("duration"), rec.get("timestamp"))

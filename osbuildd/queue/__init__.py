@@ -1,0 +1,20 @@
+"""SQLite job store and scheduler (see docs/CONTRACTS.md "Job queue")."""
+
+from osbuildd.queue import errors
+from osbuildd.queue.db import Database, MigrationError
+from osbuildd.queue.errors import (
+    JobInUse,
+    JobNotFound,
+    JobNotPending,
+    JobNotRunning,
+    JobStoreError,
+    TokenNotFound,
+)
+from osbuildd.queue.jobs import LOCAL_OWNER, REQUEUE_TYPES, JobStore
+from osbuildd.queue.model import Dequeued, Job, JobError, JobStatus
+
+__all__ = [
+    "LOCAL_OWNER", "REQUEUE_TYPES", "Database", "Dequeued", "Job", "JobError", "JobInUse", "JobNotFound",
+    "JobNotPending", "JobNotRunning", "JobStatus", "JobStore", "JobStoreError", "MigrationError",
+    "TokenNotFound", "errors",
+]

@@ -1,0 +1,273 @@
+"""osbuildd's configuration: one TOML file loaded into typed dataclasses.
+
+Every key and its default is documented in ``etc/osbuildd.toml``. Unknown keys and wrong types are
+errors (``ConfigError("<file>: <key>: <message>")``) so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path("/etc/osbuildd/osbuildd.toml")
+ENV_VAR = "OSBUILDD_CONFIG"
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 1000**2, "mb": 1000**2,
+               "mib": 1024**2, "mi": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
+               "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded ``<file>: <key>: <message>`` (one line)."""
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes of a size such as ``"20GiB"``, ``"500MB"`` or ``1048576``."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError("must not be negative")
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(f"not a size: {text!r} (e.g. \"20GiB\")")
+    return int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()]
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where an API listens: ``host:port`` (TCP) or ``unix:/path``."""
+
+    host: str | None = None
+    port: int | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        if text.startswith("unix:"):
+            path = text[5:]
+            if not path.startswith("/"):
+                raise ValueError(f"unix socket path must be absolute: {text!r}")
+            return cls(path=Path(path))
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected \"host:port\" or \"unix:/path\", got {text!r}")
+        return cls(host=host.strip("[]") or "0.0.0.0", port=int(port))
+
+    def __str__(self) -> str:
+        return f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
+
+
+@dataclass
+class WeldrConfig:
+    socket: Path = Path("/run/weldr/api.socket")
+    max_body_size: int = 16 * 1024 * 1024
+
+
+@dataclass
+class ListenerConfig:
+    listen: str = ""  # "host:port" or "unix:/path"; empty = not started
+
+    @property
+    def address(self) -> Listen | None:
+        return Listen.parse(self.listen) if self.listen else None
+
+
+@dataclass
+class BuilderConfig:
+    osbuild: str = "auto"  # "auto": upstream osbuild from PATH if present, else osbuildd-engine
+    max_parallel: int = 1
+    local_executor: bool = True
+    cache_max_size: str = "20GiB"
+    stage_timeout: float = 0  # seconds, 0 = none
+
+    @property
+    def cache_max_bytes(self) -> int:
+        return parse_size(self.cache_max_size)
+
+
+@dataclass
+class DistrosConfig:
+    host: str = ""  # overrides /etc/os-release detection, e.g. "debian-12"
+
+
+@dataclass
+class AwsConfig:
+    credentials: str = field(default="", repr=False)  # path to an AWS shared credentials file
+    region: str = ""
+    bucket: str = ""
+
+
+@dataclass
+class GcpConfig:
+    credentials: str = field(default="", repr=False)  # path to a service account JSON file
+    bucket: str = ""
+    region: str = ""
+
+
+@dataclass
+class AzureConfig:
+    credentials: str = field(default="", repr=False)  # path to a TOML/JSON file with client id/secret
+
+
+@dataclass
+class Config:
+    state_dir: Path = Path("/var/lib/osbuildd")
+    log_level: str = "info"
+    log_format: str = "auto"
+    weldr: WeldrConfig = field(default_factory=WeldrConfig)
+    cloud: ListenerConfig = field(default_factory=ListenerConfig)
+    image_builder: ListenerConfig = field(default_factory=ListenerConfig)
+    worker_api: ListenerConfig = field(default_factory=ListenerConfig)
+    builder: BuilderConfig = field(default_factory=BuilderConfig)
+    distros: DistrosConfig = field(default_factory=DistrosConfig)
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    gcp: GcpConfig = field(default_factory=GcpConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
+    # where the config came from (None = built-in defaults); not a key of the file
+    source: Path | None = field(default=None, compare=False)
+
+    # -- the state directory layout (docs/CONTRACTS.md "State directory") --
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "osbuildd.db"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.state_dir / "store"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state_dir / "cache"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.state_dir / "results"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.state_dir / "tmp"
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Config:
+        """Load ``path``, else ``$OSBUILDD_CONFIG``, else /etc/osbuildd/osbuildd.toml if it exists,
+        else the built-in defaults."""
+        if path is None and os.environ.get(ENV_VAR):
+            path = os.environ[ENV_VAR]
+        if path is None:
+            if not DEFAULT_PATH.exists():
+                return cls()
+            path = DEFAULT_PATH
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
+        return cls.from_toml(text, source=path)
+
+    @classmethod
+    def from_toml(cls, text: str, source: str | Path = "<config>") -> Config:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: syntax: {exc}") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "<config>") -> Config:
+        config = _build(cls, data, str(source), "")
+        config.source = Path(source) if not str(source).startswith("<") else None
+        config._validate(str(source))
+        return config
+
+    @classmethod
+    def embedded(cls, state_dir: str | Path) -> Config:
+        """The default for a local state folder (``osbuildd build``, ``make run``): everything under
+        ``state_dir``, the Weldr socket at ``<state_dir>/api.socket``, no network listeners."""
+        state = Path(state_dir).absolute()
+        return cls(state_dir=state, weldr=WeldrConfig(socket=state / "api.socket"))
+
+    def _validate(self, src: str) -> None:
+        def fail(key: str, message: str) -> None:
+            raise ConfigError(f"{src}: {key}: {message}")
+
+        if self.log_level not in LOG_LEVELS:
+            fail("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            fail("log_format", f"must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if not self.state_dir.is_absolute():
+            fail("state_dir", f"must be an absolute path, got {str(self.state_dir)!r}")
+        if not self.weldr.socket.is_absolute():
+            fail("weldr.socket", f"must be an absolute path, got {str(self.weldr.socket)!r}")
+        if self.weldr.max_body_size <= 0:
+            fail("weldr.max_body_size", "must be positive")
+        for name in ("cloud", "image_builder", "worker_api"):
+            try:
+                getattr(self, name).address  # noqa: B018 - parsing is the check
+            except ValueError as exc:
+                fail(f"{name}.listen", str(exc))
+        if self.builder.max_parallel < 1:
+            fail("builder.max_parallel", "must be at least 1")
+        if self.builder.stage_timeout < 0:
+            fail("builder.stage_timeout", "must not be negative (0 = no timeout)")
+        if self.builder.osbuild != "auto" and not self.builder.osbuild.startswith("/"):
+            fail("builder.osbuild", f"must be \"auto\" or an absolute path, got {self.builder.osbuild!r}")
+        try:
+            self.builder.cache_max_bytes  # noqa: B018 - parsing is the check
+        except ValueError as exc:
+            fail("builder.cache_max_size", str(exc))
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", Path: "a path string"}
+
+
+def _build(cls: type, data: Any, src: str, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from a TOML table, checking keys and types on the way."""
+    where = prefix.rstrip(".") or "(top level)"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: {where}: must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        full = prefix + key
+        if key not in fields:
+            raise ConfigError(f"{src}: {full}: unknown key")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = _build(hint, value, src, full + ".")
+        else:
+            values[key] = _coerce(hint, value, src, full)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, src: str, key: str) -> Any:
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for t in allowed:
+        if t is bool and isinstance(value, bool):
+            return value
+        if isinstance(value, bool):
+            continue  # TOML true is not an integer here
+        if t is int and isinstance(value, int):
+            return value
+        if t is float and isinstance(value, int | float):
+            return float(value)
+        if t is str and isinstance(value, str):
+            return value
+        if t is Path and isinstance(value, str):
+            return Path(value)
+    names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in allowed)
+    if str in allowed and int in allowed:
+        names = "a string or an integer"
+    raise ConfigError(f"{src}: {key}: must be {names}, got {type(value).__name__} {value!r}")

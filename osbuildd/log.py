@@ -1,0 +1,86 @@
+"""structlog setup: JSON lines for services and files, readable console output on a terminal.
+
+Secrets never reach the output: a processor masks values of keys that look like credentials, at any
+depth of the event (dicts and lists inside it too).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "***"
+# whole words of a key name (split on _ - .) that mark a secret
+_SECRET_WORDS = {"password", "passwd", "secret", "token", "key", "credentials", "credential",
+                 "authorization", "sas", "passphrase", "apikey", "private"}
+_SPLIT = re.compile(r"[_\-.\s]+")
+
+
+def is_secret_key(name: str) -> bool:
+    # camelCase keys (accessKeyId, clientSecret) are split too
+    words = _SPLIT.split(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(w in _SECRET_WORDS for w in words)
+
+
+def _redact(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+                    else _redact(v, depth + 1)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v, depth + 1) for v in value]
+    return value
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: mask secret-looking keys (``password``, ``aws_secret_key``, ``token``...)."""
+    return _redact(event_dict)
+
+
+def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Configure structlog (and the stdlib root logger, for aiohttp's messages) once per process."""
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.format_exc_info)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # stdlib loggers (aiohttp.access, asyncio) go through the same rendering
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # one line per HTTP request is noise at info level
+    logging.getLogger("aiohttp.access").setLevel(max(numeric, logging.WARNING))
+
+
+def get_logger(name: str = "osbuildd", **bound: Any) -> Any:
+    """A structlog logger with ``bound`` context (``job_id=...``, ``compose_id=...``)."""
+    return structlog.get_logger(name).bind(**bound)

@@ -1,0 +1,112 @@
+"""The one SQLite database of osbuildd: connection, pragmas, migrations, transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration shipped in ``osbuildd/queue/migrations``, in order."""
+    found = []
+    for entry in resources.files("osbuildd.queue").joinpath("migrations").iterdir():
+        m = MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise MigrationError(f"two migrations share a number: {[name for _, name, _ in found]}")
+    return found
+
+
+class Database:
+    """One aiosqlite connection in autocommit mode; writes go through :meth:`transaction`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        # One connection is shared by every task: the lock keeps transactions from interleaving.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        path = Path(path)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; transaction() issues BEGIN/COMMIT itself.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            # NORMAL in WAL mode: a kill -9 loses nothing committed; only a power cut might.
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            db = cls(conn, path)
+            await db._migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def _migrate(self) -> None:
+        # Which files were applied is kept in a table as well as in user_version (the highest one),
+        # so a lower number that lands after a higher one (parts are built side by side) still runs.
+        await self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        async with self.conn.execute("SELECT number FROM schema_migrations") as cur:
+            applied = {row[0] for row in await cur.fetchall()}
+        highest = max([await self.schema_version(), *applied])
+        for number, name, sql in migrations():
+            if number in applied:
+                continue
+            highest = max(highest, number)
+            # The whole file and its bookkeeping commit together, or not at all.
+            script = (f"BEGIN IMMEDIATE;\n{sql}\n;"
+                      f"INSERT INTO schema_migrations VALUES ({number}, '{name}', (julianday('now') - 2440587.5) * 86400.0);"
+                      f"PRAGMA user_version = {highest};\nCOMMIT;")
+            try:
+                await self.conn.executescript(script)
+            except Exception as exc:
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                raise MigrationError(f"migration {name} failed: {exc}") from exc
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One committed transaction; rolled back if the body raises (or is cancelled)."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                # shield: a cancelled task must still leave the connection outside a transaction
+                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                raise
+            await asyncio.shield(self.conn.execute("COMMIT"))
+
+    async def integrity_check(self) -> str:
+        async with self.conn.execute("PRAGMA integrity_check") as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else ""
+
+    async def close(self) -> None:
+        await self.conn.close()

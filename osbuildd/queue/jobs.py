@@ -1,0 +1,527 @@
+"""The job store and scheduler, modelled on osbuild-composer's job queue.
+
+Jobs form a DAG; a job is handed out only once all its dependencies finished, to exactly one
+taker (one transaction selects it and marks it running with a fresh token). Waiters are woken by
+enqueue/finish/cancel/requeue through an in-process event, never by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from osbuildd.queue import errors
+from osbuildd.queue.db import Database
+from osbuildd.queue.errors import JobInUse, JobNotFound, JobNotPending, JobNotRunning, TokenNotFound
+from osbuildd.queue.model import JOB_COLUMNS, Dequeued, Job, JobError, JobStatus, dumps, job_from_row
+
+log = structlog.get_logger("osbuildd.queue")
+
+LOCAL_OWNER = "local"  # jobs taken by the in-process executor: exempt from the heartbeat watcher
+HEARTBEAT_TIMEOUT = 120.0  # upstream JobTimeout: 2 min without a heartbeat
+WATCH_INTERVAL = 30.0  # upstream WatchHeartbeats period
+MAX_RETRIES = 2  # requeues after a missing heartbeat before the job fails with error 27
+
+# Types that only compute (no side effects outside the database): a crash or shutdown requeues them.
+# Everything else (osbuild:<arch>, uploads, koji, ...) is failed instead, so it never runs twice.
+REQUEUE_TYPES = frozenset({"depsolve", "manifest-id-only", "container-resolve", "ostree-resolve", "file-resolve"})
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class JobStore:
+    def __init__(self, db: Database, *, state_dir: Path | None = None,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, max_retries: int = MAX_RETRIES) -> None:
+        self.db = db
+        self.state_dir = state_dir
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_retries = max_retries
+        self._wakeup = asyncio.Event()
+        self._cancel_events: dict[str, asyncio.Event] = {}
+        self._watcher: asyncio.Task | None = None
+
+    @classmethod
+    async def open(cls, db: Database, *, state_dir: str | Path | None = None,
+                   heartbeat_timeout: float = HEARTBEAT_TIMEOUT, max_retries: int = MAX_RETRIES) -> JobStore:
+        return cls(db, state_dir=Path(state_dir) if state_dir else None,
+                   heartbeat_timeout=heartbeat_timeout, max_retries=max_retries)
+
+    async def close(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+
+    # -- waking waiters -------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        # Swap before setting: a waiter that captured the old event before its failed attempt is
+        # woken even if the change committed between its attempt and its wait.
+        event, self._wakeup = self._wakeup, asyncio.Event()
+        event.set()
+
+    async def _wait(self, event: asyncio.Event, deadline: float | None) -> bool:
+        """Wait for ``event`` until ``deadline`` (loop time); False on timeout."""
+        if deadline is None:
+            await event.wait()
+            return True
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(event.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        return None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def _fetch(self, conn: aiosqlite.Connection, where: str, params: Sequence[Any]) -> list[Job]:
+        async with conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} ORDER BY seq", params) as cur:
+            return [job_from_row(row) for row in await cur.fetchall()]
+
+    async def get(self, job_id: str) -> Job:
+        jobs = await self._fetch(self.db.conn, "id = ?", (job_id,))
+        if not jobs:
+            raise JobNotFound(job_id)
+        return jobs[0]
+
+    async def get_by_token(self, token: str) -> Job:
+        jobs = await self._fetch(self.db.conn, "token = ?", (token,))
+        if not jobs:
+            raise TokenNotFound(token)
+        return jobs[0]
+
+    async def list(self, *, status: JobStatus | str | Iterable[JobStatus | str] | None = None,
+                   channel: str | None = None, types: Sequence[str] | None = None) -> list[Job]:
+        """Jobs in queue order. ``types`` entries ending in ``*`` match a prefix (``osbuild:*``)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            clauses.append(f"status IN ({_placeholders(len(wanted))})")
+            params += [str(JobStatus(s)) for s in wanted]
+        if channel is not None:
+            clauses.append("channel = ?")
+            params.append(channel)
+        if types is not None:
+            ors = []
+            for t in types:
+                if t.endswith("*"):
+                    ors.append("substr(type, 1, ?) = ?")
+                    params += [len(t) - 1, t[:-1]]
+                else:
+                    ors.append("type = ?")
+                    params.append(t)
+            clauses.append("(" + (" OR ".join(ors) or "0") + ")")
+        return await self._fetch(self.db.conn, " AND ".join(clauses) or "1", params)
+
+    async def dependents(self, job_id: str) -> list[str]:
+        """Ids of the jobs that depend on ``job_id``."""
+        async with self.db.conn.execute(
+            "SELECT DISTINCT job_id FROM job_dependencies WHERE dependency_id = ?", (job_id,)
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def wait_done(self, job_id: str) -> Job:
+        """The job once it is finished or canceled (bound it with ``asyncio.timeout``)."""
+        while True:
+            event = self._wakeup
+            job = await self.get(job_id)
+            if job.done:
+                return job
+            await event.wait()
+
+    # -- enqueue --------------------------------------------------------------------------------
+
+    async def enqueue(self, type: str, args: dict, dependencies: Sequence[str] = (), channel: str = "") -> str:
+        if not type:
+            raise ValueError("job type must not be empty")
+        job_id = str(uuid.uuid4())
+        now = _now()
+        async with self.db.transaction() as conn:
+            waiting = 0
+            failed_dep: tuple[str, Any] | None = None
+            canceled_dep = False
+            for dep in dependencies:
+                async with conn.execute("SELECT status, error FROM jobs WHERE id = ?", (dep,)) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    raise JobNotFound(dep)
+                if row["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
+                    waiting += 1
+                elif row["status"] == JobStatus.CANCELED:
+                    canceled_dep = True
+                elif row["error"] is not None and failed_dep is None:
+                    failed_dep = (dep, row["error"])
+            # A job whose dependency already failed or was canceled would never run: settle it now.
+            status, error, finished = JobStatus.PENDING, None, None
+            if canceled_dep:
+                status, finished = JobStatus.CANCELED, now
+            elif failed_dep:
+                status, finished = JobStatus.FINISHED, now
+                error = self._dependency_error(failed_dep[0], failed_dep[1])
+            await conn.execute(
+                "INSERT INTO jobs (id, type, args, channel, status, waiting_for, error, queued_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, type, dumps(args or {}), channel, str(status), waiting, error, now, finished),
+            )
+            await conn.executemany(
+                "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
+                [(job_id, i, dep) for i, dep in enumerate(dependencies)],
+            )
+        self._notify()
+        return job_id
+
+    @staticmethod
+    def _dependency_error(dep_id: str, dep_error_json: str | None) -> str | None:
+        dep_error = None if dep_error_json is None else json.loads(dep_error_json)
+        return dumps(JobError(errors.DEPENDENCY_FAILED, errors.REASON_DEPENDENCY_FAILED,
+                              {"dependency": dep_id, "error": dep_error}).to_dict())
+
+    # -- dequeue --------------------------------------------------------------------------------
+
+    async def dequeue(self, types: Sequence[str], channels: Sequence[str] | None = ("",),
+                      timeout: float | None = None,  # noqa: ASYNC109 - contract: None on timeout
+                      *, owner: str = LOCAL_OWNER) -> Dequeued | None:
+        """The oldest ready pending job of one of ``types`` in one of ``channels`` (None: any channel).
+
+        Waits until one is ready; ``timeout`` None waits forever, 0 tries once; None on timeout.
+        ``owner`` other than "local" (a remote worker) puts the job under the heartbeat watcher.
+        """
+        if not types:
+            raise ValueError("dequeue needs at least one job type")
+        if channels is not None and not channels:
+            raise ValueError("dequeue needs at least one channel (or None for any)")
+        deadline = self._deadline(timeout)
+        sql = (f"SELECT id FROM jobs WHERE status = 'pending' AND waiting_for = 0"
+               f" AND type IN ({_placeholders(len(types))})")
+        params: list[Any] = list(types)
+        if channels is not None:
+            sql += f" AND channel IN ({_placeholders(len(channels))})"
+            params += list(channels)
+        sql += " ORDER BY seq LIMIT 1"
+        while True:
+            event = self._wakeup
+            async with self.db.transaction() as conn:
+                async with conn.execute(sql, params) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    taken = await self._take(conn, row[0], owner)
+            if row is not None:
+                return taken
+            if not await self._wait(event, deadline):
+                return None
+
+    async def dequeue_by_id(self, job_id: str, *, owner: str = LOCAL_OWNER) -> Dequeued:
+        """Take one particular job (composer does its own manifest job), waiting for its dependencies
+        (bound it with ``asyncio.timeout``).
+
+        Raises JobNotFound, JobNotPending (already taken, finished, canceled or failed because a
+        dependency failed).
+        """
+        while True:
+            event = self._wakeup
+            async with self.db.transaction() as conn:
+                async with conn.execute("SELECT status, waiting_for FROM jobs WHERE id = ?", (job_id,)) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    raise JobNotFound(job_id)
+                if row["status"] != JobStatus.PENDING:
+                    raise JobNotPending(f"job {job_id} is {row['status']}")
+                ready = row["waiting_for"] == 0
+                if ready:
+                    taken = await self._take(conn, job_id, owner)
+            if ready:
+                return taken
+            await event.wait()
+
+    async def _take(self, conn: aiosqlite.Connection, job_id: str, owner: str) -> Dequeued:
+        token = str(uuid.uuid4())
+        now = _now()
+        cur = await conn.execute(
+            "UPDATE jobs SET status = 'running', token = ?, owner = ?, started_at = ?, heartbeat = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (token, owner, now, now, job_id),
+        )
+        if cur.rowcount != 1:  # cannot happen inside the transaction; guards the one-taker rule
+            raise JobNotPending(f"job {job_id} was taken meanwhile")
+        job = (await self._fetch(conn, "id = ?", (job_id,)))[0]
+        async with conn.execute(
+            "SELECT j.result FROM job_dependencies d JOIN jobs j ON j.id = d.dependency_id"
+            " WHERE d.job_id = ? ORDER BY d.position", (job_id,)
+        ) as cur:
+            dynamic = [job_from_result(r[0]) for r in await cur.fetchall()]
+        return Dequeued(job=job, token=token, dynamic_args=dynamic)
+
+    # -- running jobs ---------------------------------------------------------------------------
+
+    async def finish(self, token: str, result: dict | None, error: JobError | None = None) -> None:
+        """Finish the job of ``token``. A ``job_error`` inside ``result`` counts as ``error`` (upstream
+        results carry it). Finishing a job canceled meanwhile is a no-op."""
+        if error is None and isinstance(result, dict) and isinstance(result.get("job_error"), dict) \
+                and "id" in result["job_error"]:
+            error = JobError.from_dict(result["job_error"])
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT id, status FROM jobs WHERE token = ?", (token,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise TokenNotFound(token)
+            job_id = row["id"]
+            if row["status"] == JobStatus.CANCELED:
+                self._cancel_events.pop(job_id, None)
+                return
+            if row["status"] != JobStatus.RUNNING:
+                raise JobNotRunning(f"job {job_id} is {row['status']}")
+            await self._settle(conn, job_id, result, error)
+        self._cancel_events.pop(job_id, None)
+        self._notify()
+
+    async def _settle(self, conn: aiosqlite.Connection, job_id: str, result: dict | None,
+                      error: JobError | None) -> None:
+        """Mark a job finished and release or fail its dependents (inside a transaction)."""
+        await conn.execute(
+            "UPDATE jobs SET status = 'finished', result = ?, error = ?, finished_at = ? WHERE id = ?",
+            (dumps(result), dumps(error.to_dict()) if error else None, _now(), job_id),
+        )
+        if error is None:
+            # One decrement per dependency edge (a job may list the same dependency twice).
+            await conn.execute(
+                "UPDATE jobs SET waiting_for = waiting_for - (SELECT count(*) FROM job_dependencies d"
+                "  WHERE d.job_id = jobs.id AND d.dependency_id = ?)"
+                " WHERE status = 'pending' AND id IN"
+                "  (SELECT job_id FROM job_dependencies WHERE dependency_id = ?)",
+                (job_id, job_id),
+            )
+        else:
+            await self._cascade(conn, job_id, "fail", dumps(error.to_dict()))
+
+    async def _cascade(self, conn: aiosqlite.Connection, root: str, how: str, root_error: str | None) -> list[str]:
+        """Fail (upstream error 26) or cancel every pending job that depends, transitively, on ``root``."""
+        done: list[str] = []
+        frontier = [(root, root_error)]
+        now = _now()
+        while frontier:
+            parent, parent_error = frontier.pop()
+            async with conn.execute(
+                "SELECT DISTINCT j.id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id"
+                " WHERE d.dependency_id = ? AND j.status = 'pending'", (parent,)
+            ) as cur:
+                children = [r[0] for r in await cur.fetchall()]
+            for child in children:
+                if how == "cancel":
+                    await conn.execute(
+                        "UPDATE jobs SET status = 'canceled', finished_at = ? WHERE id = ?", (now, child))
+                    frontier.append((child, None))
+                else:
+                    error = self._dependency_error(parent, parent_error)
+                    await conn.execute(
+                        "UPDATE jobs SET status = 'finished', error = ?, finished_at = ? WHERE id = ?",
+                        (error, now, child))
+                    frontier.append((child, error))
+                done.append(child)
+        return done
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a pending or running job and, transitively, its pending dependents.
+
+        A running job's taker learns it from :meth:`cancel_event` (local) or :meth:`heartbeat` (workers).
+        """
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            if row["status"] not in (JobStatus.PENDING, JobStatus.RUNNING):
+                raise JobNotRunning(f"job {job_id} is {row['status']}")
+            await conn.execute(
+                "UPDATE jobs SET status = 'canceled', finished_at = ? WHERE id = ?", (_now(), job_id))
+            canceled = [job_id, *await self._cascade(conn, job_id, "cancel", None)]
+        for jid in canceled:
+            self.cancel_event(jid).set()
+        self._notify()
+
+    def cancel_event(self, job_id: str) -> asyncio.Event:
+        """Set when the job is canceled; the local executor waits on it while the job runs."""
+        return self._cancel_events.setdefault(job_id, asyncio.Event())
+
+    async def heartbeat(self, token: str) -> bool:
+        """Record that the taker of ``token`` is alive; returns whether the job was canceled."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE token = ? AND status = 'running'", (_now(), token))
+            if cur.rowcount == 1:
+                return False
+            async with conn.execute("SELECT status FROM jobs WHERE token = ?", (token,)) as c:
+                row = await c.fetchone()
+        if row is None:
+            raise TokenNotFound(token)
+        return row["status"] == JobStatus.CANCELED
+
+    async def set_progress(self, job_id: str, progress: dict) -> None:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("UPDATE jobs SET progress = ? WHERE id = ?", (dumps(progress), job_id))
+            if cur.rowcount != 1:
+                raise JobNotFound(job_id)
+
+    # -- heartbeat watcher, shutdown, crash recovery ----------------------------------------------
+
+    async def requeue_stale(self, now: float | None = None) -> tuple[list[str], list[str]]:
+        """Requeue running worker jobs whose heartbeat is older than the timeout; after
+        ``max_retries`` requeues fail them with error 27. Returns (requeued, failed) ids."""
+        limit = (now if now is not None else _now()) - self.heartbeat_timeout
+        requeued: list[str] = []
+        failed: list[str] = []
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id, retries FROM jobs WHERE status = 'running' AND heartbeat < ?"
+                " AND (owner IS NULL OR owner != ?)", (limit, LOCAL_OWNER)
+            ) as cur:
+                stale = await cur.fetchall()
+            for row in stale:
+                if row["retries"] >= self.max_retries:
+                    await self._settle(conn, row["id"], None,
+                                       JobError(errors.JOB_MISSING_HEARTBEAT, errors.REASON_MISSING_HEARTBEAT))
+                    failed.append(row["id"])
+                else:
+                    await self._requeue(conn, row["id"], retry=True)
+                    requeued.append(row["id"])
+        if stale:
+            for job_id in failed:
+                self._cancel_events.pop(job_id, None)
+            log.warning("stale jobs", requeued=requeued, failed=failed)
+            self._notify()
+        return requeued, failed
+
+    @staticmethod
+    async def _requeue(conn: aiosqlite.Connection, job_id: str, *, retry: bool) -> None:
+        await conn.execute(
+            "UPDATE jobs SET status = 'pending', token = NULL, owner = NULL, started_at = NULL,"
+            " heartbeat = NULL, progress = NULL, retries = retries + ? WHERE id = ?",
+            (1 if retry else 0, job_id),
+        )
+
+    def start_heartbeat_watcher(self, interval: float = WATCH_INTERVAL) -> None:
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.requeue_stale()
+                except Exception:  # keep watching: one failed sweep must not stop the next
+                    log.exception("heartbeat watcher sweep failed")
+
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(watch(), name="osbuildd-heartbeat-watcher")
+
+    async def release_running(self, reason: str, *, owner: str | None = None) -> dict[str, list[str]]:
+        """Settle running jobs (of ``owner``, or all): compute-only types are requeued, the others
+        (builds, uploads) fail with error 10 and ``reason``. Used at shutdown and crash recovery."""
+        out: dict[str, list[str]] = {"requeued": [], "failed": []}
+        where = "status = 'running'" + (" AND owner = ?" if owner is not None else "")
+        async with self.db.transaction() as conn:
+            async with conn.execute(f"SELECT id, type FROM jobs WHERE {where}",
+                                    (owner,) if owner is not None else ()) as cur:
+                rows = await cur.fetchall()
+            for row in rows:
+                if row["type"] in REQUEUE_TYPES:
+                    await self._requeue(conn, row["id"], retry=False)
+                    out["requeued"].append(row["id"])
+                else:
+                    await self._settle(conn, row["id"], None,
+                                       JobError(errors.BUILD_JOB, reason, {"type": row["type"]}))
+                    out["failed"].append(row["id"])
+        if rows:
+            for job_id in out["failed"]:
+                self._cancel_events.pop(job_id, None)
+            self._notify()
+        return out
+
+    async def recover(self) -> dict[str, Any]:
+        """Crash recovery at start: settle jobs that were running when the process died (reason
+        "interrupted") and remove half-written files under ``<state_dir>/tmp``. Nothing else."""
+        out: dict[str, Any] = await self.release_running(errors.REASON_INTERRUPTED)
+        removed = 0
+        if self.state_dir is not None:
+            removed = await asyncio.to_thread(_empty_dir, self.state_dir / "tmp")
+        out["tmp_removed"] = removed
+        if out["requeued"] or out["failed"] or removed:
+            log.warning("crash recovery", **out)
+        return out
+
+    # -- delete ---------------------------------------------------------------------------------
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a job that is not running and nothing depends on, with its artifacts
+        (``<state_dir>/results/<id>``), and its dependencies no other job needs (as upstream)."""
+        deleted: list[str] = []
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            if row["status"] == JobStatus.RUNNING:
+                raise JobInUse(f"job {job_id} is running")
+            async with conn.execute(
+                "SELECT 1 FROM job_dependencies WHERE dependency_id = ? LIMIT 1", (job_id,)) as cur:
+                if await cur.fetchone():
+                    raise JobInUse(f"other jobs depend on job {job_id}")
+            todo = [job_id]
+            while todo:
+                current = todo.pop()
+                async with conn.execute(
+                    "SELECT DISTINCT dependency_id FROM job_dependencies WHERE job_id = ?", (current,)) as cur:
+                    deps = [r[0] for r in await cur.fetchall()]
+                await conn.execute("DELETE FROM jobs WHERE id = ?", (current,))
+                deleted.append(current)
+                for dep in deps:
+                    async with conn.execute(
+                        "SELECT (SELECT count(*) FROM job_dependencies WHERE dependency_id = ?),"
+                        " (SELECT status FROM jobs WHERE id = ?)", (dep, dep)) as cur:
+                        users, status = await cur.fetchone()
+                    if users == 0 and status is not None and status != JobStatus.RUNNING:
+                        todo.append(dep)
+        for jid in deleted:
+            self._cancel_events.pop(jid, None)
+        if self.state_dir is not None:
+            results = self.state_dir / "results"
+            await asyncio.to_thread(
+                lambda: [shutil.rmtree(results / jid, ignore_errors=True) for jid in deleted])
+
+
+def job_from_result(text: str | None) -> dict:
+    return {} if text is None else json.loads(text)
+
+
+def _empty_dir(path: Path) -> int:
+    """Remove everything inside ``path`` (not ``path`` itself); returns how many entries went."""
+    if not path.is_dir():
+        return 0
+    count = 0
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        count += 1
+    return count

@@ -1,0 +1,108 @@
+"""Job records: what the job store hands out. Serialisation lives here, queue logic in jobs.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"    # waiting for its dependencies to finish, or for a taker
+    RUNNING = "running"    # handed to exactly one taker, who holds its token
+    FINISHED = "finished"  # done; failed when ``error`` is set
+    CANCELED = "canceled"  # canceled before it finished (running takers are told via the token)
+
+
+@dataclass
+class JobError:
+    """Upstream's worker ``clienterrors.Error``: ``{"id", "reason", "details"}``."""
+
+    id: int
+    reason: str
+    details: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "reason": self.reason}
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobError:
+        return cls(id=int(data["id"]), reason=str(data.get("reason", "")), details=data.get("details"))
+
+
+@dataclass
+class Job:
+    id: str
+    type: str
+    args: dict
+    dependencies: list[str]
+    channel: str
+    status: JobStatus
+    result: dict | None
+    error: JobError | None
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    token: str | None
+    heartbeat: float | None
+    retries: int
+    progress: dict | None
+    owner: str | None = field(default=None)  # "local" for the in-process executor, else the worker
+
+    @property
+    def failed(self) -> bool:
+        return self.status == JobStatus.FINISHED and self.error is not None
+
+    @property
+    def done(self) -> bool:
+        return self.status in (JobStatus.FINISHED, JobStatus.CANCELED)
+
+
+@dataclass
+class Dequeued:
+    job: Job
+    token: str
+    dynamic_args: list[dict]  # results of the job's dependencies, in dependency order
+
+
+# Column list every job read uses; dependencies come back as a JSON array in position order.
+JOB_COLUMNS = (
+    "id, type, args, channel, status, result, error, queued_at, started_at, finished_at, token, "
+    "heartbeat, retries, progress, owner, "
+    "(SELECT json_group_array(dependency_id) FROM "
+    " (SELECT dependency_id FROM job_dependencies WHERE job_id = jobs.id ORDER BY position)) AS deps"
+)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def job_from_row(row: Any) -> Job:
+    error = _loads(row["error"])
+    return Job(
+        id=row["id"],
+        type=row["type"],
+        args=_loads(row["args"]) or {},
+        dependencies=_loads(row["deps"]) or [],
+        channel=row["channel"],
+        status=JobStatus(row["status"]),
+        result=_loads(row["result"]),
+        error=JobError.from_dict(error) if error else None,
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        token=row["token"],
+        heartbeat=row["heartbeat"],
+        retries=row["retries"],
+        progress=_loads(row["progress"]),
+        owner=row["owner"],
+    )

@@ -82,5 +82,7 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
 
 
 def get_logger(name: str = "osbuildd", **bound: Any) -> Any:
-    """A structlog logger with ``bound`` context (``job_id=...``, ``compose_id=...``)."""
-    return structlog.get_logger(name).bind(**bound)
+    """A structlog logger with ``bound`` context (``job_id=...``, ``compose_id=...``).
+
+    Lazy: safe at module level, it renders with whatever :func:`setup` configured later."""
+    return structlog.get_logger(**{"logger_name": name, **bound})

@@ -8,7 +8,7 @@ from typing import Any
 
 from osbuildd.config import Config
 from osbuildd.log import get_logger
-from osbuildd.queue import Database, JobStore
+from osbuildd.queue import LOCAL_OWNER, Database, JobStore, errors
 
 
 @dataclass
@@ -41,6 +41,8 @@ class Services:
         try:
             if self.compose is not None:
                 await self.compose.close()
+            # whatever the in-process executor still holds: requeue compute jobs, fail builds
+            await self.jobs.release_running(errors.REASON_SHUTTING_DOWN, owner=LOCAL_OWNER)
         finally:
             await self.jobs.close()
             await self.db.close()

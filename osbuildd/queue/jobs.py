@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import structlog
 
+from osbuildd.log import get_logger
 from osbuildd.queue import errors
 from osbuildd.queue.db import Database
 from osbuildd.queue.errors import JobInUse, JobNotFound, JobNotPending, JobNotRunning, TokenNotFound
 from osbuildd.queue.model import JOB_COLUMNS, Dequeued, Job, JobError, JobStatus, dumps, job_from_row
 
-log = structlog.get_logger("osbuildd.queue")
+log = get_logger("osbuildd.queue")
 
 LOCAL_OWNER = "local"  # jobs taken by the in-process executor: exempt from the heartbeat watcher
 HEARTBEAT_TIMEOUT = 120.0  # upstream JobTimeout: 2 min without a heartbeat

@@ -1,0 +1,96 @@
+"""The ``osbuildd`` command: ``serve`` here; ``build`` and ``manifest`` dispatched to their modules."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+
+from osbuildd import __version__
+
+# sub-command -> module with ``main(argv) -> int`` (written by other parts, imported lazily)
+DISPATCH = {
+    "build": "osbuildd.cli_build",
+    "manifest": "osbuildd.cli_manifest",
+}
+
+
+def _err(message: str) -> None:
+    print(f"osbuildd: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="osbuildd", description="OSBuild + Image Builder as one daemon, with a bundled build engine.")
+    parser.add_argument("--version", action="version", version=f"osbuildd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the daemon (Weldr, Cloud, image-builder and worker APIs)")
+    serve.add_argument("--config", metavar="FILE",
+                       help="TOML configuration (default: $OSBUILDD_CONFIG, else /etc/osbuildd/osbuildd.toml)")
+    serve.add_argument("--state-dir", metavar="DIR",
+                       help="state folder; without --config: the embedded default "
+                            "(Weldr socket DIR/api.socket, no TCP listeners)")
+    for name in DISPATCH:
+        sub.add_parser(name, help=f"see `osbuildd {name} --help`", add_help=False)
+    return parser
+
+
+def _dispatch(command: str, argv: list[str]) -> int:
+    try:
+        module = importlib.import_module(DISPATCH[command])
+    except ModuleNotFoundError as exc:
+        if exc.name != DISPATCH[command]:
+            raise  # the module exists but one of its imports is missing: a real bug, show it
+        _err(f"'{command}' is not available")
+        return 2
+    return int(module.main(argv) or 0)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from osbuildd import daemon, log
+    from osbuildd.config import Config, ConfigError
+
+    try:
+        if args.config is None and args.state_dir is not None:
+            config = Config.embedded(args.state_dir)
+        else:
+            config = Config.load(args.config)
+            if args.state_dir is not None:
+                config.state_dir = Path(args.state_dir).absolute()
+    except ConfigError as exc:
+        _err(str(exc))
+        return 2
+    log.setup(config.log_level, config.log_format)
+    try:
+        return asyncio.run(daemon.serve(config))
+    except daemon.DaemonError as exc:
+        _err(str(exc))
+        return 1
+    except OSError as exc:  # state dir not writable, disk full, ...
+        _err(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DISPATCH:
+        return _dispatch(argv[0], argv[1:])
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed usage + error already
+        return int(exc.code or 0)
+    if args.command == "serve":
+        return _serve(args)
+    parser.print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""``osbuildd serve``: the daemon. Opens the state, attaches the compose service, serves the APIs.
+
+Listeners come from systemd socket activation (``LISTEN_FDS``/``LISTEN_FDNAMES``) when present, else
+from the configuration. ``READY=1`` goes to ``NOTIFY_SOCKET`` once every listener serves. SIGTERM or
+SIGINT stops accepting, stops the compose service (running builds end FAILED "daemon shutting down"),
+closes the database and returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import grp
+import os
+import signal
+import socket
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from osbuildd.config import Config, Listen
+from osbuildd.log import get_logger
+from osbuildd.services import Services
+
+log = get_logger("osbuildd.daemon")
+
+# API name (also the socket unit's FileDescriptorName) -> config section holding its `listen`
+APIS = ("weldr", "cloud", "image-builder", "worker")
+SECTIONS = {"cloud": "cloud", "image-builder": "image_builder", "worker": "worker_api"}
+SD_LISTEN_FDS_START = 3
+SHUTDOWN_TIMEOUT = 5.0  # seconds open requests get to finish after SIGTERM
+WELDR_GROUP = "weldr"
+
+
+class DaemonError(RuntimeError):
+    """A start-up failure worth one line (socket in use, path too long, ...)."""
+
+
+# -- systemd protocol ---------------------------------------------------------------------------
+
+def listen_fds(env: dict[str, str] | None = None, *, unset: bool = True) -> dict[str, list[socket.socket]]:
+    """Sockets passed by systemd socket activation, by API name (sd_listen_fds_with_names(3)).
+
+    A single unnamed socket is taken as the Weldr socket. Unknown names are a start-up error.
+    """
+    env = os.environ if env is None else env
+    try:
+        pid = int(env.get("LISTEN_PID", ""))
+        count = int(env.get("LISTEN_FDS", ""))
+    except ValueError:
+        return {}
+    if pid != os.getpid() or count <= 0:
+        return {}
+    names = env.get("LISTEN_FDNAMES", "").split(":") if env.get("LISTEN_FDNAMES") else []
+    if unset:  # children (osbuild, stages) must not think the sockets are theirs
+        for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(var, None)
+    if not names and count == 1:
+        names = ["weldr"]
+    out: dict[str, list[socket.socket]] = {}
+    for i in range(count):
+        fd = SD_LISTEN_FDS_START + i
+        name = names[i] if i < len(names) else "unknown"
+        if name not in APIS:
+            raise DaemonError(f"socket activation: fd {fd} has name {name!r}; expected one of {', '.join(APIS)}"
+                              " (FileDescriptorName= in the .socket unit)")
+        os.set_inheritable(fd, False)
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        out.setdefault(name, []).append(sock)
+    return out
+
+
+def sd_notify(message: str, env: dict[str, str] | None = None) -> bool:
+    """Send ``message`` (e.g. "READY=1") to $NOTIFY_SOCKET; False when not run under a notify manager."""
+    env = os.environ if env is None else env
+    address = env.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # abstract namespace
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        try:
+            s.connect(address)
+            s.sendall(message.encode())
+        except OSError as exc:
+            log.warning("sd_notify failed", notify_socket=env.get("NOTIFY_SOCKET"), error=str(exc))
+            return False
+    return True
+
+
+# -- listeners ----------------------------------------------------------------------------------
+
+def _unix_listener(path: Path, *, mode: int, group: str | None) -> socket.socket:
+    """Bind a unix stream socket at ``path`` (parent created, a stale socket file replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(os.fsencode(path)) > 107:
+        raise DaemonError(f"{path}: unix socket path longer than 107 bytes")
+    with contextlib.suppress(FileNotFoundError):
+        st = path.lstat()
+        if not stat.S_ISSOCK(st.st_mode):
+            raise DaemonError(f"{path}: exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # nobody answers: left over by a dead process
+        else:
+            raise DaemonError(f"{path}: another process is listening on it")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, mode)
+        if group:
+            with contextlib.suppress(KeyError):  # the group is optional
+                os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"{path}: cannot listen: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _tcp_listener(addr: Listen) -> socket.socket:
+    assert addr.host is not None and addr.port is not None
+    try:
+        infos = socket.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise DaemonError(f"{addr}: cannot resolve: {exc.strerror}") from None
+    family, type_, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        what = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise DaemonError(f"{addr}: cannot listen: {what}") from None
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class Listener:
+    api: str
+    sock: socket.socket
+    created_path: Path | None  # a unix socket file this process made (removed at exit)
+
+    def describe(self) -> str:
+        name = self.sock.getsockname()
+        if isinstance(name, tuple):
+            return f"{name[0]}:{name[1]}"
+        return f"unix:{name}" if name else "unix:(unnamed)"
+
+
+def open_listeners(config: Config, inherited: dict[str, list[socket.socket]]) -> list[Listener]:
+    """Inherited sockets win over configured addresses for the same API."""
+    out: list[Listener] = []
+    try:
+        for api in APIS:
+            if api in inherited:
+                out += [Listener(api, s, None) for s in inherited[api]]
+                continue
+            if api == "weldr":
+                path = config.weldr.socket
+                out.append(Listener(api, _unix_listener(path, mode=0o660, group=WELDR_GROUP), path))
+                continue
+            addr = getattr(config, SECTIONS[api]).address
+            if addr is None:
+                continue
+            if addr.path is not None:
+                out.append(Listener(api, _unix_listener(addr.path, mode=0o660, group=None), addr.path))
+            else:
+                out.append(Listener(api, _tcp_listener(addr), None))
+    except BaseException:
+        close_listeners(out)
+        raise
+    return out
+
+
+def close_listeners(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        listener.sock.close()
+        if listener.created_path is not None:
+            with contextlib.suppress(OSError):
+                listener.created_path.unlink()
+
+
+def create_apps(services: Services) -> dict[str, web.Application]:
+    # Imported here: each API package is owned by another part and may grow heavy imports.
+    from osbuildd.api import cloud, imagebuilder, weldr, worker
+
+    return {
+        "weldr": weldr.create_app(services),
+        "cloud": cloud.create_app(services),
+        "image-builder": imagebuilder.create_app(services),
+        "worker": worker.create_app(services),
+    }
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set). Returns the exit code."""
+    import osbuildd.compose
+
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    inherited = listen_fds()
+    services = await Services.open(config)
+    runners: list[web.AppRunner] = []
+    listeners: list[Listener] = []
+    try:
+        await osbuildd.compose.attach(services)
+        services.jobs.start_heartbeat_watcher()
+        listeners = await asyncio.to_thread(open_listeners, config, inherited)
+        apps = create_apps(services)
+        for api in APIS:
+            mine = [x for x in listeners if x.api == api]
+            if not mine:
+                continue
+            runner = web.AppRunner(apps[api], shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            for x in mine:
+                await web.SockSite(runner, x.sock, shutdown_timeout=SHUTDOWN_TIMEOUT).start()
+        log.info("ready", listeners={x.api: x.describe() for x in listeners},
+                 state_dir=str(config.state_dir), pid=os.getpid())
+        sd_notify(f"READY=1\nSTATUS=serving {', '.join(sorted({x.api for x in listeners}))}\nMAINPID={os.getpid()}")
+        if on_ready is not None:
+            on_ready(listeners)
+        await stop.wait()
+        log.info("shutting down")
+        sd_notify("STOPPING=1")
+    finally:
+        for runner in runners:  # stop accepting; open requests get SHUTDOWN_TIMEOUT to finish
+            await runner.cleanup()
+        close_listeners(listeners)
+        await services.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0

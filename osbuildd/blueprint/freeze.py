@@ -1,0 +1,50 @@
+"""blueprints/freeze: pin every package and module of a blueprint to what depsolve chose."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from .errors import BlueprintError
+from .model import Blueprint, Package
+
+_GLOB_CHARS = "*?"
+
+
+def evra(pkg: Any) -> str:
+    """``[epoch:]version-release.arch`` of a depsolved package (an object or a dict). Debian
+    packages have no release: ``[epoch:]version.arch``."""
+    get = pkg.get if isinstance(pkg, dict) else lambda k, d=None: getattr(pkg, k, d)
+    epoch = int(get("epoch", 0) or 0)
+    version, release, arch = get("version", ""), get("release", ""), get("arch", "")
+    vr = f"{version}-{release}" if release else version
+    return f"{epoch}:{vr}.{arch}" if epoch else f"{vr}.{arch}"
+
+
+def _name(pkg: Any) -> str:
+    return pkg["name"] if isinstance(pkg, dict) else pkg.name
+
+
+def _freeze_list(field: str, items: list[Package], deps: dict[str, Any]) -> list[Package]:
+    frozen: dict[str, str] = {}
+    for item in items:
+        if any(ch in item.name for ch in _GLOB_CHARS):
+            for dep_name in fnmatch.filter(deps, item.name):
+                frozen[dep_name] = evra(deps[dep_name])
+        elif item.name in deps:
+            frozen[item.name] = evra(deps[item.name])
+        else:
+            raise BlueprintError(field, f"{item.name} missing from depsolve results")
+    return [Package(name=n, version=frozen[n]) for n in sorted(frozen)]
+
+
+def freeze(bp: Blueprint, deps: list[Any]) -> Blueprint:
+    """A copy of ``bp`` whose packages and modules carry the exact versions of ``deps`` (the
+    depsolve result: objects or dicts with name, epoch, version, release, arch). Plain names must be
+    in ``deps`` (else BlueprintError "<name> missing from depsolve results"); globs expand to every
+    matching name; each list is sorted by name without duplicates. The version is not bumped."""
+    by_name = {_name(p): p for p in deps}
+    out = bp.copy()
+    out.packages = _freeze_list("packages", bp.packages, by_name)
+    out.modules = _freeze_list("modules", bp.modules, by_name)
+    return out

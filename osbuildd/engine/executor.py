@@ -1,0 +1,375 @@
+"""Runs the pipelines of a manifest: trees, inputs, devices, mounts, stage processes, checkpoints.
+
+Each pipeline builds one tree in scratch space. A pipeline whose id is committed in the store is not
+run at all; otherwise it starts from the newest of its stages that is committed (stage checkpoint).
+Every stage is a separate process (``osbuildd.engine.stagerun``) in its own process group, on the
+host or chrooted into the build pipeline's tree; its output is the stage log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import buildroot, sources
+from .buildroot import bind
+from .devices import LoopDevice, open_device
+from .manifest import Manifest, Pipeline, Stage
+from .monitor import Monitor
+from .mounts import MountError, mount_one, unmount
+from .objectstore import Store, copy_tree, remove_tree
+from .stageapi import StageArgs
+
+STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class BuildFailed(Exception):
+    """The build stopped; ``error`` is upstream's error object for the ``--json`` result."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("type", "error"))
+        self.error = error
+
+
+@dataclass
+class StageResult:
+    id: str
+    type: str
+    output: str
+    success: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def log_entry(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "type": self.type, "output": self.output}
+        if not self.success:
+            d["success"] = False
+        return d
+
+
+def plan(manifest: Manifest, store: Store, targets: list[Pipeline]) -> list[Pipeline]:
+    """The pipelines that must run, in manifest order: the targets and what they need,
+    minus whatever is committed in the store already."""
+    needed: set[str] = set()
+
+    def visit(p: Pipeline) -> None:
+        if p.name in needed:
+            return
+        needed.add(p.name)
+        if p.id is not None and store.has(p.id):
+            return  # committed: its dependencies are not needed
+        if p.build:
+            bp = manifest.pipeline(p.build)
+            if bp:
+                visit(bp)
+        for s in p.stages:
+            for inp in s.inputs.values():
+                if inp.origin == "org.osbuild.pipeline":
+                    for ref in inp.refs:
+                        dep = manifest.by_id(ref)
+                        if dep:
+                            visit(dep)
+
+    for t in targets:
+        visit(t)
+    return [p for p in manifest.pipelines if p.name in needed]
+
+
+class Executor:
+    def __init__(self, manifest: Manifest, store: Store, monitor: Monitor, *, stage_timeout: float | None,
+                 checkpoints: set[str]) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.monitor = monitor
+        self.stage_timeout = stage_timeout
+        self.checkpoints = checkpoints  # pipeline/stage ids to commit
+        self.trees: dict[str, Path] = {}  # pipeline id -> finished tree
+        self.tmp_trees: set[str] = set()  # pipeline ids whose tree is scratch (movable)
+        self.log: dict[str, list[dict[str, Any]]] = {}
+        self.metadata: dict[str, dict[str, Any]] = {}
+        self.source_results: dict[str, Any] = {"success": True}
+        self.pipeline_meta: dict[str, dict[str, Any]] = {}  # pipeline id -> stage id -> metadata
+
+    # --- sources ----------------------------------------------------------
+    async def fetch_sources(self) -> None:
+        for stype, desc in self.manifest.sources.items():
+            sid = _source_id(stype, desc)
+            self.monitor.begin_source(stype, sid)
+            start = time.monotonic()
+            try:
+                res = await sources.fetch(self.store, stype, desc)
+            except sources.SourceError as e:
+                self.source_results["success"] = False
+                self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
+                                                                      "error": e.message}],
+                                           time.monotonic() - start)
+                raise BuildFailed({"type": "org.osbuild.error.source",
+                                   "details": {"source": {"type": stype, "output": e.message}}}) from None
+            self.source_results[stype] = res.items
+            results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
+            self.monitor.finish_source(stype, True, "".join(res.output) + f"source {stype} finished successfully",
+                                       results, time.monotonic() - start)
+
+    # --- pipelines -----------------------------------------------------
+    def tree_of(self, pid: str) -> Path:
+        if pid in self.trees:
+            return self.trees[pid]
+        if self.store.has(pid):
+            self.trees[pid] = self.store.tree(pid)
+            return self.trees[pid]
+        raise RuntimeError(f"pipeline {pid} has not been built")
+
+    async def run_pipeline(self, p: Pipeline) -> None:
+        start_index = 0
+        stage_meta: dict[str, Any] = {}
+        tree = self.store.tmpdir(f"tree-{p.name}") / "tree"
+        tree.mkdir()
+        # resume from the newest committed stage of this pipeline
+        for i in range(len(p.stages) - 1, -1, -1):
+            sid = p.stages[i].id
+            if self.store.has(sid):
+                await asyncio.to_thread(copy_tree, self.store.tree(sid), tree)
+                stage_meta = dict(self.store.meta(sid))
+                for st in p.stages[: i + 1]:
+                    if stage_meta.get(st.id):
+                        self.metadata.setdefault(p.name, {})[st.type] = stage_meta[st.id]
+                start_index = i + 1
+                break
+        self.monitor.begin_pipeline(p.name, p.id, len(p.stages))
+        self.monitor.sub_done = start_index
+        if start_index:
+            self.monitor.message(f"starting from checkpoint {p.stages[start_index - 1].id}")
+        build_tree = self.tree_of(p.build_id) if p.build_id else None
+        for st in p.stages[start_index:]:
+            res = await self.run_stage(p, st, tree, build_tree)
+            self.log.setdefault(p.name, []).append(res.log_entry())
+            if not res.success:
+                self.monitor.finish_pipeline(p.name)
+                raise BuildFailed({"type": "org.osbuild.error.stage",
+                                   "details": {"stage": {"id": res.id, "type": res.type, "output": res.output,
+                                                         "error": res.error}}})
+            if res.metadata:
+                self.metadata.setdefault(p.name, {})[st.type] = res.metadata
+                stage_meta[st.id] = res.metadata
+            if st.id in self.checkpoints and st is not p.stages[-1]:
+                committed = await asyncio.to_thread(self.store.commit, st.id, tree, stage_meta, False)
+                if not committed:
+                    self.monitor.message(f"checkpoint {st.id} not stored: cache size limit")
+        assert p.id is not None or not p.stages
+        if p.id is not None:
+            self.trees[p.id] = tree
+            self.tmp_trees.add(p.id)
+            self.pipeline_meta[p.id] = stage_meta
+        self.monitor.finish_pipeline(p.name)
+
+    def cached_metadata(self, p: Pipeline) -> None:
+        """Metadata of a pipeline taken whole from the store (it did not run in this build)."""
+        if p.id is None or p.id in self.tmp_trees or not self.store.has(p.id):
+            return
+        meta = self.store.meta(p.id)
+        for st in p.stages:
+            if meta.get(st.id):
+                self.metadata.setdefault(p.name, {})[st.type] = meta[st.id]
+
+    async def export(self, p: Pipeline, outdir: Path, move: bool) -> None:
+        assert p.id is not None
+        src = self.tree_of(p.id)
+        dest = outdir / p.name
+        dest.mkdir(parents=True, exist_ok=True)
+        if move and p.id in self.tmp_trees:
+            def mv() -> None:
+                for entry in os.listdir(src):
+                    try:
+                        os.rename(src / entry, dest / entry)
+                    except OSError:  # another file system: fall back to a copy of everything left
+                        copy_tree(src, dest)
+                        return
+            await asyncio.to_thread(mv)
+        else:
+            await asyncio.to_thread(copy_tree, src, dest)
+
+    async def commit_pipeline(self, p: Pipeline) -> None:
+        assert p.id is not None
+        if p.id not in self.tmp_trees:
+            return
+        meta = self.pipeline_meta.get(p.id, {})
+        ok = await asyncio.to_thread(self.store.commit, p.id, self.trees[p.id], meta, False)
+        if not ok:
+            self.monitor.message(f"checkpoint {p.name} ({p.id}) not stored: cache size limit")
+
+    # --- stages ----------------------------------------------------------
+    async def _prepare_inputs(self, st: Stage, work: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+        paths: dict[str, Path] = {}
+        data: dict[str, Any] = {}
+        for name, inp in st.inputs.items():
+            d = work / "inputs" / name
+            d.mkdir(parents=True)
+            if inp.type == "org.osbuild.files" and inp.origin == "org.osbuild.source":
+                for checksum in inp.refs:
+                    await asyncio.to_thread(sources.link_into, self.store, checksum, d / checksum)
+                # the links share inodes with the store: a stage must not be able to write them
+                await bind(d, d, readonly=True)
+                data[name] = {"files": inp.refs}
+            elif inp.type in ("org.osbuild.files", "org.osbuild.tree") and inp.origin == "org.osbuild.pipeline":
+                if len(inp.refs) != 1:
+                    raise RuntimeError(f"input '{name}': exactly one pipeline reference is supported")
+                (pid, opts), = inp.refs.items()
+                await bind(self.tree_of(pid), d, readonly=True)
+                if inp.type == "org.osbuild.files":
+                    files = {opts["file"].lstrip("/"): {}} if opts.get("file") else {}
+                    data[name] = {"files": files}
+                else:
+                    data[name] = {"refs": inp.refs}
+            elif inp.type == "org.osbuild.noop":
+                data[name] = {}
+            else:
+                raise RuntimeError(f"input type {inp.type} with origin {inp.origin} is not supported")
+            paths[name] = d
+        return paths, data
+
+    async def run_stage(self, p: Pipeline, st: Stage, tree: Path, build_tree: Path | None) -> StageResult:
+        self.monitor.begin_stage(st.type, st.id)
+        start = time.monotonic()
+        work = self.store.tmpdir("stage")
+        api = work / "api"
+        api.mkdir()
+        mounts_root = work / "mounts"
+        mounts_root.mkdir()
+        loops: list[LoopDevice] = []
+        output: list[str] = []
+        result = StageResult(st.id, st.type, "", False)
+        try:
+            try:
+                in_paths, in_data = await self._prepare_inputs(st, work)
+                devs: dict[str, LoopDevice] = {}
+                for name, dev in st.devices.items():
+                    parent = devs.get(dev.parent.name) if dev.parent else None
+                    devs[name] = await asyncio.to_thread(open_device, dev.type, dev.options, tree, parent)
+                    loops.append(devs[name])
+                mount_paths: dict[str, str] = {}
+                for mnt in sorted(st.mounts, key=lambda m: m.target.rstrip("/").count("/")):
+                    target = await mount_one(mnt, devs.get(mnt.device.name) if mnt.device else None,
+                                             mounts_root, loops)
+                    mount_paths[mnt.name] = str(target or (mounts_root / mnt.target.lstrip("/")))
+            except (OSError, RuntimeError, MountError, KeyError) as e:
+                result.output = f"stage setup failed: {e}\n"
+                result.error = str(e)
+                self.monitor.stage_output(result.output)
+                return result
+            in_chroot = build_tree is not None
+            if in_chroot:
+                assert build_tree is not None
+                root = await buildroot.setup(work, build_tree, tree, api, in_paths, mounts_root)
+                base = "/run/osbuild"
+                args = StageArgs(
+                    tree=f"{base}/tree", options=st.options,
+                    inputs={n: {"path": f"{base}/inputs/{n}", "data": in_data.get(n, {})} for n in in_paths},
+                    devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
+                    mounts={n: {"path": f"{base}/mounts/" + str(Path(v).relative_to(mounts_root))
+                                .removeprefix(".").lstrip("/")} for n, v in mount_paths.items()},
+                    paths_mounts=f"{base}/mounts", meta_path=f"{base}/api/meta.json", build_root="/",
+                    source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
+                args.mounts = {n: {"path": v["path"].rstrip("/")} for n, v in args.mounts.items()}
+                cmd = ["chroot", str(root), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
+                       f"{base}/api/args.json"]
+                pythonpath = f"{base}/lib"
+            else:
+                args = StageArgs(
+                    tree=str(tree), options=st.options,
+                    inputs={n: {"path": str(pth), "data": in_data.get(n, {})} for n, pth in in_paths.items()},
+                    devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
+                    mounts={n: {"path": v} for n, v in mount_paths.items()},
+                    paths_mounts=str(mounts_root), meta_path=str(api / "meta.json"), build_root=None,
+                    source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
+                cmd = [sys.executable, "-m", "osbuildd.engine.stagerun", st.type, str(api / "args.json")]
+                pythonpath = str(buildroot.PACKAGE_DIR.parent)
+            args.dump(str(api / "args.json"))
+            env = {"PATH": STAGE_PATH, "PYTHONPATH": pythonpath, "LANG": "C.UTF-8", "HOME": "/root",
+                   "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+            if p.source_epoch is not None:
+                env["SOURCE_DATE_EPOCH"] = str(p.source_epoch)
+            rc, timed_out = await self._spawn(cmd, env, str(work), output)
+            result.output = "".join(output)
+            if timed_out:
+                msg = f"stage {st.type} timed out after {self.stage_timeout:g}s and was killed\n"
+                result.output += msg
+                result.error = msg.strip()
+                self.monitor.stage_output(msg)
+            elif rc != 0:
+                result.error = None
+            result.success = rc == 0 and not timed_out
+            meta_file = api / "meta.json"
+            if result.success and meta_file.exists():
+                try:
+                    result.metadata = json.loads(meta_file.read_text())
+                except ValueError:
+                    pass
+            return result
+        finally:
+            await unmount_all(work)
+            for lo in reversed(loops):
+                lo.detach()
+            await asyncio.to_thread(remove_tree, work)
+            self.monitor.finish_stage(st.type, st.id, result.success, result.output, st.options,
+                                      result.metadata, time.monotonic() - start)
+
+    async def _spawn(self, cmd: list[str], env: dict[str, str], cwd: str, output: list[str]) -> tuple[int, bool]:
+        proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd,
+                                                    start_new_session=True)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        assert proc.stdout is not None
+
+        async def pump() -> None:
+            assert proc.stdout is not None
+            while chunk := await proc.stdout.read(65536):
+                text = decoder.decode(chunk)
+                if text:
+                    output.append(text)
+                    self.monitor.stage_output(text)
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                output.append(tail)
+                self.monitor.stage_output(tail)
+            await proc.wait()
+
+        try:
+            await asyncio.wait_for(pump(), timeout=self.stage_timeout or None)
+            return proc.returncode or 0, False
+        except TimeoutError:
+            return -9, True
+        finally:
+            if proc.returncode is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await proc.wait()
+            else:
+                try:  # leftovers of the stage (daemons it started) die with it
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+async def unmount_all(work: Path) -> None:
+    from .objectstore import mounts_under
+
+    for mp in mounts_under(work):
+        await unmount(Path(mp))
+
+
+def _source_id(stype: str, desc: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps({"type": stype, "items": desc.get("items", {})}, sort_keys=True)
+                          .encode()).hexdigest()

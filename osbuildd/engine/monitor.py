@@ -1,0 +1,225 @@
+"""Build progress output: ``NullMonitor``, ``LogMonitor`` (human lines) and ``JSONSeqMonitor``.
+
+``JSONSeqMonitor`` writes upstream osbuild's RFC 7464 records: ``0x1E`` + JSON + ``\\n`` with
+``message``, ``context`` (sent in full once, then only as ``{"id"}``), ``progress`` (with the current
+pipeline's stage progress nested), ``result``/``options``/``duration`` on finished modules and a
+``timestamp`` on every record. Records are written whole with one ``os.write`` each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from typing import Any
+
+OUTPUT_LIMIT = 31000  # upstream keeps the tail of a stage's output in result records
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= OUTPUT_LIMIT:
+        return text
+    hidden = len(text) - OUTPUT_LIMIT
+    return f"[...{hidden} bytes hidden...]" + text[-OUTPUT_LIMIT:]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BrokenPipeError:
+            return  # the reader went away; the build itself carries on
+        view = view[n:]
+
+
+class Monitor:
+    """What the executor reports; subclasses decide what gets written where."""
+
+    def __init__(self, fd: int, total: int = 0) -> None:
+        self.fd = fd
+        self.total = total
+        self.done = 0
+        self.pipeline: tuple[str, str | None] | None = None  # (name, id)
+        self.stage: tuple[str, str] | None = None  # (type, id)
+        self.sub_total: int | None = None
+        self.sub_done = 0
+
+    # --- life cycle -----------------------------------------------------
+    def begin(self, manifest_name: str) -> None: ...
+    def finish(self, manifest_name: str, success: bool) -> None: ...
+
+    def begin_source(self, stype: str, sid: str) -> None:
+        self.pipeline = (f"source {stype}", sid)
+        self.stage = None
+        self.sub_total = None
+
+    def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
+                      duration: float) -> None:
+        self.done += 1
+
+    def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
+        self.pipeline = (name, pid)
+        self.sub_total, self.sub_done = stages, 0
+
+    def finish_pipeline(self, name: str) -> None:
+        self.done += 1
+        self.sub_total = None
+
+    def begin_stage(self, stype: str, sid: str) -> None:
+        self.stage = (stype, sid)
+
+    def stage_output(self, text: str) -> None: ...
+
+    def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
+                     metadata: dict[str, Any] | None, duration: float) -> None:
+        self.sub_done += 1
+
+    def message(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullMonitor(Monitor):
+    pass
+
+
+class LogMonitor(Monitor):
+    """Readable progress for a terminal."""
+
+    def _out(self, text: str) -> None:
+        _write_all(self.fd, text.encode("utf-8", "replace"))
+
+    def begin(self, manifest_name: str) -> None:
+        self._out(f"starting {manifest_name}\n")
+
+    def finish(self, manifest_name: str, success: bool) -> None:
+        self._out(f"manifest {manifest_name} {'finished successfully' if success else 'failed'}\n")
+
+    def begin_source(self, stype: str, sid: str) -> None:
+        super().begin_source(stype, sid)
+        self._out(f"Fetching sources: {stype}\n")
+
+    def finish_source(self, stype, success, output, results, duration) -> None:  # type: ignore[override]
+        super().finish_source(stype, success, output, results, duration)
+        if output:
+            self._out(output if output.endswith("\n") else output + "\n")
+
+    def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
+        super().begin_pipeline(name, pid, stages)
+        self._out(f"Pipeline {name}: {pid}\n")
+
+    def begin_stage(self, stype: str, sid: str) -> None:
+        super().begin_stage(stype, sid)
+        self._out(f"{stype}: {sid}\n")
+
+    def stage_output(self, text: str) -> None:
+        self._out(text)
+
+    def finish_stage(self, stype, sid, success, output, options, metadata, duration) -> None:  # type: ignore[override]
+        super().finish_stage(stype, sid, success, output, options, metadata, duration)
+        if not success:
+            self._out(f"{stype}: failed\n")
+        else:
+            self._out(f"\u23f1  Duration: {duration:.2f}s\n")
+
+    def message(self, text: str) -> None:
+        self._out(text if text.endswith("\n") else text + "\n")
+
+
+class JSONSeqMonitor(Monitor):
+    def __init__(self, fd: int, total: int = 0) -> None:
+        super().__init__(fd, total)
+        self._sent: set[str] = set()
+        self._ctx_id = ""
+
+    # context: the full one is hashed (None values included, sorted keys) and sent once
+    def _context(self, origin: str, with_stage: bool = True) -> dict[str, Any]:
+        pname, pid = self.pipeline if self.pipeline else (None, None)
+        sname, sid = self.stage if (self.stage and with_stage) else (None, None)
+        full = {"origin": origin, "pipeline": {"name": pname, "id": pid, "stage": {"name": sname, "id": sid}}}
+        cid = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()
+        self._ctx_id = cid
+        if cid in self._sent:
+            return {"id": cid}
+        self._sent.add(cid)
+        pipeline: dict[str, Any] = {k: v for k, v in (("name", pname), ("id", pid)) if v is not None}
+        pipeline["stage"] = {k: v for k, v in (("name", sname), ("id", sid)) if v is not None}
+        return {"origin": origin, "pipeline": pipeline, "id": cid}
+
+    def _progress(self) -> dict[str, Any]:
+        prog: dict[str, Any] = {"name": "pipelines/sources", "total": self.total, "done": self.done}
+        if self.sub_total is not None and self.pipeline:
+            prog["progress"] = {"name": f"pipeline: {self.pipeline[0]}", "total": self.sub_total,
+                                "done": self.sub_done}
+        return prog
+
+    def _emit(self, message: str | None, context: dict[str, Any], **extra: Any) -> None:
+        rec: dict[str, Any] = {}
+        if message:
+            rec["message"] = message
+        if "result" in extra:
+            rec["result"] = extra.pop("result")
+        rec["context"] = context
+        rec["progress"] = self._progress()
+        for k, v in extra.items():
+            if v is not None and k != "duration":
+                rec[k] = v
+        rec["timestamp"] = time.time()
+        if extra.get("duration") is not None:
+            rec["duration"] = extra["duration"]
+        _write_all(self.fd, b"\x1e" + json.dumps(rec).encode() + b"\n")
+
+    def begin(self, manifest_name: str) -> None:
+        self._emit(f"starting {manifest_name}", self._context("osbuild.main_cli"))
+
+    def finish(self, manifest_name: str, success: bool) -> None:
+        text = f"manifest {manifest_name} {'finished successfully' if success else 'failed'}\n"
+        self._emit(text, self._context("osbuild.main_cli"))
+
+    def begin_source(self, stype: str, sid: str) -> None:
+        super().begin_source(stype, sid)
+        self._emit(f"Starting pipeline source {stype}", self._context("osbuild.monitor"))
+
+    def finish_source(self, stype, success, output, results, duration) -> None:  # type: ignore[override]
+        ctx = self._context("osbuild.monitor")
+        result = {"name": f"source {stype}", "source_type": stype, "success": success,
+                  "output": _truncate(output), "results": results}
+        self._emit(f"Finished module source {stype}", ctx, result=result, duration=duration)
+        super().finish_source(stype, success, output, results, duration)
+        self._emit(f"Finished pipeline {stype}", {"id": self._ctx_id})
+
+    def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
+        super().begin_pipeline(name, pid, stages)
+        self.stage = None
+        self._emit(f"Starting pipeline {name}", self._context("osbuild.monitor"))
+
+    def finish_pipeline(self, name: str) -> None:
+        super().finish_pipeline(name)
+        self._emit(f"Finished pipeline {name}", {"id": self._ctx_id})
+
+    def begin_stage(self, stype: str, sid: str) -> None:
+        super().begin_stage(stype, sid)
+        self._emit(f"Starting module {stype}", self._context("osbuild.monitor"))
+
+    def stage_output(self, text: str) -> None:
+        if self.stage:
+            self._emit(text, self._context(f"stages/{self.stage[0]}"))
+
+    def finish_stage(self, stype, sid, success, output, options, metadata, duration) -> None:  # type: ignore[override]
+        super().finish_stage(stype, sid, success, output, options, metadata, duration)
+        ctx = self._context("osbuild.monitor")
+        result = {"name": stype, "id": sid, "success": success, "output": _truncate(output)}
+        self._emit(f"Finished module {stype}", ctx, result=result, options=options,
+                   metadata=metadata or None, duration=duration)
+
+    def message(self, text: str) -> None:
+        self._emit(text, self._context("osbuild.monitor"))
+
+
+MONITORS: dict[str, type[Monitor]] = {
+    "NullMonitor": NullMonitor,
+    "LogMonitor": LogMonitor,
+    "JSONSeqMonitor": JSONSeqMonitor,
+}

@@ -1,0 +1,213 @@
+"""The object store: source blobs, committed trees (checkpoints) and scratch space.
+
+Layout (upstream's): ``sources/org.osbuild.files/<checksum>``, ``objects/<id>/{object.info,
+data/tree, data/meta}``, ``tmp/``, ``cache.info``, ``cache.lock``, ``CACHEDIR.TAG``. Committed trees are
+never modified; a build that starts from one copies it. Every build holds a shared lock on
+``cache.lock``; eviction only runs when it gets the lock exclusively, so a tree in use is never removed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# osbuildd-engine object store\n"
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+          "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int | None:
+    """``20GiB`` -> bytes, ``unlimited`` -> None. Raises ValueError on anything else."""
+    t = str(text).strip().lower()
+    if t == "unlimited":
+        return None
+    m = re.fullmatch(r"(\d+)\s*([a-z]*)", t)
+    if not m or m.group(2) not in _UNITS:
+        raise ValueError(f"invalid size: {text!r}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def tree_size(path: Path) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files + dirs:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            total += st.st_blocks * 512
+    return total
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """A full copy keeping owners, modes, xattrs, hard links and sparseness."""
+    dst.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "--reflink=auto", "--sparse=always", f"{src}/.", str(dst)], check=True)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest first."""
+    prefix = str(path).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == prefix or mp.startswith(prefix + "/"):
+                found.append(mp)
+    return sorted(found, key=lambda m: (m.count("/"), m), reverse=True)
+
+
+def unmount_under(path: Path) -> None:
+    for mp in mounts_under(path):
+        if subprocess.run(["umount", mp], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a scratch tree; never follows into something still mounted below it."""
+    if not path.exists() and not path.is_symlink():
+        return
+    unmount_under(path)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
+
+
+class Store:
+    def __init__(self, path: Path, max_size: str | None) -> None:
+        self.path = path.resolve()
+        for sub in ("sources/org.osbuild.files", "objects", "tmp"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        tag = self.path / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text(CACHEDIR_TAG)
+        self.info_path = self.path / "cache.info"
+        info: dict[str, Any] = {}
+        if self.info_path.exists():
+            try:
+                info = json.loads(self.info_path.read_text())
+            except ValueError:
+                info = {}
+        if max_size is not None:  # given on the command line: persisted, as upstream does
+            parse_size(max_size)
+            info = {"version": 1, "maximum-size": max_size if max_size == "unlimited" else parse_size(max_size)}
+            tmp = self.info_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(info))
+            tmp.replace(self.info_path)
+        raw = info.get("maximum-size", 0)
+        self.max_size: int | None = None if raw == "unlimited" else int(raw)
+        self._lock_fd = os.open(self.path / "cache.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+        self.scratch = self.path / "tmp" / f"build-{uuid.uuid4().hex[:12]}"
+        self.scratch.mkdir()
+
+    # --- sources ---------------------------------------------------------
+    @property
+    def sources_dir(self) -> Path:
+        return self.path / "sources" / "org.osbuild.files"
+
+    def source_path(self, checksum: str) -> Path:
+        return self.sources_dir / checksum
+
+    # --- scratch ---------------------------------------------------------
+    def tmpdir(self, prefix: str) -> Path:
+        d = self.scratch / f"{prefix}-{uuid.uuid4().hex[:8]}"
+        d.mkdir(parents=True)
+        return d
+
+    # --- objects ---------------------------------------------------------
+    def object_dir(self, oid: str) -> Path:
+        return self.path / "objects" / oid
+
+    def has(self, oid: str) -> bool:
+        return (self.object_dir(oid) / "object.info").is_file()
+
+    def tree(self, oid: str) -> Path:
+        self.touch(oid)
+        return self.object_dir(oid) / "data" / "tree"
+
+    def meta(self, oid: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.object_dir(oid) / "data" / "meta.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def touch(self, oid: str) -> None:
+        """Record a use, for least-recently-used eviction."""
+        try:
+            now = time.time()
+            os.utime(self.object_dir(oid) / "object.info", (now, os.stat(self.object_dir(oid) / "object.info").st_mtime))
+        except FileNotFoundError:
+            pass
+
+    def commit(self, oid: str, tree: Path, meta: dict[str, Any], move: bool) -> bool:
+        """Store a tree under ``oid``. Returns False when the cache size does not allow it."""
+        if self.has(oid):
+            self.touch(oid)
+            return True
+        if self.max_size == 0:
+            return False
+        size = tree_size(tree)
+        if self.max_size is not None and size > self.max_size:
+            return False
+        stage = self.path / "objects" / f".tmp-{oid}-{uuid.uuid4().hex[:6]}"
+        (stage / "data").mkdir(parents=True)
+        if move:
+            tree.rename(stage / "data" / "tree")
+        else:
+            copy_tree(tree, stage / "data" / "tree")
+        (stage / "data" / "meta.json").write_text(json.dumps(meta))
+        (stage / "object.info").write_text(json.dumps({"id": oid, "size": size, "created": time.time()}))
+        try:
+            stage.rename(self.object_dir(oid))
+        except OSError:  # committed concurrently by another build
+            remove_tree(stage)
+        self.evict()
+        return True
+
+    def objects(self) -> list[tuple[float, int, str]]:
+        """(last use, size, id) of every committed object."""
+        out = []
+        for d in (self.path / "objects").iterdir():
+            info = d / "object.info"
+            if d.name.startswith(".") or not info.is_file():
+                continue
+            try:
+                size = int(json.loads(info.read_text()).get("size", 0))
+                out.append((info.stat().st_atime, size, d.name))
+            except (ValueError, OSError):
+                continue
+        return out
+
+    def evict(self) -> None:
+        """Drop least recently used objects until the store fits ``maximum-size``."""
+        if self.max_size is None:
+            return
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another build is using the store; it evicts when it finishes
+        try:
+            objs = sorted(self.objects())
+            total = sum(size for _, size, _ in objs)
+            for _, size, oid in objs:
+                if total <= self.max_size:
+                    break
+                remove_tree(self.object_dir(oid))
+                total -= size
+            (self.path / "cache.size").write_text(str(total))
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        remove_tree(self.scratch)
+        try:
+            os.close(self._lock_fd)
+        except OSError:
+            pass

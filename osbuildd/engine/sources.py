@@ -1,0 +1,167 @@
+"""Sources: content-addressed blobs fetched into ``<store>/sources/org.osbuild.files/<checksum>``.
+
+``org.osbuild.curl`` downloads http(s) and file URLs in parallel with retries and verifies the
+checksum before a blob becomes visible (write to a temp name, verify, rename), so a blob in the store
+is always complete and is never fetched twice. ``org.osbuild.inline`` decodes data from the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import lzma
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import aiohttp
+
+from .objectstore import Store
+
+PARALLEL = 8
+RETRIES = 4
+CHUNK = 1 << 20
+
+
+class SourceError(Exception):
+    def __init__(self, stype: str, message: str) -> None:
+        super().__init__(message)
+        self.stype = stype
+        self.message = message
+
+
+@dataclass
+class SourceResult:
+    stype: str
+    items: list[dict[str, Any]] = field(default_factory=list)  # {"cached", "checksum"}
+    output: list[str] = field(default_factory=list)
+
+
+def _hasher(checksum: str) -> tuple[Any, str]:
+    algo, _, hexdigest = checksum.partition(":")
+    if algo not in ("md5", "sha1", "sha256", "sha384", "sha512") or not hexdigest:
+        raise ValueError(f"unsupported checksum {checksum!r}")
+    return hashlib.new(algo), hexdigest
+
+
+def _publish(store: Store, checksum: str, tmp: Path, digest: str, expected: str, what: str) -> None:
+    if digest != expected:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"checksum mismatch for {what}: expected {checksum}, got {digest}")
+    os.chmod(tmp, 0o644)
+    tmp.replace(store.source_path(checksum))
+
+
+def fetch_inline(store: Store, items: dict[str, Any]) -> SourceResult:
+    res = SourceResult("org.osbuild.inline")
+    for checksum, desc in items.items():
+        cached = store.source_path(checksum).exists()
+        if not cached:
+            data = base64.b64decode(desc["data"])
+            if desc["encoding"] == "lzma+base64":
+                data = lzma.decompress(data)
+            h, expected = _hasher(checksum)
+            h.update(data)
+            tmp = store.sources_dir / f".tmp-{uuid.uuid4().hex}"
+            tmp.write_bytes(data)
+            try:
+                _publish(store, checksum, tmp, h.hexdigest(), expected, "inline data")
+            except ValueError as e:
+                raise SourceError(res.stype, str(e)) from None
+        res.items.append({"cached": cached, "checksum": checksum})
+    return res
+
+
+async def _download_http(session: aiohttp.ClientSession, url: str, tmp: Path, h: Any, insecure: bool) -> None:
+    async with session.get(url, ssl=False if insecure else None) as resp:
+        if resp.status != 200:
+            raise OSError(f"HTTP {resp.status} for {url}")
+        with open(tmp, "wb") as f:  # noqa: ASYNC230 - chunks are small, writes are to local disk
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                h.update(chunk)
+                f.write(chunk)
+
+
+def _copy_file(url: str, tmp: Path, h: Any) -> None:
+    src = unquote(urlparse(url).path)
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            h.update(chunk)
+            fout.write(chunk)
+
+
+async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> SourceResult:
+    res = SourceResult("org.osbuild.curl")
+    sem = asyncio.Semaphore(PARALLEL)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async def one(checksum: str, desc: Any) -> dict[str, Any]:
+            url = desc if isinstance(desc, str) else desc["url"]
+            insecure = False if isinstance(desc, str) else bool(desc.get("insecure", False))
+            if store.source_path(checksum).exists():
+                return {"cached": True, "checksum": checksum}
+            async with sem:
+                if store.source_path(checksum).exists():  # fetched meanwhile by a sibling item
+                    return {"cached": True, "checksum": checksum}
+                last: Exception | None = None
+                for attempt in range(RETRIES):
+                    h, expected = _hasher(checksum)
+                    tmp = store.sources_dir / f".tmp-{uuid.uuid4().hex}"
+                    try:
+                        scheme = urlparse(url).scheme
+                        if scheme in ("http", "https"):
+                            await _download_http(session, url, tmp, h, insecure)
+                        elif scheme == "file":
+                            await asyncio.to_thread(_copy_file, url, tmp, h)
+                        else:
+                            raise ValueError(f"unsupported URL scheme in {url}")
+                        _publish(store, checksum, tmp, h.hexdigest(), expected, url)
+                        res.output.append(f"downloaded {url}\n")
+                        return {"cached": False, "checksum": checksum}
+                    except (TimeoutError, OSError, aiohttp.ClientError, ValueError) as e:
+                        tmp.unlink(missing_ok=True)
+                        last = e
+                        if isinstance(e, ValueError) and "scheme" in str(e):
+                            break
+                        await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
+                raise SourceError(res.stype, f"failed to fetch {url} ({checksum}): {last}")
+
+        tasks = [asyncio.ensure_future(one(c, d)) for c, d in items.items()]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    res.items.extend(results)
+    return res
+
+
+SUPPORTED = ("org.osbuild.curl", "org.osbuild.inline")
+
+
+async def fetch(store: Store, stype: str, desc: dict[str, Any]) -> SourceResult:
+    items = desc.get("items") or desc.get("urls") or {}
+    if stype == "org.osbuild.inline":
+        return await asyncio.to_thread(fetch_inline, store, items)
+    if stype == "org.osbuild.curl":
+        return await fetch_curl(store, items)
+    raise SourceError(stype, f"source type {stype} is not supported by osbuildd-engine")
+
+
+def link_into(store: Store, checksum: str, dest: Path) -> None:
+    """Make a source blob visible in an input directory without copying it."""
+    src = store.source_path(checksum)
+    if not src.exists():
+        raise FileNotFoundError(f"source {checksum} is not in the store")
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)

@@ -1,0 +1,49 @@
+"""Runs one stage: ``python3 -m osbuildd.engine.stagerun <stage-type> <args.json>``.
+
+This runs inside the build root when the pipeline has one, with whatever Python that tree has, so it
+imports nothing but the standard library and ``osbuildd.engine.stageapi`` + the stage module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+
+def module_name(stage_type: str) -> str:
+    return "osbuildd.engine.stages." + stage_type.replace(".", "_").replace("-", "_")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: python3 -m osbuildd.engine.stagerun <stage-type> <args.json>", file=sys.stderr)
+        return 2
+    from osbuildd.engine.stageapi import StageArgs
+
+    stage_type, args_path = argv[1], argv[2]
+    args = StageArgs.load(args_path)
+    os.umask(0o022)
+    if args.source_epoch is not None:
+        os.environ["SOURCE_DATE_EPOCH"] = str(args.source_epoch)
+    # stage output is the build log; keep it flowing line by line
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        mod = importlib.import_module(module_name(stage_type))
+    except ImportError as e:
+        print(f"stage {stage_type} not found: {e}", file=sys.stderr)
+        return 127
+    try:
+        rc = mod.main(args)
+    except SystemExit as e:
+        code = e.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,80 @@
+"""Package shapes of the Weldr API (rpmmd/weldrtypes) built from osbuildd's depsolve results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from osbuildd.api.weldr.sourcestore import SourceConfig
+
+
+def depsolved(p: Any) -> dict[str, Any]:
+    """DepsolvedPackageInfo: ``{"name","epoch","version","release","arch","checksum"?,...}``."""
+    out: dict[str, Any] = {
+        "name": p.name, "epoch": int(p.epoch or 0), "version": p.version, "release": p.release, "arch": p.arch,
+    }
+    if getattr(p, "checksum", ""):
+        out["checksum"] = p.checksum
+    if getattr(p, "check_gpg", False):
+        out["check_gpg"] = True
+    if getattr(p, "url", ""):
+        out["remote_location"] = p.url
+    if getattr(p, "repo_id", ""):
+        out["repo_id"] = p.repo_id
+    return out
+
+
+def _build(p: Any) -> dict[str, Any]:
+    return {
+        "arch": getattr(p, "arch", ""), "build_time": getattr(p, "build_time", "") or "",
+        "epoch": int(getattr(p, "epoch", 0) or 0), "release": getattr(p, "release", ""),
+        "source": {"license": getattr(p, "license", ""), "version": getattr(p, "version", "")},
+        "changelog": "CHANGELOG_NEEDED", "build_config_ref": "BUILD_CONFIG_REF", "build_env_ref": "BUILD_ENV_REF",
+        "metadata": {},
+    }
+
+
+def package_infos(found: list[Any]) -> list[dict[str, Any]]:
+    """PackageInfo list: one entry per name (sorted) holding every build found for it."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for p in found:
+        entry = by_name.get(p.name)
+        if entry is None:
+            entry = by_name[p.name] = {
+                "name": p.name, "summary": getattr(p, "summary", ""), "description": getattr(p, "description", ""),
+                "homepage": getattr(p, "homepage", ""), "upstream_vcs": "UPSTREAM_VCS", "builds": [],
+            }
+        builds = getattr(p, "builds", None)
+        if builds:
+            entry["builds"].extend(builds)
+        else:
+            entry["builds"].append(_build(p))
+    return [by_name[n] for n in sorted(by_name)]
+
+
+def user_source_repo(key: str, cfg: SourceConfig, family: str) -> Any | None:
+    """A user source as a depsolve Repository, or None when its type does not fit the family."""
+    from osbuildd.distro import Repository
+
+    if family != "rpm" or cfg.type not in ("yum-baseurl", "yum-mirrorlist", "yum-metalink"):
+        return None
+    fields: dict[str, Any] = {
+        "id": key, "name": cfg.name, "baseurl": [cfg.url] if cfg.type == "yum-baseurl" else None,
+        "mirrorlist": cfg.url if cfg.type == "yum-mirrorlist" else None,
+        "metalink": cfg.url if cfg.type == "yum-metalink" else None,
+        "gpgkeys": list(cfg.gpgkeys), "check_gpg": cfg.check_gpg, "check_repogpg": cfg.check_repogpg,
+        "sslverify": cfg.check_ssl,
+    }
+    known = set(getattr(Repository, "__dataclass_fields__", fields))
+    return Repository(**{k: v for k, v in fields.items() if k in known})
+
+
+async def repositories(c: Any, distro: Any, arch: str) -> list[Any]:
+    """System repositories of distro/arch plus the user sources that apply to that distro."""
+    repos = c.system_repos(distro, arch)
+    for key, cfg in await c.sources.list():
+        if cfg.distros and distro.name not in cfg.distros:
+            continue
+        repo = user_source_repo(key, cfg, distro.family)
+        if repo is not None:
+            repos.append(repo)
+    return repos

@@ -1,0 +1,114 @@
+"""User sources (``projects/source/*``) kept in SQLite (migration 0004), and system repos shown as sources."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SOURCE_TYPES = ("yum-baseurl", "yum-mirrorlist", "yum-metalink")
+
+
+@dataclass
+class SourceConfig:
+    """Upstream's store SourceConfig (internal/store/json.go): the stored form of a source."""
+
+    name: str
+    type: str
+    url: str
+    check_gpg: bool = False
+    check_ssl: bool = False
+    system: bool = False
+    proxy: str = ""
+    gpgkeys: list[str] = field(default_factory=list)
+    distros: list[str] = field(default_factory=list)
+    rhsm: bool = False
+    check_repogpg: bool = False
+
+    def v0(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "type": self.type, "url": self.url, "check_gpg": self.check_gpg,
+            "check_ssl": self.check_ssl, "system": self.system,
+        }
+        if self.proxy:
+            out["proxy"] = self.proxy
+        if self.gpgkeys:
+            out["gpgkeys"] = self.gpgkeys
+        return out
+
+    def v1(self, id: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": id, "name": self.name, "type": self.type, "url": self.url, "check_gpg": self.check_gpg,
+            "check_ssl": self.check_ssl, "system": self.system,
+        }
+        if self.proxy:
+            out["proxy"] = self.proxy
+        if self.gpgkeys:
+            out["gpgkeys"] = self.gpgkeys
+        if self.distros:
+            out["distros"] = self.distros
+        out["rhsm"] = self.rhsm
+        out["check_repogpg"] = self.check_repogpg
+        return out
+
+    def toml_table(self) -> dict[str, Any]:
+        """The store form as upstream's TOML encoder writes it (empty optional fields dropped)."""
+        out: dict[str, Any] = {
+            "name": self.name, "type": self.type, "url": self.url, "check_gpg": self.check_gpg,
+            "check_ssl": self.check_ssl, "system": self.system, "rhsm": self.rhsm,
+            "check_repogpg": self.check_repogpg,
+        }
+        if self.proxy:
+            out["proxy"] = self.proxy
+        if self.gpgkeys:
+            out["GPGKeys"] = self.gpgkeys  # upstream's store struct has no toml tag on this field
+        if self.distros:
+            out["distros"] = self.distros
+        return out
+
+
+def repo_source(repo: Any) -> SourceConfig:
+    """A distro's system repository as a (read-only) source."""
+    if getattr(repo, "suite", None):
+        kind, url = "deb", (repo.baseurl or [""])[0]
+    elif repo.baseurl:
+        kind, url = "yum-baseurl", repo.baseurl[0]
+    elif repo.metalink:
+        kind, url = "yum-metalink", repo.metalink
+    else:
+        kind, url = "yum-mirrorlist", repo.mirrorlist or ""
+    return SourceConfig(
+        name=repo.id, type=kind, url=url, check_gpg=bool(repo.check_gpg), check_ssl=True, system=True,
+        gpgkeys=list(repo.gpgkeys or []), check_repogpg=bool(getattr(repo, "check_repogpg", False)),
+    )
+
+
+class SourceStore:
+    """User sources keyed by id (v1) — v0 clients key them by name, which upstream stores as the id."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def list(self) -> list[tuple[str, SourceConfig]]:
+        async with self.db.conn.execute("SELECT id, config FROM weldr_sources ORDER BY id") as cur:
+            rows = await cur.fetchall()
+        return [(r[0], SourceConfig(**json.loads(r[1]))) for r in rows]
+
+    async def put(self, id: str, cfg: SourceConfig) -> None:
+        """Add, or replace (this is how ``composer-cli sources change`` works)."""
+        async with self.db.transaction():
+            await self.db.conn.execute(
+                "INSERT INTO weldr_sources (id, name, config) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET name = excluded.name, config = excluded.config",
+                (id, cfg.name, json.dumps(asdict(cfg))),
+            )
+
+    async def delete_by_id(self, id: str) -> bool:
+        async with self.db.transaction():
+            cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE id = ?", (id,))
+            return cur.rowcount > 0
+
+    async def delete_by_name(self, name: str) -> bool:
+        async with self.db.transaction():
+            cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE name = ?", (name,))
+            return cur.rowcount > 0

@@ -1,0 +1,112 @@
+"""org.osbuildd.debian.bootstrap: install exactly the pinned .debs of the `packages` input.
+
+The input files are named by checksum, so a flat apt repository is built from them in a scratch
+directory and mmdebstrap (variant custom: nothing but --include) installs every package of it,
+with no network: the tree gets exactly the depsolved set, unpacked and configured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+from osbuildd.engine.stageapi import StageArgs, run
+
+
+def _control_names(repo: str) -> list[str]:
+    """Package names of the flat repository (from the index apt will read)."""
+    names = []
+    with open(os.path.join(repo, "Packages"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("Package:"):
+                names.append(line.split(":", 1)[1].strip())
+    return sorted(set(names))
+
+
+def _make_repo(input_dir: str, repo: str) -> list[str]:
+    debs = sorted(n for n in os.listdir(input_dir) if n.startswith("sha256:"))
+    if not debs:
+        raise SystemExit("org.osbuildd.debian.bootstrap: the packages input holds no files")
+    for n in debs:
+        src = os.path.join(input_dir, n)
+        dst = os.path.join(repo, n.replace(":", "_") + ".deb")
+        try:
+            os.link(src, dst)
+        except OSError:
+            os.symlink(src, dst)
+    with open(os.path.join(repo, "Packages"), "w", encoding="utf-8") as out:
+        subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, stdout=out, check=True)
+    with open(os.path.join(repo, "Release"), "w", encoding="utf-8") as out:
+        subprocess.run(["apt-ftparchive", "release", "."], cwd=repo, stdout=out, check=True)
+    return _control_names(repo)
+
+
+def _installed(tree: str) -> list[dict]:
+    out = subprocess.run(
+        ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W",
+         "-f", "${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    pkgs = []
+    for line in sorted(out.splitlines()):
+        name, version, arch, status = line.split("\t")
+        if not status.startswith("ii"):
+            raise SystemExit(f"package {name} is not fully installed (dpkg status {status.strip()})")
+        epoch = 0
+        if ":" in version:
+            e, version = version.split(":", 1)
+            epoch = int(e)
+        pkgs.append({"name": name, "epoch": epoch, "version": version, "release": "", "arch": arch})
+    return pkgs
+
+
+def main(args: StageArgs) -> int:
+    opts = args.options
+    tree = args.tree
+    input_dir = args.inputs["packages"]["path"]
+    scratch = tempfile.mkdtemp(prefix="osbuildd-debrepo-")
+    try:
+        os.chmod(scratch, 0o755)  # apt reads it as _apt
+        names = _make_repo(input_dir, scratch)
+        print(f"local repository with {len(names)} packages", flush=True)
+        cmd = [
+            "mmdebstrap", "--mode=root", "--variant=custom", "--format=directory",
+            f"--architectures={opts['architecture']}",
+            "--include=" + ",".join(names),
+            "--aptopt=Acquire::Languages \"none\"",
+            "--skip=check/empty",
+        ]
+        if opts.get("unsafe_io", True):
+            cmd.append("--dpkgopt=force-unsafe-io")
+        for glob in opts.get("dpkg_excludes", []):
+            cmd.append(f"--dpkgopt=path-exclude={glob}")
+        cmd += [opts["suite"], tree, f"deb [trusted=yes] copy://{scratch} ./"]
+        # INITRD=No: the kernel's postinst hook skips the initramfs; org.osbuildd.debian.initramfs
+        # builds it once, after fstab and the rest of the configuration exist
+        env = dict(os.environ, INITRD="No", LC_ALL="C.UTF-8")
+        if args.source_epoch is not None:
+            env["SOURCE_DATE_EPOCH"] = str(args.source_epoch)
+        run(cmd, env=env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    # mmdebstrap leaves the build repository as the system's source and copies host files in
+    for rel in ("etc/apt/sources.list",):
+        path = os.path.join(tree, rel)
+        if os.path.lexists(path):
+            os.unlink(path)
+    with open(os.path.join(tree, "etc/hostname"), "w", encoding="utf-8") as f:
+        f.write("localhost\n")
+    resolv = os.path.join(tree, "etc/resolv.conf")
+    if os.path.lexists(resolv) and not os.path.islink(resolv):
+        open(resolv, "w").close()
+
+    pkgs = _installed(tree)
+    missing = sorted(set(names) - {p["name"] for p in pkgs})
+    if missing:
+        raise SystemExit(f"packages not installed: {', '.join(missing)}")
+    args.write_metadata({"packages": pkgs})
+    print(f"installed {len(pkgs)} packages", flush=True)
+    return 0

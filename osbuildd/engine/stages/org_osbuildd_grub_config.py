@@ -1,0 +1,95 @@
+"""org.osbuildd.grub.config: /boot/grub/grub.cfg for a Debian tree, written by the build.
+
+Debian's grub-pc-bin / grub-efi-amd64-bin do not run update-grub (only grub-pc does, and it
+needs a real disk), so the build writes the menu itself: one entry per installed kernel,
+newest first, root found by file system UUID. The module directories are copied to
+/boot/grub/<platform> so GRUB can load modules at run time on both BIOS and UEFI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+from osbuildd.engine.stageapi import StageArgs
+
+
+def _version_key(kver: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"[.-]", kver)]
+
+
+def kernels(tree: str) -> list[str]:
+    boot = os.path.join(tree, "boot")
+    found = [n[len("vmlinuz-"):] for n in os.listdir(boot) if n.startswith("vmlinuz-")] if os.path.isdir(boot) else []
+    return sorted(found, key=_version_key, reverse=True)
+
+
+def render(opts: dict, kvers: list[str]) -> str:
+    uuid = opts["root_fs_uuid"].lower()
+    cmdline = f"root=UUID={uuid} {opts.get('kernel_opts', 'ro')}".strip()
+    terminal = " ".join(opts.get("terminal", ["serial", "console"]))
+    distributor = opts.get("distributor", "Debian")
+    out = [
+        "# written by org.osbuildd.grub.config",
+        f"set timeout={opts.get('timeout', 1)}",
+        "set default=0",
+    ]
+    if "serial" in terminal:
+        out.append(opts.get("serial", "serial --unit=0 --speed=115200"))
+    out += [
+        f"terminal_input {terminal}",
+        f"terminal_output {terminal}",
+        "insmod part_gpt",
+        "insmod part_msdos",
+        "insmod ext2",
+        f"search --no-floppy --fs-uuid --set=root {uuid}",
+        "",
+    ]
+    for kver in kvers:
+        initrd = f"/boot/initrd.img-{kver}"
+        out += [
+            f"menuentry '{distributor} GNU/Linux, with Linux {kver}' --class debian --class gnu-linux --class os {{",
+            "\tinsmod gzio",
+            f"\tlinux /boot/vmlinuz-{kver} {cmdline}",
+            # always listed: the initramfs is usually built after this stage (Debian kernels need one)
+            f"\tinitrd {initrd}",
+            "}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _default_grub(opts: dict) -> str:
+    # keeps an on-system update-grub (if grub-pc is installed later) close to this config
+    terminal = " ".join(opts.get("terminal", ["serial", "console"]))
+    return (
+        f"GRUB_DEFAULT=0\nGRUB_TIMEOUT={opts.get('timeout', 1)}\n"
+        f"GRUB_DISTRIBUTOR=\"{opts.get('distributor', 'Debian')}\"\n"
+        f"GRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"{opts.get('kernel_opts', 'ro').replace('ro', '', 1).strip()}\"\n"
+        f"GRUB_TERMINAL=\"{terminal}\"\n"
+        f"GRUB_SERIAL_COMMAND=\"{opts.get('serial', 'serial --unit=0 --speed=115200')}\"\n"
+    )
+
+
+def main(args: StageArgs) -> int:
+    opts = args.options
+    kvers = kernels(args.tree)
+    if not kvers:
+        raise SystemExit("no kernel in /boot (vmlinuz-*): install a linux-image package first")
+    grubdir = args.tree_path("/boot/grub")
+    os.makedirs(grubdir, exist_ok=True)
+    for plat in opts.get("platforms", ["i386-pc", "x86_64-efi"]):
+        src = args.tree_path(f"/usr/lib/grub/{plat}")
+        if not os.path.isdir(src):
+            raise SystemExit(f"GRUB modules for {plat} missing in the tree (/usr/lib/grub/{plat}): install its grub-*-bin package")
+        dst = os.path.join(grubdir, plat)
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+    with open(os.path.join(grubdir, "grub.cfg"), "w", encoding="utf-8") as f:
+        f.write(render(opts, kvers))
+    os.chmod(os.path.join(grubdir, "grub.cfg"), 0o600)
+    os.makedirs(args.tree_path("/etc/default"), exist_ok=True)
+    with open(args.tree_path("/etc/default/grub"), "w", encoding="utf-8") as f:
+        f.write(_default_grub(opts))
+    print(f"grub.cfg with kernels: {', '.join(kvers)}", flush=True)
+    return 0

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from .model import (
+    LOCAL_TARGETS,
+    Compose,
+    ComposeNotFound,
+    ComposeRequest,
+    ComposeRequestError,
+    ComposeStateError,
+    UploadTarget,
+)
+from .service import ComposeService
 
-async def attach(services: Any) -> None:
-    """Create the compose service and start the local executor on ``services``.
+__all__ = [
+    "LOCAL_TARGETS", "Compose", "ComposeNotFound", "ComposeRequest", "ComposeRequestError", "ComposeService",
+    "ComposeStateError", "UploadTarget", "attach",
+]
 
-    Called by the daemon after the database and job store are open; sets ``services.compose``.
-    Until the compose part lands, the daemon serves without composes.
-    """
-    services.compose = None
+
+async def attach(services: Any, *, start_executor: bool | None = None) -> ComposeService:
+    """Create the compose service on ``services`` and, unless ``[builder] local_executor = false``,
+    the local executor (after removing what a crashed build left behind)."""
+    from osbuildd.executor import LocalExecutor
+
+    service = ComposeService(services)
+    services.compose = service
+    run_local = services.config.builder.local_executor if start_executor is None else start_executor
+    executor = LocalExecutor(services)
+    # leftovers of a crashed daemon go even when builds are left to remote workers
+    await executor.recover()
+    if run_local:
+        executor.start()
+        service.executor = executor
+    return service

@@ -1,0 +1,69 @@
+"""What the local executor does with a depsolve and a manifest job (upstream's worker/composer side)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from osbuildd import distro as distros
+from osbuildd.blueprint import Blueprint, BlueprintError
+from osbuildd.depsolve import DepsolveError, PackageSetRequest, PackageSpec, depsolve
+from osbuildd.distro import Repository
+from osbuildd.queue import JobError, errors
+
+from .. import __version__
+
+
+async def run_depsolve(config: Any, args: dict) -> tuple[dict, JobError | None]:
+    """``depsolve`` job: package sets -> exact packages. Result keys as upstream's DepsolveJobResult."""
+    try:
+        d = distros.get(args["distro"])
+        sets = {}
+        for name, chain in (args.get("package_sets") or {}).items():
+            include, exclude, repos = [], [], []
+            for link in chain:   # upstream: a chain of sets solved together; we merge the links
+                include += link.get("include") or []
+                exclude += link.get("exclude") or []
+                repos += [Repository.from_dict(r) for r in link.get("repos") or []]
+            sets[name] = PackageSetRequest(include=include, exclude=exclude, repositories=repos)
+        solved = await depsolve(d, args["arch"], sets, config.cache_dir / "depsolve")
+    except DepsolveError as exc:
+        err_id = errors.DNF_REPO_ERROR if exc.kind == "repository" else errors.DNF_DEPSOLVE_ERROR
+        details = {k: v for k, v in (("package", exc.package), ("repository", exc.repository)) if v}
+        return ({"error": str(exc), "error_type": exc.kind},
+                JobError(err_id, str(exc), details or None))
+    except (KeyError, LookupError) as exc:
+        return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
+    return {
+        "package_specs": {name: [p.to_dict() for p in specs] for name, specs in solved.items()},
+        "repo_configs": {name: [r.to_dict() for r in sets[name].repositories] for name in sets},
+    }, None
+
+
+async def run_manifest(config: Any, args: dict, dynamic_args: list[dict]) -> tuple[dict, JobError | None]:
+    """``manifest-id-only`` job: request + depsolve result -> osbuild manifest v2."""
+    from osbuildd import manifest
+    if not dynamic_args or "package_specs" not in dynamic_args[0]:
+        return {}, JobError(errors.MANIFEST_DEPENDENCY, "depsolve result missing")
+    try:
+        d = distros.get(args["distro"])
+        arch = d.arch(args["arch"])
+        it = arch.image_type(args["image_type"])
+        bp = Blueprint.from_json(args["blueprint"])
+        depsolved = {name: [PackageSpec.from_dict(p) for p in specs]
+                     for name, specs in dynamic_args[0]["package_specs"].items()}
+        mr = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, depsolved,
+                                     int(args.get("seed") or 0), size=args.get("size"))
+        if inspect.isawaitable(mr):
+            mr = await mr
+    except (BlueprintError, LookupError, ValueError) as exc:
+        return {}, JobError(errors.MANIFEST_GENERATION, f"manifest generation failed: {exc}")
+    build_pipelines = [p["name"] for p in mr.manifest.get("pipelines", []) if p.get("name") == "build"]
+    payload = [p["name"] for p in mr.manifest.get("pipelines", []) if p.get("name") != "build"]
+    return {
+        "manifest": mr.manifest,
+        "manifest_info": {"osbuild_composer_version": f"osbuildd-{__version__}", "deps": None},
+        "exports": mr.exports, "checkpoints": mr.checkpoints, "filename": mr.filename,
+        "pipeline_names": {"build": build_pipelines, "payload": payload},
+    }, None

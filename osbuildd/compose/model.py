@@ -1,0 +1,104 @@
+"""Compose requests and composes: what the APIs hand the compose service and get back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from osbuildd.depsolve import PackageSpec
+from osbuildd.distro import Repository
+
+
+class ComposeRequestError(ValueError):
+    """A request the service refuses; ``field`` names what is wrong (each API maps it to its 4xx)."""
+
+    def __init__(self, field: str, message: str, kind: str = "") -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        # "distro" | "arch" | "image_type" | "blueprint" | "size" | "repositories" | "targets"
+        self.kind = kind or field.split(".")[0].split("[")[0]
+
+
+class ComposeNotFound(LookupError):
+    def __init__(self, compose_id: str) -> None:
+        super().__init__(f"compose {compose_id} not found")
+        self.compose_id = compose_id
+
+
+class ComposeStateError(RuntimeError):
+    """cancel/delete of a compose in a state that does not allow it (e.g. delete while running)."""
+
+    def __init__(self, compose_id: str, state: str, message: str) -> None:
+        super().__init__(message)
+        self.compose_id = compose_id
+        self.state = state
+
+
+@dataclass
+class UploadTarget:
+    name: str                     # upstream target name, e.g. "org.osbuild.aws.s3"
+    image_name: str = ""
+    options: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "image_name": self.image_name, "options": self.options}
+
+
+# Targets that mean "keep the artifact in the compose's results" (no upload step).
+LOCAL_TARGETS = frozenset({"org.osbuild.worker.server", "org.osbuild.local"})
+
+
+@dataclass
+class ComposeRequest:
+    distro: str
+    arch: str
+    image_type: str
+    blueprint: Any                                   # osbuildd.blueprint.Blueprint
+    size: int | None = None
+    repositories: list[Repository] | None = None     # None = the distro's defaults
+    targets: list[UploadTarget] = field(default_factory=list)
+    channel: str = ""
+    origin: str = "weldr"
+    seed: int | None = None
+
+
+@dataclass
+class Compose:
+    id: str
+    request: dict
+    blueprint_name: str
+    blueprint_version: str
+    image_type: str
+    distro: str
+    arch: str
+    state: str                    # waiting | running | finished | failed | canceled
+    created: float
+    started: float | None
+    finished: float | None
+    progress: dict | None
+    error: dict | None            # {id, reason, details} of the build job (dependency chain inside)
+    image_path: Path | None
+    image_filename: str
+    manifest: dict | None
+    packages: list[PackageSpec]
+    upload_statuses: list[dict]
+    log_path: Path
+    size: int
+    origin: str = "weldr"
+    channel: str = ""
+    job_status: str = ""          # the build job's raw queue status
+    result: dict | None = None    # the build job's result (upstream OSBuildJobResult shape)
+
+    @property
+    def weldr_status(self) -> str:
+        """Upstream Weldr's queue_status: WAITING / RUNNING / FINISHED / FAILED (canceled = FAILED)."""
+        return {"waiting": "WAITING", "running": "RUNNING", "finished": "FINISHED"}.get(self.state, "FAILED")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.log_path.parent
+
+    def stage_log(self, stage_id: str) -> Path:
+        return self.logs_dir / "stages" / f"{stage_id}.log"

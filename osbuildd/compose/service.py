@@ -1,0 +1,336 @@
+"""The compose service: validates a request and enqueues upstream's job graph
+``depsolve`` -> ``manifest-id-only`` -> ``osbuild:<arch>`` (whose id is the compose id)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import platform
+import random
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from osbuildd import distro as distros
+from osbuildd.blueprint import Blueprint, BlueprintError
+from osbuildd.depsolve import PackageSpec
+from osbuildd.distro import Repository
+from osbuildd.queue import JobNotFound, JobStatus, errors
+from osbuildd.queue.errors import JobStoreError
+
+from . import store
+from .model import (
+    LOCAL_TARGETS,
+    Compose,
+    ComposeNotFound,
+    ComposeRequest,
+    ComposeRequestError,
+    ComposeStateError,
+    UploadTarget,
+)
+
+# Upload targets the build job knows how to run (osbuildd/upload); upstream names.
+KNOWN_TARGETS = frozenset({
+    "org.osbuild.aws", "org.osbuild.aws.s3", "org.osbuild.gcp", "org.osbuild.azure",
+    "org.osbuild.azure.image", *LOCAL_TARGETS,
+})
+MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
+DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
+
+
+def host_arch() -> str:
+    m = platform.machine()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+def build_type(arch: str) -> str:
+    return f"osbuild:{arch}"
+
+
+def _check_repositories(repos: list[Repository]) -> None:
+    for i, r in enumerate(repos):
+        where = f"repositories[{i}]"
+        if not (r.baseurl or r.mirrorlist or r.metalink):
+            raise ComposeRequestError(where, "must specify baseurl, mirrorlist, or metalink")
+        if r.check_gpg and not r.gpgkeys and not r.signed_by:
+            raise ComposeRequestError(where, "check_gpg is set but no gpgkey is given")
+
+
+def _check_targets(targets: list[UploadTarget]) -> None:
+    for i, t in enumerate(targets):
+        if t.name not in KNOWN_TARGETS:
+            raise ComposeRequestError(f"targets[{i}].name", f"unknown upload target {t.name!r}")
+        if not isinstance(t.options, dict):
+            raise ComposeRequestError(f"targets[{i}].options", "must be an object")
+
+
+def target_json(t: UploadTarget, export: str, filename: str, created: float) -> dict[str, Any]:
+    """Upstream's ``target.Target`` JSON as the osbuild job carries it."""
+    return {
+        "uuid": str(uuid.uuid4()), "image_name": t.image_name or filename, "name": t.name,
+        "created": datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat().replace("+00:00", "Z"),
+        "status": "WAITING", "options": t.options,
+        "osbuild_artifact": {"export_filename": filename, "export_name": export},
+    }
+
+
+class ComposeService:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.config = services.config
+        self.db = services.db
+        self.jobs = services.jobs
+        self.executor: Any = None   # osbuildd.executor.LocalExecutor, set by attach()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def resolve(self, req: ComposeRequest) -> tuple[Any, Any, Any]:
+        """(distro, arch, image type) of a request, or ComposeRequestError naming the bad field."""
+        bp = req.blueprint
+        name = req.distro or getattr(bp, "distro", "") or distros.host(self.config.distros.host)
+        try:
+            d = distros.get(name)
+        except distros.UnknownDistro:
+            raise ComposeRequestError("distro", f"unknown distribution {name!r}; known: "
+                                      + ", ".join(distros.names())) from None
+        arch_name = req.arch or getattr(bp, "arch", "") or host_arch()
+        try:
+            arch = d.arch(arch_name)
+        except distros.UnknownArch:
+            raise ComposeRequestError("arch", f"unknown architecture {arch_name!r} for {d.name}; known: "
+                                      + ", ".join(sorted(d.arches))) from None
+        try:
+            it = arch.image_type(req.image_type)
+        except distros.UnknownImageType:
+            raise ComposeRequestError("image_type", f"unknown image type {req.image_type!r} for "
+                                      f"{d.name}/{arch.name}; known: "
+                                      + ", ".join(arch.image_type_names())) from None
+        return d, arch, it
+
+    async def _plan(self, req: ComposeRequest) -> tuple[Any, Any, Any, dict]:
+        d, arch, it = self.resolve(req)
+        bp = req.blueprint
+        if not isinstance(bp, Blueprint):
+            raise ComposeRequestError("blueprint", "missing blueprint")
+        if req.size is not None:
+            if not isinstance(req.size, int) or isinstance(req.size, bool) or req.size < 0:
+                raise ComposeRequestError("size", f"must be a non-negative number of bytes, got {req.size!r}")
+            if req.size > MAX_SIZE:
+                raise ComposeRequestError("size", f"{req.size} bytes is larger than the maximum of {MAX_SIZE}")
+        if req.repositories is not None:
+            _check_repositories(req.repositories)
+        _check_targets(req.targets)
+        from osbuildd import manifest
+        try:
+            manifest.validate_for(d, it, bp)
+        except BlueprintError as exc:
+            raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint",
+                                      exc.message, kind="blueprint") from None
+        sets = manifest.package_sets(d, arch.name, it, bp)
+        package_sets = {}
+        for name, s in sets.items():
+            repos = req.repositories if req.repositories is not None else s.repositories
+            package_sets[name] = [{"include": list(s.include), "exclude": list(s.exclude),
+                                   "repos": [r.to_dict() for r in repos]}]
+        return d, arch, it, package_sets
+
+    def _request_json(self, req: ComposeRequest, d: Any, arch: Any, it: Any, seed: int) -> dict:
+        return {
+            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": req.blueprint.to_dict(),
+            "size": req.size, "seed": seed, "origin": req.origin, "channel": req.channel,
+            "repositories": None if req.repositories is None else [r.to_dict() for r in req.repositories],
+            "targets": [t.to_dict() for t in req.targets],
+        }
+
+    async def start(self, req: ComposeRequest) -> str:
+        """Validate and enqueue; returns the compose id (= the osbuild job's id)."""
+        d, arch, it, package_sets = await self._plan(req)
+        seed = req.seed if req.seed is not None else random.getrandbits(63)
+        request = self._request_json(req, d, arch, it, seed)
+        depsolve = store.GraphJob(DEPSOLVE, {
+            "package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
+            "releasever": d.release_version, "distro": d.name, "image_type": it.name}, [])
+        mani = store.GraphJob(MANIFEST, {
+            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
+            "size": req.size, "seed": seed}, [])
+        build = store.GraphJob(build_type(arch.name), {}, [])
+        created = time.time()
+        export = it.exports[-1] if it.exports else ""
+        build.args = {
+            "targets": [target_json(t, export, it.filename, created) for t in req.targets],
+            "pipeline_names": None,     # filled from the manifest job's result when the build starts
+            "image_boot_mode": it.boot_mode,
+            "export": export, "filename": it.filename,
+        }
+        depsolve.id, mani.id, build.id = (str(uuid.uuid4()) for _ in range(3))
+        mani.dependencies = [depsolve.id]
+        build.dependencies = [mani.id]
+        await store.insert_graph(self.db, [depsolve, mani, build], self._row(
+            build.id, req, d, arch, it, request, created, depsolve.id, mani.id), req.channel)
+        self.jobs._notify()   # wake the executor's dequeue (same process)
+        return build.id
+
+    def _row(self, cid: str, req: ComposeRequest, d: Any, arch: Any, it: Any, request: dict, created: float,
+             depsolve_id: str | None, manifest_id: str | None, fake: bool = False) -> dict[str, Any]:
+        return {
+            "id": cid, "depsolve_job": depsolve_id, "manifest_job": manifest_id, "request": request,
+            "blueprint_name": req.blueprint.name, "blueprint_version": req.blueprint.version or "",
+            "image_type": it.name, "distro": d.name, "arch": arch.name, "origin": req.origin,
+            "channel": req.channel, "created": created, "size": req.size or it.default_size,
+            "image_filename": it.filename, "fake": int(fake),
+        }
+
+    async def create_fake(self, req: ComposeRequest, finished: bool) -> str:
+        """Weldr ``?test=1`` (a failed compose) / ``?test=2`` (a finished one), no build at all."""
+        d, arch, it = self.resolve(req)
+        created = time.time()
+        request = self._request_json(req, d, arch, it, 0)
+        if finished:
+            build = store.GraphJob(build_type(arch.name), {"targets": [], "pipeline_names": None}, [],
+                                   status="finished", result={
+                                       "success": True, "osbuild_output": {"success": True},
+                                       "target_results": [], "upload_status": "success"})
+        else:
+            err = {"id": errors.BUILD_JOB, "reason": "osbuild build failed"}
+            build = store.GraphJob(build_type(arch.name), {"targets": [], "pipeline_names": None}, [],
+                                   status="finished", result={"success": False, "job_error": err}, error=err)
+        build.id = str(uuid.uuid4())
+        await store.insert_graph(self.db, [build], self._row(
+            build.id, req, d, arch, it, request, created, None, None, fake=True), req.channel)
+        if finished:
+            # a tiny placeholder image, so image download works as upstream's test mode
+            out = self.config.results_dir / build.id
+            await asyncio.to_thread(lambda: (out.mkdir(parents=True, exist_ok=True),
+                                             (out / it.filename).write_bytes(b"")))
+        return build.id
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def _job(self, job_id: str | None) -> Any:
+        if not job_id:
+            return None
+        try:
+            return await self.jobs.get(job_id)
+        except JobNotFound:
+            return None
+
+    async def _compose(self, row: dict[str, Any]) -> Compose:
+        build = await self.jobs.get(row["id"])
+        dep = await self._job(row["depsolve_job"])
+        man = await self._job(row["manifest_job"])
+        if build.status == JobStatus.PENDING:
+            state = "waiting"
+        elif build.status == JobStatus.RUNNING:
+            state = "running"
+        elif build.status == JobStatus.CANCELED:
+            state = "canceled"
+        else:
+            state = "failed" if build.error is not None else "finished"
+        packages: list[PackageSpec] = []
+        if dep is not None and dep.result:
+            for name, specs in (dep.result.get("package_specs") or {}).items():
+                if name != "build":
+                    packages += [PackageSpec.from_dict(p) for p in specs]
+        results = self.config.results_dir / row["id"]
+        result = build.result or {}
+        progress = build.progress
+        if state == "finished":
+            progress = {**(progress or {}), "percent": 100.0}
+        error = build.error.to_dict() if build.error else None
+        return Compose(
+            id=row["id"], request=json.loads(row["request"]), blueprint_name=row["blueprint_name"],
+            blueprint_version=row["blueprint_version"], image_type=row["image_type"], distro=row["distro"],
+            arch=row["arch"], state=state, created=row["created"], started=build.started_at,
+            finished=build.finished_at, progress=progress, error=error,
+            image_path=results / row["image_filename"] if state == "finished" else None,
+            image_filename=row["image_filename"],
+            manifest=(man.result or {}).get("manifest") if man is not None else None,
+            packages=packages, upload_statuses=upload_statuses(build, result),
+            log_path=results / "logs" / "osbuild.log", size=row["size"], origin=row["origin"],
+            channel=row["channel"], job_status=str(build.status), result=build.result)
+
+    async def get(self, compose_id: str) -> Compose:
+        rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
+        if not rows:
+            raise ComposeNotFound(compose_id)
+        return await self._compose(rows[0])
+
+    async def list(self, channel: str | None = None) -> list[Compose]:
+        rows = await (store.fetch_rows(self.db) if channel is None
+                      else store.fetch_rows(self.db, "channel = ?", (channel,)))
+        out = []
+        for r in rows:
+            try:
+                out.append(await self._compose(r))
+            except JobNotFound:   # deleted meanwhile
+                continue
+        return out
+
+    # -- changes --------------------------------------------------------------------------------
+
+    async def cancel(self, compose_id: str) -> None:
+        """Cancel a waiting or running compose: the first unfinished job of its chain (the queue
+        cancels the jobs after it)."""
+        c = await self.get(compose_id)
+        if c.state not in ("waiting", "running"):
+            raise ComposeStateError(compose_id, c.state, f"compose {compose_id} is not waiting or running")
+        rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
+        chain = [rows[0]["depsolve_job"], rows[0]["manifest_job"], compose_id]
+        for jid in chain:
+            job = await self._job(jid)
+            if job is not None and job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+                try:
+                    await self.jobs.cancel(jid)
+                except JobStoreError:
+                    continue   # finished meanwhile: try the next one
+                if jid == compose_id or (await self.jobs.get(compose_id)).status == JobStatus.CANCELED:
+                    return
+        b = await self.jobs.get(compose_id)
+        if b.status in (JobStatus.PENDING, JobStatus.RUNNING):
+            await self.jobs.cancel(compose_id)
+
+    async def delete(self, compose_id: str) -> None:
+        """Delete a compose that is not waiting or running, with its results and jobs."""
+        c = await self.get(compose_id)
+        if c.state in ("waiting", "running"):
+            raise ComposeStateError(compose_id, c.state, f"compose {compose_id} is still {c.state}")
+        await store.delete_row(self.db, compose_id)
+        try:
+            await self.jobs.delete(compose_id)
+        except JobNotFound:
+            pass
+        results = self.config.results_dir / compose_id
+        await asyncio.to_thread(shutil.rmtree, results, True)
+
+    def results_dir(self, compose_id: str) -> Path:
+        return self.config.results_dir / compose_id
+
+    async def close(self) -> None:
+        if self.executor is not None:
+            await self.executor.close()
+
+
+def upload_statuses(build: Any, result: dict) -> list[dict]:
+    """Upstream's upload status list from the build job's ``target_results`` (cloudapi shapes)."""
+    targets = (build.args or {}).get("targets") or []
+    results = {r.get("name"): r for r in result.get("target_results") or []}
+    out = []
+    for t in targets:
+        if t.get("name") in LOCAL_TARGETS:
+            continue
+        r = results.get(t.get("name"))
+        if build.status == JobStatus.CANCELED:
+            status = "failure"
+        elif r is None:
+            status = "pending" if build.status == JobStatus.PENDING else (
+                "running" if build.status == JobStatus.RUNNING else "failure")
+        else:
+            status = "failure" if r.get("target_error") else "success"
+        entry: dict[str, Any] = {"type": t.get("name"), "status": status, "options": (r or {}).get("options") or {}}
+        if r and r.get("target_error"):
+            entry["error"] = r["target_error"]
+        out.append(entry)
+    return out

@@ -1,0 +1,80 @@
+"""SQL of the compose service: a compose and its job graph are written in one transaction."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from osbuildd.queue.model import dumps
+
+
+@dataclass
+class GraphJob:
+    type: str
+    args: dict
+    dependencies: list[str]
+    id: str = ""
+    # a pre-settled job (Weldr ?test=1|2): status, result, error
+    status: str = "pending"
+    result: dict | None = None
+    error: dict | None = None
+
+
+COMPOSE_COLUMNS = ("id, depsolve_job, manifest_job, request, blueprint_name, blueprint_version, image_type,"
+                   " distro, arch, origin, channel, created, size, image_filename, fake, build_pgid")
+
+
+async def insert_graph(db: Any, jobs: list[GraphJob], compose: dict[str, Any], channel: str) -> list[str]:
+    """Insert ``jobs`` (dependencies before dependents) and the ``composes`` row in ONE transaction.
+
+    The job store's ``enqueue`` commits each job on its own; a crash between two of them would leave
+    a half graph without a compose. The rows written here are the ones ``JobStore.enqueue`` writes
+    for fresh jobs (whose dependencies are all new, so none can have failed yet).
+    """
+    now = time.time()
+    for j in jobs:
+        j.id = j.id or str(uuid.uuid4())
+    by_id = {j.id: j for j in jobs}
+    async with db.transaction() as conn:
+        for j in jobs:
+            waiting = sum(1 for d in j.dependencies if by_id[d].status == "pending")
+            finished = now if j.status != "pending" else None
+            await conn.execute(
+                "INSERT INTO jobs (id, type, args, channel, status, waiting_for, result, error, queued_at,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (j.id, j.type, dumps(j.args), channel, j.status, waiting, dumps(j.result), dumps(j.error),
+                 now, finished, finished))
+            await conn.executemany(
+                "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
+                [(j.id, i, d) for i, d in enumerate(j.dependencies)])
+        row = dict(compose)
+        row.setdefault("created", now)
+        cols = ", ".join(row)
+        await conn.execute(f"INSERT INTO composes ({cols}) VALUES ({', '.join('?' * len(row))})",
+                           [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()])
+    return [j.id for j in jobs]
+
+
+async def fetch_rows(db: Any, where: str = "1", params: tuple = ()) -> list[dict[str, Any]]:
+    async with db.conn.execute(
+            f"SELECT {COMPOSE_COLUMNS} FROM composes WHERE {where} ORDER BY created, id", params) as cur:
+        return [dict(r) for r in await cur.fetchall()]
+
+
+async def set_pgid(db: Any, compose_id: str, pgid: int | None) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE composes SET build_pgid = ? WHERE id = ?", (pgid, compose_id))
+
+
+async def leftover_pgids(db: Any) -> list[tuple[str, int]]:
+    async with db.conn.execute(
+            "SELECT id, build_pgid FROM composes WHERE build_pgid IS NOT NULL") as cur:
+        return [(r[0], int(r[1])) for r in await cur.fetchall()]
+
+
+async def delete_row(db: Any, compose_id: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM composes WHERE id = ?", (compose_id,))

@@ -1,0 +1,262 @@
+"""The local executor: the daemon takes jobs from its own queue, in-process.
+
+Depsolve and manifest jobs have workers of their own (they never wait behind a build); builds run
+at most ``[builder] max_parallel`` at once. A build job runs osbuild, moves the artifact atomically
+from ``<state_dir>/tmp`` into ``results/<id>/``, runs the upload targets, and finishes the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from osbuildd.compose import store
+from osbuildd.compose.handlers import run_depsolve, run_manifest
+from osbuildd.compose.model import LOCAL_TARGETS
+from osbuildd.compose.service import DEPSOLVE, MANIFEST, build_type, host_arch
+from osbuildd.queue import Dequeued, JobError, errors
+from osbuildd.runner import OSBuildResult, Progress, cleanup_under, kill_marked, run_osbuild
+from osbuildd.runner.cleanup import kill_group, processes_marked
+
+log = structlog.get_logger("osbuildd.executor")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+class LocalExecutor:
+    def __init__(self, services: Any, *, depsolve_workers: int = 2) -> None:
+        self.services = services
+        self.config = services.config
+        self.jobs = services.jobs
+        self.db = services.db
+        self.depsolve_workers = depsolve_workers
+        self.max_parallel = max(1, self.config.builder.max_parallel)
+        self._tasks: list[asyncio.Task] = []
+        self._running: dict[str, str] = {}   # build job id -> token
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, Any]:
+        """After a crash: the queue already failed the builds ("interrupted"); here the processes,
+        mounts and loop devices such a build may have left go."""
+        state = self.config.state_dir
+        killed: list[int] = []
+        for cid, pgid in await store.leftover_pgids(self.db):
+            marked = await asyncio.to_thread(processes_marked, state, cid)
+            if marked and pgid in marked.values():
+                kill_group(pgid, signal.SIGKILL)
+                killed.append(pgid)
+            await store.set_pgid(self.db, cid, None)
+        killed += await kill_marked(state)   # anything else of ours still running
+        cleaned = await cleanup_under([self.config.store_dir, self.config.tmp_dir])
+        if killed or cleaned["unmounted"] or cleaned["detached"]:
+            log.warning("build leftovers removed", process_groups=sorted(set(killed)), **cleaned)
+        return {"killed": sorted(set(killed)), **cleaned}
+
+    def start(self) -> None:
+        for i in range(self.depsolve_workers):
+            self._tasks.append(asyncio.create_task(self._loop([DEPSOLVE], self._depsolve), name=f"depsolve-{i}"))
+        self._tasks.append(asyncio.create_task(self._loop([MANIFEST], self._manifest), name="manifest"))
+        for i in range(self.max_parallel):
+            self._tasks.append(asyncio.create_task(
+                self._loop([build_type(host_arch())], self._build), name=f"build-{i}"))
+
+    async def close(self) -> None:
+        """Stop taking jobs; running builds are stopped and end FAILED "daemon shutting down"."""
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+    async def _loop(self, types: list[str], handler: Any) -> None:
+        while not self._closing:
+            dq = await self.jobs.dequeue(types, channels=None)
+            if dq is None:
+                continue
+            try:
+                await handler(dq)
+            except asyncio.CancelledError:
+                # builds end FAILED; depsolve/manifest stay running and are requeued at next start
+                if dq.job.type.startswith("osbuild"):
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.jobs.finish(
+                            dq.token, None, JobError(errors.BUILD_JOB, errors.REASON_SHUTTING_DOWN)))
+                raise
+            except Exception as exc:  # a bug in a handler must fail the job, not the executor
+                log.exception("job handler failed", job_id=dq.job.id, type=dq.job.type)
+                with contextlib.suppress(Exception):
+                    await self.jobs.finish(dq.token, None, JobError(
+                        errors.BUILD_JOB if dq.job.type.startswith("osbuild") else errors.MANIFEST_GENERATION,
+                        f"internal error: {type(exc).__name__}: {exc}"))
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    async def _depsolve(self, dq: Dequeued) -> None:
+        result, error = await run_depsolve(self.config, dq.job.args)
+        await self.jobs.finish(dq.token, result, error)
+
+    async def _manifest(self, dq: Dequeued) -> None:
+        result, error = await run_manifest(self.config, dq.job.args, dq.dynamic_args)
+        await self.jobs.finish(dq.token, result, error)
+
+    async def _build(self, dq: Dequeued) -> None:
+        job = dq.job
+        blog = log.bind(compose_id=job.id)
+        mres = dq.dynamic_args[0] if dq.dynamic_args else {}
+        manifest = mres.get("manifest")
+        if not manifest:
+            await self.jobs.finish(dq.token, {"success": False}, JobError(
+                errors.EMPTY_MANIFEST, "the manifest job gave no manifest"))
+            return
+        results = self.config.results_dir / job.id
+        logs = results / "logs"
+        await asyncio.to_thread(lambda: (logs.mkdir(parents=True, exist_ok=True),
+                                         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)))
+        await asyncio.to_thread(_write_json, results / "manifest.json", manifest)
+        outdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"build-{job.id}-",
+                                              dir=self.config.tmp_dir))
+        cancel = self.jobs.cancel_event(job.id)
+        self._running[job.id] = dq.token
+
+        async def on_progress(p: Progress) -> None:
+            await self.jobs.set_progress(job.id, p.to_dict())
+
+        async def on_start(pgid: int) -> None:
+            await store.set_pgid(self.db, job.id, pgid)
+
+        # with builds side by side, another build's mounts in the shared store are not ours to remove
+        cleanup = [outdir] + ([self.config.store_dir] if len(self._running) == 1 else [])
+        stage_timeout = self.config.builder.stage_timeout or None
+        blog.info("build started", exports=mres.get("exports"))
+        try:
+            res = await run_osbuild(
+                manifest, osbuild=self.config.builder.osbuild, store=self.config.store_dir, outdir=outdir,
+                exports=mres.get("exports") or [], checkpoints=mres.get("checkpoints") or [],
+                cache_max_size=self.config.builder.cache_max_size, stage_timeout=stage_timeout,
+                on_progress=on_progress, log_dir=logs, cancel=cancel, on_start=on_start,
+                state_dir=self.config.state_dir, job_id=job.id, cleanup_paths=cleanup)
+            await self._finish_build(dq, mres, res, outdir, results, blog)
+        finally:
+            self._running.pop(job.id, None)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(store.set_pgid(self.db, job.id, None))
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, outdir, True))
+
+    async def _finish_build(self, dq: Dequeued, mres: dict, res: OSBuildResult, outdir: Path,
+                            results: Path, blog: Any) -> None:
+        job = dq.job
+        pipeline_names = mres.get("pipeline_names")
+        result: dict[str, Any] = {
+            "success": res.success, "osbuild_output": res.output, "target_results": [],
+            "pipeline_names": pipeline_names, "arch": host_arch(), "host_os": _host_os(),
+        }
+        if res.kind == "canceled":
+            blog.info("build canceled")
+            await asyncio.to_thread(_write_json, results / "result.json", {**result, "canceled": True})
+            await self.jobs.finish(dq.token, result, JobError(errors.BUILD_JOB, "build canceled"))
+            return
+        if not res.success:
+            details: dict[str, Any] = {"kind": res.kind, "returncode": res.returncode}
+            if res.failed_stage:
+                details["stage"] = res.failed_stage.get("name")
+                details["output"] = "\n".join(res.failing_lines(40))
+            if res.kind == "crashed":
+                details["stderr"] = "\n".join(res.stderr_tail.splitlines()[-40:])
+            err = JobError(errors.BUILD_JOB, res.error or "osbuild build failed", details)
+            result["job_error"] = err.to_dict()
+            blog.warning("build failed", error=res.error, stage=details.get("stage"))
+            await asyncio.to_thread(_write_json, results / "result.json", result)
+            await self.jobs.finish(dq.token, result, err)
+            return
+        filename = mres.get("filename") or job.args.get("filename")
+        exports = mres.get("exports") or []
+        src = outdir / exports[-1] / filename if exports else outdir / filename
+        dst = results / filename
+        try:
+            # same file system (state_dir): the artifact appears complete or not at all
+            await asyncio.to_thread(os.replace, src, dst)
+        except OSError as exc:
+            err = JobError(errors.BUILD_JOB, f"artifact {filename} missing from export: {exc.strerror}")
+            result["success"] = False
+            result["job_error"] = err.to_dict()
+            await self.jobs.finish(dq.token, result, err)
+            return
+        targets = job.args.get("targets") or []
+        target_results, target_error = await self._upload(job, targets, dst)
+        result["target_results"] = target_results
+        result["upload_status"] = "failure" if target_error else "success"
+        error = None
+        if target_error:
+            error = JobError(errors.TARGET_ERROR, "at least one target failed", target_error)
+            result["job_error"] = error.to_dict()
+        await asyncio.to_thread(_write_json, results / "result.json", result)
+        blog.info("build finished", artifact=str(dst), seconds=round(res.duration, 1))
+        await self.jobs.finish(dq.token, result, error)
+
+    async def _upload(self, job: Any, targets: list[dict], artifact: Path) -> tuple[list[dict], Any]:
+        """Run the upload targets concurrently (osbuildd.upload); local targets keep the artifact."""
+        out: list[dict] = []
+        remote = [t for t in targets if t.get("name") not in LOCAL_TARGETS]
+        for t in targets:
+            if t.get("name") in LOCAL_TARGETS:
+                out.append({"name": t["name"], "options": {"artifact_path": str(artifact)}})
+        if not remote:
+            return out, None
+        from osbuildd import upload
+        from osbuildd.compose.model import UploadTarget
+        creds = await asyncio.to_thread(upload.Credentials.load, self.config)
+        sent = [0] * len(remote)
+        size = (await asyncio.to_thread(artifact.stat)).st_size
+
+        def progress(index: int, n: int) -> None:
+            sent[index] = n
+
+        async def report() -> None:   # upload progress into the job, at most once a second
+            while True:
+                await asyncio.sleep(1.0)
+                await self.jobs.set_progress(job.id, {
+                    "done": 1, "total": 1, "percent": 100.0, "message": "uploading",
+                    "uploads": [{"name": t["name"], "sent": sent[i], "size": size} for i, t in enumerate(remote)]})
+
+        reporter = asyncio.create_task(report())
+        try:
+            results = await upload.upload_all(
+                [UploadTarget(t["name"], t.get("image_name", ""), t.get("options") or {}) for t in remote],
+                artifact, creds, progress)
+        finally:
+            reporter.cancel()
+        out += [r.to_dict() for r in results]
+        err = upload.target_error(results)
+        return out, (err.details if err is not None else None)
+
+
+def _read_host_os() -> str:
+    try:
+        data = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+        return f"{data.get('ID', '').strip(chr(34))}-{data.get('VERSION_ID', '').strip(chr(34))}"
+    except OSError:
+        return ""
+
+
+_HOST_OS = _read_host_os()   # read once at import, never on the event loop
+
+
+def _host_os() -> str:
+    return _HOST_OS

@@ -1,0 +1,127 @@
+"""aiobotocore clients and the S3 multipart upload shared by org.osbuild.aws and org.osbuild.aws.s3."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from .common import ProgressCounter, log, read_at, retry
+from .credentials import read_aws_credentials_file
+
+PART_SIZE = 16 << 20      # 16 MiB parts ...
+MAX_PARTS = 10000         # ... grown for files past 160 GiB (S3's part count limit)
+CONCURRENCY = 4           # parts in flight; memory use is PART_SIZE * CONCURRENCY whatever the file size
+
+
+async def static_credentials(options: dict[str, Any], credentials_file: str) -> dict[str, str]:
+    """Client keyword arguments for the credentials: options > file > {} (the SDK's default chain)."""
+    key_id = options.get("accessKeyID") or options.get("access_key_id")
+    secret = options.get("secretAccessKey") or options.get("secret_access_key")
+    token = options.get("sessionToken") or options.get("session_token")
+    if key_id and secret:
+        out = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        if token:
+            out["aws_session_token"] = token
+        return out
+    if credentials_file:
+        key_id, secret, token = await asyncio.to_thread(read_aws_credentials_file, credentials_file)
+        out = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        if token:
+            out["aws_session_token"] = token
+        return out
+    return {}
+
+
+def create_client(service: str, *, region: str, endpoint: str = "", creds: dict[str, str],
+                  path_style: bool = False, verify: bool | str | None = None) -> Any:
+    """An aiobotocore client context manager. SigV4 everywhere (presigned URLs as the Go SDK makes them)."""
+    s3cfg: dict[str, Any] = {"addressing_style": "path"} if path_style else {}
+    config = AioConfig(signature_version="s3v4" if service == "s3" else None, s3=s3cfg or None,
+                       retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2)
+    kwargs: dict[str, Any] = {"region_name": region or None, "config": config, **creds}
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    if verify is not None:
+        kwargs["verify"] = verify
+    return get_session().create_client(service, **kwargs)
+
+
+async def multipart_upload(s3: Any, bucket: str, key: str, path: Path, counter: ProgressCounter, *,
+                           part_size: int | None = None, concurrency: int | None = None) -> dict[str, Any]:
+    """Upload ``path`` to ``bucket/key`` in parts read from disk one at a time per worker.
+
+    Each part is retried on transient errors; on any failure or cancellation the multipart upload
+    is aborted so that no half-uploaded parts stay behind (they would be billed and invisible).
+    """
+    size = (await asyncio.to_thread(os.stat, path)).st_size
+    part_size = max(part_size or PART_SIZE, -(-size // MAX_PARTS))
+    concurrency = concurrency or CONCURRENCY
+    fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+    try:
+        if size <= part_size:
+            body = await read_at(fd, 0, size)
+            resp = await retry(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body), what="s3 put_object")
+            counter.add(size)
+            return resp
+        created = await retry(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key),
+                              what="s3 create_multipart_upload")
+        upload_id = created["UploadId"]
+        try:
+            etags = await _upload_parts(s3, bucket, key, upload_id, fd, size, part_size, concurrency, counter)
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+            return await retry(lambda: s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}),
+                what="s3 complete_multipart_upload")
+        except BaseException:
+            # shielded: a cancelled upload must still be aborted
+            await asyncio.shield(_abort(s3, bucket, key, upload_id))
+            raise
+    finally:
+        await asyncio.to_thread(os.close, fd)
+
+
+async def _upload_parts(s3: Any, bucket: str, key: str, upload_id: str, fd: int, size: int,
+                        part_size: int, concurrency: int, counter: ProgressCounter) -> dict[int, str]:
+    count = -(-size // part_size)
+    numbers = iter(range(1, count + 1))
+    etags: dict[int, str] = {}
+
+    async def worker() -> None:
+        for number in numbers:   # a shared iterator: each part is taken by exactly one worker
+            offset = (number - 1) * part_size
+            body = await read_at(fd, offset, min(part_size, size - offset))
+            resp = await retry(lambda body=body, number=number: s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body),
+                what="s3 upload_part")
+            etags[number] = resp["ETag"]
+            counter.add(len(body))
+            del body
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(min(concurrency, count)):
+                tg.create_task(worker())
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None   # the first failure is the story; the rest were cancelled
+    return etags
+
+
+async def _abort(s3: Any, bucket: str, key: str, upload_id: str) -> None:
+    with contextlib.suppress(Exception):
+        await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        log.info("upload.s3.aborted", bucket=bucket, key=key)
+
+
+def client_error_message(exc: BaseException) -> str:
+    """The remote error code and message (botocore), or the exception's own text."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        err = response["Error"]
+        return f"{err.get('Code', '')}: {err.get('Message', '')}".strip(": ")
+    return f"{type(exc).__name__}: {exc}"

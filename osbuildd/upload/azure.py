@@ -1,0 +1,214 @@
+"""org.osbuild.azure (page blob in a given storage account) and org.osbuild.azure.image (managed image).
+
+azure.image follows upstream's worker: log in with the service principal from ``[azure] credentials``,
+find (or create) the storage account tagged for the location, list its keys, upload the VHD as a
+page blob into container ``imagebuilder``, then create the image from the blob. The management
+(ARM) calls are plain REST with aiohttp against a configurable ``management_url``; the blob upload
+uses azure-storage-blob's aio client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .azure_blob import AlignmentError, ensure_container, service_client, upload_page_blob, vhd_name
+from .common import ProgressCounter, decompressed, log, option, retry
+from .credentials import Credentials, read_azure_credentials_file
+from .errors import (
+    IMPORTING_IMAGE,
+    INVALID_CONFIG,
+    INVALID_TARGET_CONFIG,
+    SHARING_TARGET,
+    UPLOADING_IMAGE,
+    UploadError,
+)
+
+NAME_BLOB = "org.osbuild.azure"
+NAME_IMAGE = "org.osbuild.azure.image"
+CONTAINER = "imagebuilder"
+STORAGE_TAG = "imageBuilderStorageAccount"
+BLOB_THREADS = 4   # upstream's azureMaxUploadGoroutines for the blob-only target
+API_RESOURCES = "2021-04-01"
+API_STORAGE = "2023-01-01"
+API_COMPUTE = "2024-03-01"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}: {exc.message}"
+    text = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+async def upload_blob_target(target: Any, artifact: Path, creds: Credentials,
+                             counter: ProgressCounter) -> dict[str, Any] | None:
+    """org.osbuild.azure: shared-key upload into an existing container; no result options."""
+    options = target.options or {}
+    account = option(options, "storageAccount", "storage_account")
+    key = option(options, "storageAccessKey", "storage_access_key")
+    container = option(options, "container")
+    for name, value in (("storageAccount", account), ("storageAccessKey", key), ("container", container)):
+        if not value:
+            raise UploadError(INVALID_TARGET_CONFIG, f"{name}: missing")
+    try:
+        svc = service_client(creds.azure.blob_endpoint.format(account=account), account, key)
+    except Exception as e:
+        raise UploadError(INVALID_CONFIG, f"creating the Azure blob client failed: {_message(e)}") from None
+    async with svc:
+        try:
+            await upload_page_blob(svc, container, vhd_name(target.image_name), artifact, counter, BLOB_THREADS)
+        except AlignmentError as e:
+            raise UploadError(UPLOADING_IMAGE, str(e)) from None
+        except Exception as e:
+            raise UploadError(UPLOADING_IMAGE, f"uploading to container {container} failed: {_message(e)}") from None
+    return None
+
+
+async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
+                              counter: ProgressCounter) -> dict[str, Any]:
+    options = target.options or {}
+    if not creds.azure.credentials:
+        raise UploadError(SHARING_TARGET, "osbuild job has org.osbuild.azure.image target but this worker "
+                                          "doesn't have azure credentials")
+    for name in ("tenant_id", "subscription_id", "resource_group"):
+        if not option(options, name):
+            raise UploadError(INVALID_TARGET_CONFIG, f"{name}: missing")
+    hyperv = option(options, "hyperv_generation", default="V1")
+    if hyperv not in ("V1", "V2"):
+        raise UploadError(INVALID_TARGET_CONFIG, "hyperv_generation: must be V1 or V2")
+    client_id, secret = await asyncio.to_thread(read_azure_credentials_file, creds.azure.credentials)
+    image_name = target.image_name
+    async with aiohttp.ClientSession() as session:
+        arm = _ARM(session, creds, options["tenant_id"], options["subscription_id"], options["resource_group"])
+        try:
+            await arm.login(client_id, secret)
+            location = option(options, "location") or await arm.resource_group_location()
+            account = await arm.storage_account(location)
+            key = await arm.storage_key(account)
+        except Exception as e:
+            raise UploadError(INVALID_TARGET_CONFIG, f"preparing the Azure storage failed: {_message(e)}") from None
+        svc = service_client(creds.azure.blob_endpoint.format(account=account), account, key)
+        async with svc:
+            try:
+                await ensure_container(svc, CONTAINER)
+            except Exception as e:
+                raise UploadError(INVALID_TARGET_CONFIG, f"creating container {CONTAINER}: {_message(e)}") from None
+            try:
+                artifact = await decompressed(artifact)
+                blob_url = await upload_page_blob(svc, CONTAINER, vhd_name(image_name), artifact, counter,
+                                                  creds.azure.upload_threads or 16)
+            except AlignmentError as e:
+                raise UploadError(UPLOADING_IMAGE, str(e)) from None
+            except Exception as e:
+                raise UploadError(UPLOADING_IMAGE, f"uploading the VHD failed: {_message(e)}") from None
+        try:
+            await arm.create_image(image_name, location, hyperv, blob_url)
+        except Exception as e:
+            raise UploadError(IMPORTING_IMAGE, f"creating image {image_name} failed: {_message(e)}") from None
+    log.info("upload.azure.image", image=image_name, location=location)
+    return {"image_name": image_name}
+
+
+class _ARM:
+    """The Azure Resource Manager calls azure.image needs (REST, bearer token from AAD)."""
+
+    def __init__(self, session: aiohttp.ClientSession, creds: Credentials, tenant: str, subscription: str,
+                 resource_group: str) -> None:
+        self.session = session
+        self.settings = creds.azure
+        self.tenant = tenant
+        self.rg_path = f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        self.token = ""
+
+    async def login(self, client_id: str, secret: str) -> None:
+        url = f"{self.settings.authority_url.rstrip('/')}/{self.tenant}/oauth2/v2.0/token"
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
+                "scope": f"{self.settings.management_url.rstrip('/')}/.default"}
+        async with self.session.post(url, data=form) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200 or "access_token" not in data:
+                # AAD's error_description names the problem; the secret is not in it
+                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                                  message=str(data.get("error", "login failed")))
+            self.token = data["access_token"]
+
+    async def _call(self, method: str, path: str, api: str, body: Any = None,
+                    absolute: bool = False) -> tuple[int, Any, Any]:
+        url = path if absolute else f"{self.settings.management_url.rstrip('/')}{path}"
+        params = None if absolute else {"api-version": api}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.session.request(method, url, params=params, json=body, headers=headers) as resp:
+            text = await resp.text()
+            data = _json(text)
+            if resp.status >= 400:
+                msg = data.get("error", {}).get("message", "") if isinstance(data, dict) else text[:200]
+                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status, message=msg)
+            return resp.status, resp.headers, data
+
+    async def _wait(self, status: int, headers: Any) -> None:
+        """Poll a long-running operation (Azure-AsyncOperation, else Location) until it ends."""
+        op_url = headers.get("Azure-AsyncOperation")
+        loc_url = headers.get("Location")
+        if status not in (201, 202) or not (op_url or loc_url):
+            return
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.settings.poll_interval)
+            if op_url:
+                _, _, data = await retry(lambda: self._call("GET", op_url, "", absolute=True), what="azure poll")
+                state = data.get("status", "")
+                if state == "Succeeded":
+                    return
+                if state in ("Failed", "Canceled"):
+                    raise RuntimeError(f"operation {state}: {data.get('error', {}).get('message', '')}")
+            else:
+                code, _, _ = await retry(lambda: self._call("GET", loc_url, "", absolute=True), what="azure poll")
+                if code != 202:
+                    return
+        raise TimeoutError("Azure operation did not finish within an hour")
+
+    async def resource_group_location(self) -> str:
+        _, _, data = await self._call("GET", self.rg_path, API_RESOURCES)
+        return str(data["location"])
+
+    async def storage_account(self, location: str) -> str:
+        base = f"{self.rg_path}/providers/Microsoft.Storage/storageAccounts"
+        _, _, data = await self._call("GET", base, API_STORAGE)
+        for acc in data.get("value", []):
+            if (acc.get("tags") or {}).get(STORAGE_TAG) == f"location={location}":
+                return str(acc["name"])
+        name = f"ib{uuid.uuid4().hex[:22]}"
+        body = {"location": location, "sku": {"name": "Standard_RAGRS"}, "kind": "StorageV2",
+                "tags": {STORAGE_TAG: f"location={location}"}}
+        status, headers, _ = await self._call("PUT", f"{base}/{name}", API_STORAGE, body)
+        await self._wait(status, headers)
+        return name
+
+    async def storage_key(self, account: str) -> str:
+        path = f"{self.rg_path}/providers/Microsoft.Storage/storageAccounts/{account}/listKeys"
+        _, _, data = await self._call("POST", path, API_STORAGE)
+        return str(data["keys"][0]["value"])
+
+    async def create_image(self, name: str, location: str, hyperv: str, blob_url: str) -> None:
+        body = {"location": location, "properties": {
+            "hyperVGeneration": hyperv,
+            "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": blob_url}},
+        }}
+        path = f"{self.rg_path}/providers/Microsoft.Compute/images/{name}"
+        status, headers, _ = await self._call("PUT", path, API_COMPUTE, body)
+        await self._wait(status, headers)
+
+
+def _json(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}

@@ -15,10 +15,11 @@ import fnmatch
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 # Indexes younger than this are used as they are; older ones get a conditional `apt-get update`
@@ -28,58 +29,13 @@ REFRESH_AFTER = 600.0
 REQUIRED_BASE = "?or(?essential,?priority(required))"
 DEB_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-try:  # the shared types live in osbuildd.depsolve (distro part); keep working while it lands
-    from osbuildd.depsolve import DepsolveError, PackageSpec  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - only before depsolve/__init__.py defines them
-
-    class DepsolveError(Exception):  # type: ignore[no-redef]
-        def __init__(self, kind: str, message: str, name: str = "") -> None:
-            super().__init__(message)
-            self.kind = kind
-            self.name = name
-
-    @dataclass
-    class PackageSpec:  # type: ignore[no-redef]
-        name: str
-        epoch: int
-        version: str
-        release: str
-        arch: str
-        url: str
-        checksum: str
-        size: int = 0
-        repo_id: str = ""
-        check_gpg: bool = False
 
 
-def _error(kind: str, message: str, name: str) -> Exception:
-    """A DepsolveError whatever constructor the shared class ends up with."""
-    try:
-        err = DepsolveError(kind, message, name)  # type: ignore[call-arg]
-    except TypeError:
-        err = DepsolveError(message)
-    for attr, value in (("kind", kind), ("name", name)):
-        try:
-            setattr(err, attr, value)
-        except AttributeError:
-            pass
-    return err
-
-
-@dataclass
-class AptPackageInfo:
-    """What the Weldr projects/modules routes show about a package."""
-
-    name: str
-    summary: str = ""
-    description: str = ""
-    homepage: str = ""
-    version: str = ""
-    arch: str = ""
-    license: str = ""
-    section: str = ""
-    size: int = 0
-    builds: list[dict[str, Any]] = field(default_factory=list)
+def _error(kind: str, message: str, name: str) -> DepsolveError:
+    """A DepsolveError naming the package, or the repository for repository errors."""
+    if kind == "repository":
+        return DepsolveError(kind, message, repository=name)
+    return DepsolveError(kind, message, package=name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,12 +66,12 @@ def _sources_list(repos: list[Any]) -> str:
         if not urls or not suite:
             rid = _repo_field(repo, "id", "?")
             raise _error("repository", f"repository {rid}: an apt repository needs baseurl and suite", rid)
-        keyring = DEBIAN_KEYRING
+        # InRelease is always verified: the repository's keyring, else Debian's archive keyring
+        keyring = _repo_field(repo, "signed_by") or DEBIAN_KEYRING
         for key in _repo_field(repo, "gpgkeys") or []:
             if isinstance(key, str) and key.startswith("/") and os.path.exists(key):
                 keyring = key
-        check = _repo_field(repo, "check_repogpg", True)
-        opts = f"signed-by={keyring}" if check is not False else "trusted=yes"
+        opts = f"signed-by={keyring}"
         lines.append(f"deb [{opts}] {urls[0]} {suite} {' '.join(components)}")
     return "\n".join(lines) + "\n"
 
@@ -342,18 +298,20 @@ async def depsolve(distro: Any, arch: str, sets: dict[str, Any], cache_dir: Path
     return result
 
 
-_INDEX: dict[str, tuple[float, dict[str, AptPackageInfo]]] = {}
+_INDEX: dict[str, tuple[float, dict[str, PackageInfo]]] = {}
 
 
-def _read_packages(lists: Path) -> dict[str, AptPackageInfo]:
-    out: dict[str, AptPackageInfo] = {}
+def _read_packages(lists: Path, suites: dict[str, str]) -> dict[str, PackageInfo]:
+    out: dict[str, PackageInfo] = {}
     for f in sorted(lists.glob("*_Packages")):
+        repo_id = next((rid for suite, rid in suites.items() if f"_dists_{suite}_" in f.name), "")
         with open(f, encoding="utf-8", errors="replace") as fh:
             stanza: dict[str, str] = {}
             last = ""
             for line in [*fh, "\n"]:
                 if line == "\n":
                     if "Package" in stanza:
+                        stanza["_repo"] = repo_id
                         _add(out, stanza)
                     stanza, last = {}, ""
                 elif line[0] in " \t":
@@ -362,33 +320,31 @@ def _read_packages(lists: Path) -> dict[str, AptPackageInfo]:
                 else:
                     key, _, value = line.partition(":")
                     last = key
-                    if key in ("Package", "Version", "Architecture", "Description", "Homepage", "Section",
-                               "Installed-Size"):
+                    if key in ("Package", "Version", "Architecture", "Description", "Homepage"):
                         stanza[key] = value.strip()
     return out
 
 
-def _add(out: dict[str, AptPackageInfo], s: dict[str, str]) -> None:
+def _add(out: dict[str, PackageInfo], s: dict[str, str]) -> None:
     desc = s.get("Description", "")
     summary, _, long = desc.partition("\n")
     long = "\n".join("" if ln == "." else ln for ln in long.splitlines())
-    info = AptPackageInfo(name=s["Package"], summary=summary, description=long or summary,
-                          homepage=s.get("Homepage", ""), version=s.get("Version", ""),
-                          arch=s.get("Architecture", ""), section=s.get("Section", ""),
-                          size=int(s.get("Installed-Size", "0") or 0) * 1024)
+    version = s.get("Version", "")
+    epoch = 0
+    if ":" in version:
+        e, version = version.split(":", 1)
+        epoch = int(e)
+    info = PackageInfo(name=s["Package"], summary=summary, description=long or summary,
+                       homepage=s.get("Homepage", ""), epoch=epoch, version=version,
+                       arch=s.get("Architecture", ""), repo_id=s.get("_repo", ""))
     prev = out.get(info.name)
-    build = {"version": info.version, "arch": info.arch}
-    if prev is None:
-        info.builds = [build]
+    # several suites carry a package (bookworm, -updates, -security): show the newest version
+    if prev is None or _newer(s.get("Version", ""), _full(prev)):
         out[info.name] = info
-    elif build not in prev.builds:
-        # later files are the -updates/-security suites (sorted names): the newer version wins
-        builds = prev.builds + [build]
-        if _newer(info.version, prev.version):
-            info.builds = builds
-            out[info.name] = info
-        else:
-            prev.builds = builds
+
+
+def _full(p: PackageInfo) -> str:
+    return f"{p.epoch}:{p.version}" if p.epoch else p.version
 
 
 def _newer(a: str, b: str) -> bool:
@@ -444,7 +400,7 @@ def _vercmp(a: str, b: str) -> int:
 
 
 async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list[str],
-                 cache_dir: Path) -> list[AptPackageInfo]:
+                 cache_dir: Path) -> list[PackageInfo]:
     """Packages whose name matches any glob in ``patterns`` (all when empty), sorted by name."""
     root = AptRoot(Path(cache_dir), distro.name, arch, _repos_of(distro, arch, repos))
     async with root.lock:
@@ -453,7 +409,8 @@ async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list
     mtime = max((f.stat().st_mtime for f in lists.glob("*_Packages")), default=0.0)
     cached = _INDEX.get(str(lists))
     if cached is None or cached[0] != mtime:
-        index = await asyncio.to_thread(_read_packages, lists)
+        suites = {str(_repo_field(r, "suite")): str(_repo_field(r, "id", "")) for r in root.repos}
+        index = await asyncio.to_thread(_read_packages, lists, suites)
         _INDEX[str(lists)] = (mtime, index)
     else:
         index = cached[1]

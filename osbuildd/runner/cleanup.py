@@ -108,19 +108,30 @@ async def _run(*argv: str) -> int:
     return await proc.wait()
 
 
-async def cleanup_under(roots: Iterable[Path]) -> dict[str, list[str]]:
-    """Unmount everything below ``roots`` and detach loop devices backed by files there."""
+def snapshot_under(roots: Iterable[Path]) -> set[str]:
+    """Mounts and loop devices below ``roots`` right now (left alone by a later ``cleanup_under``)."""
+    roots = list(roots)
+    return set(mounts_under(roots)) | set(loops_backed_under(roots))
+
+
+async def cleanup_under(roots: Iterable[Path], keep: set[str] | frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Unmount everything below ``roots`` and detach loop devices backed by files there, except
+    what ``keep`` names (what existed before the build: another build's, not ours)."""
     roots = [Path(r) for r in roots]
     roots = [r for r in roots if await asyncio.to_thread(r.exists)]
     if not roots:
         return {"unmounted": [], "detached": []}
     unmounted: list[str] = []
     for mp in await asyncio.to_thread(mounts_under, roots):
+        if mp in keep:
+            continue
         if await _run("umount", mp) != 0:
             await _run("umount", "-l", mp)   # busy: detach lazily rather than leave it behind
         unmounted.append(mp)
     detached: list[str] = []
     for dev in await asyncio.to_thread(loops_backed_under, roots):
+        if dev in keep:
+            continue
         await _run("losetup", "-d", dev)
         detached.append(dev)
     return {"unmounted": unmounted, "detached": detached}

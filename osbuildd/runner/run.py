@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cleanup import JOB_MARKER, MARKER, cleanup_under, kill_group, marker_value
+from .cleanup import JOB_MARKER, MARKER, cleanup_under, kill_group, marker_value, snapshot_under
 from .logs import BuildLog
 from .monitor import MonitorEvent, MonitorParser, Progress
 
@@ -132,6 +132,8 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
         child_env[JOB_MARKER] = job_id
     child_env.setdefault("PYTHONUNBUFFERED", "1")
 
+    # what already exists under the cleanup paths belongs to someone else (a concurrent build)
+    before = await asyncio.to_thread(snapshot_under, cleanup_paths) if cleanup_paths else set()
     rfd, wfd = os.pipe()
 
     def _at_fd3() -> None:  # in the child, before exec: the monitor pipe becomes fd 3
@@ -301,7 +303,7 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
             except Exception:  # noqa: BLE001 - pipe errors after a kill are expected
                 pass
         if stopped or forced or proc.returncode is None or proc.returncode < 0:
-            await cleanup_under(cleanup_paths)
+            await cleanup_under(cleanup_paths, keep=before)
         await log.close()
 
     rc = proc.returncode

@@ -90,19 +90,27 @@ def build_app(
     weldr_cfg = getattr(config, "weldr", None)
     max_body = int(getattr(weldr_cfg, "max_body_size", 16 * 1024 * 1024))
     state_dir = Path(getattr(config, "state_dir", "/var/lib/osbuildd"))
+    distros = distros or _default_distros()
+    if not host_distro:
+        override = getattr(getattr(config, "distros", None), "host", "")
+        host_distro = distros.host(override) if override else distros.host()
+    builder = getattr(config, "builder", None)
+    if worker_arches is None and builder is not None and not getattr(builder, "local_executor", True):
+        # builds go to remote workers, which may serve any arch the distros know
+        worker_arches = frozenset(a for n in distros.names() for a in distros.get(n).arches)
     kwargs: dict[str, Any] = {}
     if host_arch:
         kwargs["host_arch"] = host_arch
     if worker_arches:
         kwargs["worker_arches"] = worker_arches
     context = WeldrContext(
-        distros=distros or _default_distros(),
+        distros=distros,
         depsolver=depsolver or _default_depsolver(),
         blueprints=_default_blueprint_store(services),
         sources=SourceStore(services.db),
         compose=getattr(services, "compose", None),
         cache_dir=state_dir / "cache" / "depsolve",
-        host_distro=host_distro or "",
+        host_distro=host_distro,
         build=build or __version__,
         **kwargs,
     )

@@ -162,6 +162,8 @@ async def compose_start(request: web.Request) -> web.Response:
     except Exception as e:
         kind = type(e).__name__
         if kind == "ComposeRequestError":
+            if getattr(e, "kind", "") == "blueprint":
+                raise bad_request("ManifestCreationFailed", f"failed to initialize osbuild manifest: {e}") from e
             raise bad_request("ComposeError", str(e)) from e
         if kind == "DepsolveError":
             raise WeldrError(500, "DepsolveError", str(e)) from e
@@ -277,8 +279,10 @@ async def compose_cancel(request: web.Request) -> web.Response:
     try:
         await _service(request).cancel(compose.id)
     except Exception as e:
-        if "NotFound" in type(e).__name__ or "State" in type(e).__name__:
-            raise bad_request("InternalServerError", f"Internal server error: {e}") from e
+        if "State" in type(e).__name__:  # it finished meanwhile
+            raise bad_request("BuildInWrongState", f"Build {compose.id} is not in WAITING or RUNNING.") from e
+        if "NotFound" in type(e).__name__:
+            raise bad_request("UnknownUUID", f"Compose {compose.id} doesn't exist") from e
         raise
     return json_response({"uuid": compose.id, "status": True})
 
@@ -301,7 +305,12 @@ async def compose_delete(request: web.Request) -> web.Response:
         try:
             await _service(request).delete(cid)
         except Exception as e:  # one bad item must not hide the others' results
-            errors.append(error_entry("ComposeError", f"{cid}: {e}"))
+            if "State" in type(e).__name__:
+                errors.append(error_entry("BuildInWrongState", f"Compose {cid} is not in FINISHED or FAILED."))
+            elif "NotFound" in type(e).__name__:
+                errors.append(error_entry("UnknownUUID", f"compose {cid} doesn't exist"))
+            else:
+                raise
             continue
         done.append({"uuid": cid, "status": True})
     return json_response({"uuids": done, "errors": errors})

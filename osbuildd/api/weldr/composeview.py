@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid as uuidlib
 from typing import Any
 
 from osbuildd.api.weldr.util import integral
@@ -57,9 +58,35 @@ def upload_status(u: dict[str, Any], compose_state: str) -> dict[str, Any] | Non
     }
 
 
+# The compose service's upload states → upstream's upload status names.
+UPLOAD_STATES = {"pending": "WAITING", "running": "RUNNING", "success": "FINISHED", "failure": "FAILED"}
+
+
+def _service_uploads(compose: Any) -> list[dict[str, Any]]:
+    """The compose service's ``{"type","status","options"}`` entries joined with the request's targets
+    (image name, settings) into upstream's uploadResponse input."""
+    req = compose.request if isinstance(compose.request, dict) else {}
+    targets = [t for t in req.get("targets") or [] if t.get("name") in TARGET_PROVIDERS]
+    out = []
+    for i, u in enumerate(compose.upload_statuses or []):
+        target = next((t for t in targets if t.get("name") == u.get("type")), {})
+        if target in targets:
+            targets.remove(target)
+        out.append({
+            "uuid": str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"{compose.id}/upload/{i}")),
+            "name": u.get("type", ""), "status": UPLOAD_STATES.get(u.get("status", ""), "WAITING"),
+            "image_name": target.get("image_name", ""), "creation_time": compose.created,
+            "settings": {**(target.get("options") or {}), **(u.get("options") or {})},
+        })
+    return out
+
+
 def uploads(compose: Any) -> list[dict[str, Any]]:
     st = state(compose)
-    out = [upload_status(u, st) for u in (compose.upload_statuses or [])]
+    raw = compose.upload_statuses or []
+    if raw and "type" in raw[0]:
+        raw = _service_uploads(compose)
+    out = [upload_status(u, st) for u in raw]
     return [u for u in out if u is not None]
 
 

@@ -25,6 +25,7 @@ class WeldrContext:
     host_distro: str = ""
     worker_arches: frozenset[str] = frozenset()  # arches a compose can be built for
     build: str = "devel"
+    _names_by_arch: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.host_distro:
@@ -37,13 +38,17 @@ class WeldrContext:
 
     def distro_names(self, arch: str) -> list[str]:
         """Distros that have repositories for ``arch`` (upstream's valid-distro list), sorted."""
+        cached = self._names_by_arch.get(arch)
+        if cached is not None:
+            return cached
         out = []
         for name in self.distros.names():
             d = self.distros.get(name)
             a = d.arches.get(arch)
             if a is not None and a.repositories:
                 out.append(name)
-        return sorted(out)
+        self._names_by_arch[arch] = sorted(out)  # distro data is static for the daemon's life
+        return self._names_by_arch[arch]
 
     def system_repos(self, distro: Any, arch: str) -> list[Any]:
         a = distro.arches.get(arch)

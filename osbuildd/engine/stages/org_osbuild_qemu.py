@@ -1,0 +1,49 @@
+"""org.osbuild.qemu: convert the raw `image` input to qcow2, vpc, vmdk, vdi, vhdx or raw."""
+
+from __future__ import annotations
+
+import os
+
+from osbuildd.engine.stageapi import StageArgs, run
+
+
+def format_args(fmt: dict) -> list[str]:
+    t = fmt["type"]
+    opts: list[str] = []
+    extra: list[str] = []
+    if t == "qcow2":
+        if fmt.get("compression", True):
+            extra.append("-c")
+        if "compat" in fmt:
+            opts.append(f"compat={fmt['compat']}")
+    elif t == "vmdk":
+        if fmt.get("compression", True) and fmt.get("subformat", "monolithicSparse") in (
+                "monolithicSparse", "streamOptimized", "twoGbMaxExtentSparse"):
+            extra.append("-c")
+        if "subformat" in fmt:
+            opts.append(f"subformat={fmt['subformat']}")
+        if "adapter_type" in fmt:
+            opts.append(f"adapter_type={fmt['adapter_type']}")
+        if fmt.get("compat6", False):
+            opts.append("compat6")
+    elif t == "vpc":
+        opts.append(f"subformat={fmt.get('subformat', 'fixed')}")
+        if fmt.get("force_size", True):
+            opts.append("force_size=on")
+    out = ["-O", t] + extra
+    if opts:
+        out += ["-o", ",".join(opts)]
+    return out
+
+
+def main(args: StageArgs) -> int:
+    image = args.inputs["image"]
+    files = list(image["data"]["files"])
+    if len(files) != 1:
+        raise ValueError("the image input must name exactly one file")
+    src = os.path.join(image["path"], files[0])
+    dst = args.tree_path(args.options["filename"])
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    run(["qemu-img", "convert", "-f", "raw", *format_args(args.options["format"]), src, dst])
+    run(["qemu-img", "info", dst])
+    return 0

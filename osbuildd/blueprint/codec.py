@@ -254,18 +254,50 @@ def _decode_value(tp: Any, v: Any, path: str, ctx: DecodeContext, owner: type, s
 # encoding
 
 
+@cache
+def _encode_plan(cls: type) -> tuple[tuple[str, str, bool, bool, int, Any], ...]:
+    """Per class: (attribute, key, omitempty, pointer, kind, zero) with kind 0 scalar, 1 struct,
+    2 list of structs, 3 list of scalars, 4 free-form (Any)."""
+    plan = []
+    for info in _field_infos(cls):
+        tp = info.tp
+        is_list = typing.get_origin(tp) is list
+        if is_dataclass(tp):
+            kind = 1
+        elif is_list and is_dataclass(typing.get_args(tp)[0]):
+            kind = 2
+        elif is_list:
+            kind = 3
+        elif tp is Any or _is_union(tp):
+            kind = 4
+        else:
+            kind = 0
+        zero = [] if is_list else _zero(tp)
+        plan.append((info.name, info.key, info.omitempty, info.optional, kind, zero))
+    return tuple(plan)
+
+
 def encode(obj: Any) -> dict[str, Any]:
-    """Upstream's JSON object for a model dataclass: struct order, Go ``omitempty``."""
+    """Upstream's JSON object for a model dataclass: struct order, Go ``omitempty``; a pointer
+    (``X | None``) is empty only when None."""
     out: dict[str, Any] = {}
-    for info in _field_infos(type(obj)):
-        v = getattr(obj, info.name)
-        if info.omitempty and _is_empty(v, info.optional):
-            continue
+    for name, key, omitempty, optional, kind, zero in _encode_plan(type(obj)):
+        v = getattr(obj, name)
         if v is None:
-            if info.optional or info.omitempty:
+            if omitempty or optional:
                 continue
-            v = [] if typing.get_origin(info.tp) is list else _zero(info.tp)
-        out[info.key] = _encode_value(v)
+            v = zero
+        elif omitempty and not optional and not v:
+            continue  # Go's empty value: false, 0, "", empty list (a struct is never empty here)
+        if kind == 1:
+            v = encode(v)
+        elif kind == 2:
+            v = [encode(x) for x in v]
+        elif kind == 3:
+            v = list(v)
+        elif kind == 4:
+            v = _encode_value(v)
+        out[key] = v
     return out
 
 
@@ -273,25 +305,14 @@ def _zero(tp: Any) -> Any:
     return {str: "", int: 0, bool: False, float: 0.0}.get(tp)
 
 
-def _is_empty(v: Any, optional: bool) -> bool:
-    if v is None:
-        return True
-    if optional:
-        return False  # a set pointer is never empty, even to a zero value
-    if isinstance(v, bool):
-        return v is False
-    if isinstance(v, int | float):
-        return v == 0
-    if isinstance(v, str | list | dict):
-        return len(v) == 0
-    return False  # a struct value
-
-
 def _encode_value(v: Any) -> Any:
+    """A free-form value: copied so that callers never share it with the model."""
     if is_dataclass(v) and not isinstance(v, type):
         return encode(v)
     if isinstance(v, list):
         return [_encode_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _encode_value(x) for k, x in v.items()}
     return v
 
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
+import pickle
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -123,7 +123,8 @@ class Blueprint:
         return dumps_toml(self.to_dict())
 
     def copy(self) -> Blueprint:
-        return copy.deepcopy(self)
+        """A deep copy (pickle round trip: plain data, and faster than copy.deepcopy)."""
+        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
 
     # ------------------------------------------------------------------ upstream Initialize()
 

@@ -91,5 +91,8 @@ async def fixture_daemon(fixture: str = "BaseFixture", **app_kwargs: Any) -> Asy
 
 @pytest.fixture
 async def base_daemon() -> AsyncIterator[tuple[WeldrClient, web.Application]]:
-    async with fixture_daemon("BaseFixture") as d:
-        yield d
+    """BaseFixture: its composes, and the committed blueprint "test" 0.0.0."""
+    async with fixture_daemon("BaseFixture") as (client, app):
+        r = await client.post_json("/api/v0/blueprints/new", {"name": "test", "version": "0.0.0"})
+        assert r.status == 200, r.text
+        yield client, app

@@ -43,7 +43,9 @@ async def weldr_errors(request: web.Request, handler: Any) -> web.StreamResponse
     except web.HTTPNotFound:
         return json_response(not_found().body(), status=404)
     except web.HTTPRequestEntityTooLarge as e:
-        msg = f"request body is larger than the limit of {e.text.split()[-1] if e.text else ''} bytes".replace("  ", " ")
+        limit = request.app[WELDR].max_body_size
+        msg = f"request body is larger than the limit of {limit} bytes ([weldr] max_body_size)"
+        log.info("weldr request body too large", path=request.path, detail=e.text)
         return json_response(WeldrError(413, "HTTPError", msg, code=413).body(), status=413)
     except web.HTTPException as e:
         return json_response(WeldrError(e.status, "HTTPError", e.reason, code=e.status).body(), status=e.status)
@@ -112,6 +114,7 @@ def build_app(
         cache_dir=state_dir / "cache" / "depsolve",
         host_distro=host_distro,
         build=build or __version__,
+        max_body_size=max_body,
         **kwargs,
     )
     app = web.Application(client_max_size=max_body, middlewares=[weldr_errors])

@@ -25,6 +25,7 @@ class WeldrContext:
     host_distro: str = ""
     worker_arches: frozenset[str] = frozenset()  # arches a compose can be built for
     build: str = "devel"
+    max_body_size: int = 16 * 1024 * 1024
     _names_by_arch: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

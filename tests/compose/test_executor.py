@@ -1,0 +1,184 @@
+"""The local executor end to end without the mirror: the real engine on the tiny manifest, and a replay
+of real osbuild output (tests/runner/fake_osbuild.py) for hangs, failures and crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from osbuildd.compose import UploadTarget, attach
+from osbuildd.config import Config
+from osbuildd.services import Services
+
+from .helpers import NOTHING, enqueue_manifest, leftovers, until, wait_state
+
+FAKE = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
+
+
+@pytest.fixture(scope="module")
+def tiny(shared_dir) -> dict:
+    return json.loads((shared_dir / "reference" / "tiny-tar.manifest.json").read_text())
+
+
+async def open_services(state: Path, **builder) -> Services:
+    config = Config.embedded(state)
+    for k, v in builder.items():
+        setattr(config.builder, k, v)
+    s = await Services.open(config)
+    await attach(s)
+    return s
+
+
+@pytest.fixture
+def fake(shared_dir, monkeypatch):
+    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(shared_dir / "notes"))
+
+    def mode(m: str) -> str:
+        monkeypatch.setenv("FAKE_OSBUILD_MODE", m)
+        return str(FAKE)
+    return mode
+
+
+async def test_tiny_build_through_executor(tmp_path, tiny, require_root):
+    s = await open_services(tmp_path)
+    try:
+        cid = await enqueue_manifest(s, tiny, exports=["archive"], filename="tree.tar",
+                                     targets=[UploadTarget("org.osbuild.worker.server")])
+        seen: list[float] = []
+        async with asyncio.timeout(120):
+            while (c := await s.compose.get(cid)).state not in ("finished", "failed"):
+                if c.progress:
+                    seen.append(c.progress["percent"])
+                await asyncio.sleep(0.05)
+        assert c.state == "finished", c.error
+        assert seen == sorted(seen)
+        assert c.progress["percent"] == 100.0
+        res = tmp_path / "results" / cid
+        assert c.image_path == res / "tree.tar" and c.image_path.stat().st_size > 0
+        assert json.loads((res / "manifest.json").read_text()) == tiny
+        result = json.loads((res / "result.json").read_text())
+        assert result["success"] is True and result["osbuild_output"]["success"] is True
+        assert result["target_results"] == [{"name": "org.osbuild.worker.server",
+                                             "options": {"artifact_path": str(res / "tree.tar")}}]
+        assert c.result["target_results"] == result["target_results"]
+        assert "org.osbuild.tar" in c.log_path.read_text()
+        assert len(list((res / "logs" / "stages").glob("*.log"))) >= 4
+        assert leftovers(tmp_path) == NOTHING
+    finally:
+        await s.close()
+
+
+async def test_cancel_running_build(tmp_path, fake):
+    s = await open_services(tmp_path, osbuild=fake("stubborn"))
+    try:
+        cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+        c = await wait_state(s, cid, {"running"}, 30)
+        async with asyncio.timeout(30):
+            while not (c.progress and c.progress.get("stage")):
+                await asyncio.sleep(0.05)
+                c = await s.compose.get(cid)
+        assert c.progress["stage"] == "org.osbuild.mkdir"
+        await s.compose.cancel(cid)
+        c = await wait_state(s, cid, {"canceled"}, 60)
+        assert c.weldr_status == "FAILED" and c.image_path is None
+        # the executor finishes its side (kill, cleanup) shortly after
+        await until(lambda: leftovers(tmp_path) == NOTHING, 30)
+        assert "canceled" in c.log_path.read_text()
+    finally:
+        await s.close()
+
+
+async def test_stage_timeout_fails_the_compose(tmp_path, fake):
+    s = await open_services(tmp_path, osbuild=fake("hang"), stage_timeout=1)
+    try:
+        cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+        c = await wait_state(s, cid, {"failed", "finished"}, 60)
+        assert c.state == "failed" and c.error["id"] == 10
+        assert "exceeded the stage timeout of 1s" in c.error["reason"]
+        assert c.error["details"]["stage"] == "org.osbuild.mkdir"
+        assert leftovers(tmp_path) == NOTHING
+    finally:
+        await s.close()
+
+
+async def test_stage_failure_and_crash(tmp_path, fake):
+    s = await open_services(tmp_path, osbuild=fake("failure"))
+    try:
+        cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+        c = await wait_state(s, cid, {"failed", "finished"}, 60)
+        assert c.state == "failed" and c.error["reason"] == "stage org.osbuild.error failed"
+        assert c.error["details"]["output"].endswith("Error stage will now return error: 3")
+        assert c.result["success"] is False and c.result["osbuild_output"]["success"] is False
+    finally:
+        await s.close()
+    s = await open_services(tmp_path, osbuild=fake("crash"))
+    try:
+        cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+        c = await wait_state(s, cid, {"failed", "finished"}, 60)
+        assert c.state == "failed" and "osbuild did not return any output" in c.error["reason"]
+        assert "mount failed" in c.error["details"]["stderr"]
+    finally:
+        await s.close()
+
+
+async def test_shutdown_fails_running_build(tmp_path, fake):
+    s = await open_services(tmp_path, osbuild=fake("hang"))
+    cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+    await wait_state(s, cid, {"running"}, 30)
+    await asyncio.sleep(0.5)
+    await s.close()
+    s = await open_services(tmp_path)
+    try:
+        c = await s.compose.get(cid)
+        assert c.state == "failed" and c.error["reason"] == "daemon shutting down"
+        assert leftovers(tmp_path) == NOTHING
+    finally:
+        await s.close()
+
+
+async def test_kill_9_daemon_mid_build_then_restart(tmp_path, fake, repo_root):
+    """A real `osbuildd serve` is killed with SIGKILL while building; the next start recovers."""
+    state = tmp_path / "state"
+    fake_path = fake("hang")
+    cfg = tmp_path / "osbuildd.toml"
+    cfg.write_text(f'state_dir = "{state}"\nlog_format = "json"\n[weldr]\nsocket = "{tmp_path}/api.socket"\n'
+                   f'[builder]\nosbuild = "{fake_path}"\n')
+    # enqueue with the service (no executor here), then let the daemon take it
+    s = await Services.open(Config.load(cfg))
+    await attach(s, start_executor=False)
+    cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
+    await s.close()
+
+    async def serve() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(cfg),
+            stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "ab"))  # noqa: ASYNC230
+
+    daemon = await serve()
+    try:
+        pid_file = state / "store" / "fake.pid"
+        await until(lambda: pid_file.exists() and pid_file.read_text(), 60)
+        build_pid = int(pid_file.read_text())
+        await asyncio.sleep(0.5)
+        daemon.kill()
+        await daemon.wait()
+        # the build outlived its daemon (own session) — exactly what recovery must clean up
+        assert build_pid in leftovers(state)["processes"]
+        daemon = await serve()
+        await until(lambda: (tmp_path / "api.socket").exists(), 60)
+        await until(lambda: not leftovers(state)["processes"], 60)
+    finally:
+        daemon.terminate()
+        await daemon.wait()
+    s = await Services.open(Config.load(cfg), recover=False)
+    await attach(s, start_executor=False)
+    try:
+        c = await s.compose.get(cid)
+        assert c.state == "failed" and c.error["reason"] == "interrupted", (c.state, c.error)
+        assert leftovers(state) == NOTHING
+    finally:
+        await s.close()

@@ -203,9 +203,9 @@ def _decode_value(tp: Any, v: Any, path: str, ctx: DecodeContext, owner: type, s
     if size:
         if isinstance(v, bool):
             raise type_error(ctx, owner, path, v, tp, size)
-        if isinstance(v, float) and v.is_integer() and v >= 0:
+        if isinstance(v, float) and v.is_integer() and 0 <= v < 2**64:
             return int(v)
-        if isinstance(v, int) and v >= 0:
+        if isinstance(v, int) and 0 <= v < 2**64:
             return v
         if isinstance(v, str):
             try:
@@ -224,7 +224,7 @@ def _decode_value(tp: Any, v: Any, path: str, ctx: DecodeContext, owner: type, s
             raise type_error(ctx, owner, path, v, tp)
         return v
     if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not isinstance(v, int) or not -(2**63) <= v < 2**63:
             raise type_error(ctx, owner, path, v, tp)
         return v
     if tp is float:

@@ -91,6 +91,8 @@ class Blueprint:
             raise BlueprintError("", _json_syntax_message(e)) from None
         except UnicodeDecodeError:
             raise BlueprintError("", "invalid character in JSON: not UTF-8") from None
+        except RecursionError:
+            raise BlueprintError("", "exceeded max depth") from None
         if not isinstance(parsed, dict):
             kind = {list: "array", str: "string", bool: "bool"}.get(type(parsed), "number")
             raise BlueprintError("", f"json: cannot unmarshal {kind} into Go value of type blueprint.Blueprint")
@@ -107,6 +109,8 @@ class Blueprint:
             parsed = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise BlueprintError("", _toml_syntax_message(text, e)) from None
+        except RecursionError:
+            raise BlueprintError("", "toml: exceeded max depth") from None
         return cls.from_dict(parsed, "toml")
 
     # ------------------------------------------------------------------ writing

@@ -108,6 +108,11 @@ class BlueprintStore:
 
     # ---------------------------------------------------------------- cache
 
+    async def load(self) -> None:
+        """Read the committed and workspace blueprints into memory (done on first use anyway;
+        the daemon may call it at start so that the first request does not pay for it)."""
+        await self._ensure_loaded()
+
     async def _ensure_loaded(self) -> None:
         if self._loaded:
             return
@@ -116,14 +121,14 @@ class BlueprintStore:
                 await self._reload()
 
     async def _reload(self) -> None:
-        committed: dict[str, Blueprint] = {}
-        workspace: dict[str, Blueprint] = {}
-        async with self.db.conn.execute("SELECT name, blueprint FROM blueprints") as cur:
-            for name, text in await cur.fetchall():
-                committed[name] = Blueprint.from_json(text)
-        async with self.db.conn.execute("SELECT name, blueprint FROM blueprint_workspace") as cur:
-            for name, text in await cur.fetchall():
-                workspace[name] = Blueprint.from_json(text)
+        # inside a transaction: never sees another task's half-done write on the shared connection
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT name, blueprint FROM blueprints") as cur:
+                committed_rows = await cur.fetchall()
+            async with conn.execute("SELECT name, blueprint FROM blueprint_workspace") as cur:
+                workspace_rows = await cur.fetchall()
+        committed = {name: Blueprint.from_json(text) for name, text in committed_rows}
+        workspace = {name: Blueprint.from_json(text) for name, text in workspace_rows}
         self._committed, self._workspace, self._loaded = committed, workspace, True
 
     @asynccontextmanager

@@ -291,3 +291,20 @@ def test_encode_is_struct_order() -> None:
                                   "groups", "distro", "architecture"]
     assert list(encode(bp.packages[0] if bp.packages else Blueprint.from_json({"name": "p"}))) == [
         "name", "packages", "modules", "enabled_modules", "groups"]
+
+
+def test_hostile_documents_are_clear_errors() -> None:
+    with pytest.raises(BlueprintError) as e:
+        Blueprint.from_json('{"a":' * 100_000)
+    assert e.value.field == ""
+    with pytest.raises(BlueprintError):
+        Blueprint.from_toml("a = " + "[" * 5000 + "]" * 5000)
+    with pytest.raises(BlueprintError) as e:
+        Blueprint.from_json({"name": "x", "customizations": {"user": [{"name": "u", "uid": 2**70}]}})
+    assert e.value.field == "customizations.user[0].uid"
+    with pytest.raises(BlueprintError) as e:
+        Blueprint.from_json(b'{"name": "\xff"}')
+    assert e.value.field == ""
+    with pytest.raises(BlueprintError) as e:
+        Blueprint.from_toml('name = 1979-05-27T07:32:00Z\n')
+    assert e.value.field == "name" and "TOML value has type datetime" in e.value.message

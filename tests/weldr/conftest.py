@@ -81,8 +81,10 @@ async def fixture_daemon(fixture: str = "BaseFixture", **app_kwargs: Any) -> Asy
             config = SimpleNamespace(state_dir=Path(tmp), weldr=SimpleNamespace(max_body_size=app_kwargs.pop(
                 "max_body_size", 1 << 20)))
             services = SimpleNamespace(config=config, db=db, compose=FixtureComposes(fixture))
-            app = build_app(services, distros=TestDistros(), depsolver=MockDepsolver(fixture), host_arch="test_arch",
-                            build="devel", **app_kwargs)
+            kwargs: dict[str, Any] = {"distros": TestDistros(), "depsolver": MockDepsolver(fixture),
+                                      "host_arch": "test_arch", "build": "devel"}
+            kwargs.update({k: v for k, v in app_kwargs.items() if v is not None})
+            app = build_app(services, **kwargs)
             async with weldr_server(app, Path(tmp) / "api.socket") as client:
                 yield client, app
         finally:

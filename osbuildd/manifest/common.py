@@ -99,7 +99,8 @@ def layout_disk(table: PartitionTable, size: int | None, minsizes: dict[str, int
             continue
         if not minsize:
             raise BlueprintError("customizations.filesystem", f"mountpoint {mp} needs a minsize")
-        label = mp.strip("/").replace("/", "-")[:16] or "root"
+        # labels: xfs allows 12 characters, ext4 16
+        label = mp.strip("/").replace("/", "-")[:12 if root_fs == "xfs" else 16]
         new = Partition(size=_align(minsize), type="0FC63DAF-8483-4772-8E79-3D69D8477DE4", fs_type=root_fs,
                         mountpoint=mp, label=label)
         root_idx = next(i for i, p in enumerate(parts) if p.size == 0)

@@ -186,7 +186,8 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
     systemd = cz.systemd_stage(c, image_type.enabled_services, None, image_type.default_target_unit)
     if systemd:
         stages.append(systemd)
-    stages.append({"type": "org.osbuild.selinux", "options": {"file_contexts": _SELINUX}})
+    if image_type.name != "container":    # upstream labels no container tree
+        stages.append({"type": "org.osbuild.selinux", "options": {"file_contexts": _SELINUX}})
     return {"name": "os", "build": "name:build", "stages": stages}
 
 

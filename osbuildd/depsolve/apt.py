@@ -194,7 +194,10 @@ Debug::NoLocking "true";
                 REQUIRED_BASE, *wanted, *[f"{name}-" for name in exclude]]
         rc, out, err = await self._apt(*args)
         if rc != 0:
-            raise self._resolve_error(err + out, include)
+            # -qq hides apt's explanation; a simulation at normal verbosity prints which package
+            # depends on / conflicts with what
+            _, sout, serr = await self._apt("apt-get", "install", "-s", "-q", *args[5:])
+            raise self._resolve_error(err + out + serr + sout, include)
         pkgs = []
         for line in out.splitlines():
             m = re.match(r"^'([^']+)' (\S+) (\d+) (\S+)", line)

@@ -127,8 +127,8 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> So
                     except (TimeoutError, OSError, aiohttp.ClientError, ValueError) as e:
                         tmp.unlink(missing_ok=True)
                         last = e
-                        if isinstance(e, ValueError) and "scheme" in str(e):
-                            break
+                        if isinstance(e, ValueError) and ("scheme" in str(e) or attempt >= 1):
+                            break  # a wrong checksum is retried once only: the server keeps serving it
                         await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
                 raise SourceError(res.stype, f"failed to fetch {url} ({checksum}): {last}")
 

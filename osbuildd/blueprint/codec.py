@@ -365,9 +365,12 @@ def dumps_toml(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _write_table(lines: list[str], path: list[str], table: dict[str, Any], header: str | None) -> None:
+def _write_table(lines: list[str], path: list[str], table: dict[str, Any], header: str | None,
+                 blank: bool = False) -> None:
     if header is not None:
-        if lines:
+        # BurntSushi puts a blank line before top-level tables and before every [[array]] entry,
+        # but not before nested [a.b] tables
+        if blank and lines:
             lines.append("")
         lines.append(header)
     # plain keys first, then sub-tables and arrays of tables, each group in struct order
@@ -378,7 +381,7 @@ def _write_table(lines: list[str], path: list[str], table: dict[str, Any], heade
     for k, v in table.items():
         sub = path + [_toml_key(k)]
         if isinstance(v, dict):
-            _write_table(lines, sub, v, "[" + ".".join(sub) + "]")
+            _write_table(lines, sub, v, "[" + ".".join(sub) + "]", blank=len(sub) == 1)
         elif _is_table_array(v):
             for item in v:
-                _write_table(lines, sub, item, "[[" + ".".join(sub) + "]]")
+                _write_table(lines, sub, item, "[[" + ".".join(sub) + "]]", blank=True)

@@ -308,3 +308,21 @@ def test_hostile_documents_are_clear_errors() -> None:
     with pytest.raises(BlueprintError) as e:
         Blueprint.from_toml('name = 1979-05-27T07:32:00Z\n')
     assert e.value.field == "name" and "TOML value has type datetime" in e.value.message
+
+
+def test_toml_layout_of_nested_tables() -> None:
+    """BurntSushi (Indent=""): blank line before top-level tables and every [[array]] entry, none
+    before nested [a.b] tables; plain keys before sub-tables."""
+    bp = Blueprint.from_json({"name": "x", "customizations": {
+        "hostname": "h", "kernel": {"append": "a"}, "user": [{"name": "u"}], "services": {"enabled": ["s"]},
+        "disk": {"partitions": [{"minsize": 1, "mountpoint": "/"},
+                                {"type": "lvm", "minsize": 2, "logical_volumes": [{"name": "a", "minsize": 1}]}]}}})
+    assert bp.to_toml() == (
+        'name = "x"\npackages = []\nmodules = []\nenabled_modules = []\ngroups = []\n'
+        '\n[customizations]\nhostname = "h"\n[customizations.kernel]\nappend = "a"\n'
+        '\n[[customizations.user]]\nname = "u"\n[customizations.services]\nenabled = ["s"]\n'
+        '[customizations.disk]\n'
+        '\n[[customizations.disk.partitions]]\ntype = "plain"\nminsize = 1\nmountpoint = "/"\n'
+        '\n[[customizations.disk.partitions]]\ntype = "lvm"\nminsize = 2\n'
+        '\n[[customizations.disk.partitions.logical_volumes]]\nname = "a"\nminsize = 1\n')
+    assert Blueprint.from_toml(bp.to_toml()) == bp

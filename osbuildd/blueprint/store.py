@@ -326,8 +326,11 @@ class BlueprintStore:
 
 
 async def _initialized(bp: Blueprint) -> Blueprint:
-    """A copy of ``bp`` after Initialize; password hashing (CPU) runs off the event loop."""
+    """A copy of ``bp`` after Initialize (and the Weldr name rule, so no caller can store a name
+    with '/' or NUL); password hashing (CPU) runs off the event loop."""
     bp = bp.copy()
+    if bp.name:
+        bp.check_name()
     c = bp.customizations
     if c is not None and any(u.password for u in c.user):
         await asyncio.to_thread(bp.initialize)

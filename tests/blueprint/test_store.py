@@ -299,3 +299,15 @@ async def test_concurrent_pushers_lose_nothing(store: BlueprintStore) -> None:
     fresh = BlueprintStore(store.db)
     assert await fresh.list_names() == await store.list_names()
     assert (await fresh.get_committed("shared")).to_dict() == (await store.get_committed("shared")).to_dict()
+
+
+async def test_bad_blueprints_store_nothing(store: BlueprintStore) -> None:
+    from osbuildd.blueprint import BlueprintError
+
+    for bad in (bp("a/b"), bp("x\x00"), bp(""), bp(version="1.0")):
+        with pytest.raises(BlueprintError):
+            await store.push(bad)
+        with pytest.raises(BlueprintError):
+            await store.set_workspace(bad)
+    assert await store.list_names() == []
+    assert await store.changes("test") == [] and await store.get("test") is None

@@ -1,0 +1,180 @@
+"""Real Debian 12 composes: request -> depsolve (deb.debian.org) -> manifest -> osbuildd-engine -> artifact.
+
+The qcow2 of the example blueprint is built once per run (module fixture) on the shared store; the
+`osbuildd build` test then reuses that store with the same seed, so it does not bootstrap again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from osbuildd.blueprint import Blueprint
+from osbuildd.compose import ComposeRequest, attach
+from osbuildd.config import Config
+from osbuildd.services import Services
+
+from .helpers import NOTHING, leftovers, until, wait_state
+
+pytestmark = pytest.mark.build
+SEED = 20261125
+
+
+def state_on_shared_store(path: Path, shared_state_dir: Path) -> Path:
+    """A fresh state dir (own db, results, tmp) whose store/ and cache/ are the run's shared ones."""
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in ("store", "cache"):
+        (path / sub).symlink_to(shared_state_dir / sub)
+    return path
+
+
+def example(repo_root: Path, **extra) -> Blueprint:
+    bp = Blueprint.from_toml((repo_root / "examples" / "debian-qcow2.toml").read_text())
+    if extra:
+        bp = Blueprint.from_json({**bp.to_dict(), **extra})
+    bp.initialize()
+    return bp
+
+
+async def open_services(state: Path, **builder) -> Services:
+    config = Config.embedded(state)
+    for k, v in builder.items():
+        setattr(config.builder, k, v)
+    s = await Services.open(config)
+    await attach(s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def qcow2_compose(tmp_path_factory, shared_state_dir, repo_root, require_root):
+    """Build the example qcow2 once, watching it from outside while it runs."""
+    state = state_on_shared_store(tmp_path_factory.mktemp("compose") / "state", shared_state_dir)
+    watched: dict = {"percents": [], "stage_logs_while_running": {}}
+
+    async def run() -> dict:
+        s = await open_services(state)
+        try:
+            cid = await s.compose.start(ComposeRequest(
+                distro="debian-12", arch="x86_64", image_type="qcow2", blueprint=example(repo_root),
+                seed=SEED, origin="test"))
+            stages = state / "results" / cid / "logs" / "stages"
+            async with asyncio.timeout(1500):
+                while (c := await s.compose.get(cid)).state in ("waiting", "running"):
+                    if c.progress and c.state == "running":
+                        watched["percents"].append(c.progress["percent"])
+                    if c.state == "running" and stages.is_dir():
+                        for f in stages.glob("*.log"):
+                            text = f.read_text(errors="replace")
+                            if text and (await s.compose.get(cid)).state == "running":
+                                watched["stage_logs_while_running"][f.name] = text
+                    await asyncio.sleep(0.5)
+            return {"compose": c, "state": state, **watched}
+        finally:
+            await s.close()
+
+    return asyncio.run(run())
+
+
+def test_compose_finishes_with_a_qcow2(qcow2_compose):
+    c = qcow2_compose["compose"]
+    assert c.state == "finished", c.error
+    assert c.weldr_status == "FINISHED"
+    assert c.image_path is not None and c.image_path.name == c.image_filename
+    with open(c.image_path, "rb") as f:
+        assert f.read(4) == b"QFI\xfb"   # qcow2 magic
+    assert c.manifest and c.manifest["version"] == "2"
+    names = {p.name for p in c.packages}
+    assert {"openssh-server", "curl", "linux-image-amd64"} <= names
+    assert c.result["success"] is True and c.result["osbuild_output"]["success"] is True
+
+
+def test_progress_only_moves_forward_to_100(qcow2_compose):
+    pcts = qcow2_compose["percents"]
+    assert len(pcts) > 3
+    assert pcts == sorted(pcts)
+    assert qcow2_compose["compose"].progress["percent"] == 100.0
+
+
+def test_stage_logs_readable_during_and_after(qcow2_compose):
+    c = qcow2_compose["compose"]
+    during = qcow2_compose["stage_logs_while_running"]
+    assert during, "no per-stage log was readable while the build ran"
+    for name, text in during.items():
+        after = (c.logs_dir / "stages" / name).read_text(errors="replace")
+        assert after.startswith(text)   # the log only grew
+    assert "org.osbuildd.debian.bootstrap" in c.log_path.read_text()
+
+
+def test_nothing_left_behind(qcow2_compose):
+    assert leftovers(qcow2_compose["state"]) == NOTHING
+
+
+def _different(repo_root: Path, pkg: str) -> Blueprint:
+    # another package set: a new os tree, so the bootstrap really runs (no checkpoint hit)
+    base = example(repo_root)
+    return Blueprint.from_json({**base.to_dict(), "packages": [{"name": pkg}]})
+
+
+async def test_cancel_during_build_stage(tmp_path, shared_state_dir, repo_root, qcow2_compose):
+    state = state_on_shared_store(tmp_path / "state", shared_state_dir)
+    s = await open_services(state)
+    try:
+        cid = await s.compose.start(ComposeRequest(
+            distro="debian-12", arch="x86_64", image_type="qcow2", blueprint=_different(repo_root, "less"),
+            seed=SEED, origin="test"))
+        async with asyncio.timeout(600):
+            while True:
+                c = await s.compose.get(cid)
+                if c.state == "running" and c.progress and c.progress.get("stage"):
+                    break
+                assert c.state in ("waiting", "running"), c.error
+                await asyncio.sleep(0.2)
+        stage = c.progress["stage"]
+        await asyncio.sleep(2)
+        await s.compose.cancel(cid)
+        c = await wait_state(s, cid, {"canceled", "failed", "finished"}, 120)
+        assert c.state == "canceled", (stage, c.error)
+        await until(lambda: leftovers(state) == NOTHING, 60)
+        assert not (state / "results" / cid / c.image_filename).exists()
+    finally:
+        await s.close()
+
+
+async def test_stage_timeout(tmp_path, shared_state_dir, repo_root, qcow2_compose):
+    state = state_on_shared_store(tmp_path / "state", shared_state_dir)
+    s = await open_services(state, stage_timeout=3)
+    try:
+        cid = await s.compose.start(ComposeRequest(
+            distro="debian-12", arch="x86_64", image_type="qcow2", blueprint=_different(repo_root, "file"),
+            seed=SEED, origin="test"))
+        c = await wait_state(s, cid, {"canceled", "failed", "finished"}, 900)
+        assert c.state == "failed" and "exceeded the stage timeout of 3s" in c.error["reason"], c.error
+        await until(lambda: leftovers(state) == NOTHING, 60)
+    finally:
+        await s.close()
+
+
+def test_osbuildd_build_cli_from_clean_state(tmp_path, shared_state_dir, repo_root, qcow2_compose):
+    import subprocess
+    state = state_on_shared_store(tmp_path / "state", shared_state_dir)
+    out = tmp_path / "out"
+    p = subprocess.run(
+        [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "qcow2",
+         "--blueprint", str(repo_root / "examples" / "debian-qcow2.toml"), "--state-dir", str(state),
+         "--output", str(out), "--seed", str(SEED)],
+        capture_output=True, text=True, timeout=1500, env={**os.environ, "TERM": "dumb"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    image = Path(p.stdout.strip().splitlines()[-1])
+    assert image.parent == out and image.is_file()
+    with open(image, "rb") as f:
+        assert f.read(4) == b"QFI\xfb"
+    # plain progress lines (not a tty), ending at 100 %
+    assert "[100.0%]" in p.stderr or "finished" in p.stderr
+    # the compose is in the CLI's state like any other, with its logs and result
+    results = list((state / "results").iterdir())
+    assert len(results) == 1 and json.loads((results[0] / "result.json").read_text())["success"] is True

@@ -55,13 +55,18 @@ class LocalExecutor:
         mounts and loop devices such a build may have left go."""
         state = self.config.state_dir
         killed: list[int] = []
-        for cid, pgid in await store.leftover_pgids(self.db):
+        leftover = await store.leftover_pgids(self.db)
+        for cid, pgid in leftover:
             marked = await asyncio.to_thread(processes_marked, state, cid)
             if marked and pgid in marked.values():
                 kill_group(pgid, signal.SIGKILL)
                 killed.append(pgid)
             await store.set_pgid(self.db, cid, None)
         killed += await kill_marked(state)   # anything else of ours still running
+        if not leftover and not killed:
+            # a clean previous stop: the store may be shared with builds of other processes,
+            # whose mounts and loop devices are not ours to remove
+            return {"killed": [], "unmounted": [], "detached": []}
         cleaned = await cleanup_under([self.config.store_dir, self.config.tmp_dir])
         if killed or cleaned["unmounted"] or cleaned["detached"]:
             log.warning("build leftovers removed", process_groups=sorted(set(killed)), **cleaned)

@@ -1,0 +1,129 @@
+"""Debian images built by osbuildd-engine from the real mirror, inspected offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from .blueprints import SSH_KEY
+from .util import engine_build, mounted_partition, partitions, qemu_img_info
+
+pytestmark = pytest.mark.build
+
+
+def _no_leftovers() -> None:
+    """Our own offline inspection mounts and loop devices are gone (other builds may run beside us)."""
+    assert "h3-mnt-" not in Path("/proc/mounts").read_text()
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert "/raw0/disk.raw" not in loops
+
+
+def test_tar_rootfs(tar_build) -> None:
+    tar = tar_build.outdir / "archive" / "debian-rootfs.tar"
+    with tarfile.open(tar) as tf:
+        names = set(tf.getnames())
+        hostname = tf.extractfile("./etc/hostname").read().decode()
+        status = tf.extractfile("./var/lib/dpkg/status").read().decode()
+        sources = tf.extractfile("./etc/apt/sources.list.d/debian.sources").read().decode()
+        machine_id = tf.extractfile("./etc/machine-id").read()
+        srv = tf.getmember("./srv/h3")
+    assert hostname == "h3-rootfs\n"
+    assert "./etc/apt/sources.list" not in names  # the build's local repository is not left behind
+    assert "Suites: bookworm bookworm-updates" in sources and "Signed-By: /usr/share/keyrings" in sources
+    assert machine_id == b""
+    assert srv.isdir() and srv.mode & 0o777 == 0o750
+    installed = {stanza.split("\n", 1)[0].removeprefix("Package: ")
+                 for stanza in status.strip().split("\n\n")}
+    # exactly the depsolved packages: nothing more, nothing less
+    assert installed == {p.name for p in tar_build.packages}
+    meta = tar_build.result["metadata"]["os"]["org.osbuildd.debian.bootstrap"]["packages"]
+    assert {(m["name"], m["version"]) for m in meta} == {(p.name, p.version) for p in tar_build.packages}
+    _no_leftovers()
+
+
+def test_tar_rebuild_reuses_checkpoint(tar_build, shared_state_dir: Path, tmp_path: Path) -> None:
+    result = engine_build(tar_build.manifest, shared_state_dir / "store", tmp_path, ["archive"], ["os"])
+    assert "os" not in result["log"]  # the checkpointed tree was reused: no os stage ran
+    assert (tmp_path / "archive" / "debian-rootfs.tar").stat().st_size > 50_000_000
+
+
+def test_container_oci_archive(container_build) -> None:
+    archive = container_build.outdir / "container" / "container.tar"
+    out = subprocess.run(["skopeo", "inspect", f"oci-archive:{archive}"], check=True, capture_output=True).stdout
+    info = json.loads(out)
+    assert info["Architecture"] == "amd64" and info["Os"] == "linux"
+    assert len(info["Layers"]) == 1
+
+
+def test_qcow2_vhd_vmdk_read_back(qcow2_build) -> None:
+    qcow2 = qemu_img_info(qcow2_build.outdir / "qcow2" / "disk.qcow2")
+    vhd = qemu_img_info(qcow2_build.outdir / "vpc" / "disk.vhd")
+    vmdk = qemu_img_info(qcow2_build.outdir / "vmdk" / "disk.vmdk")
+    assert qcow2["format"] == "qcow2" and vhd["format"] == "vpc" and vmdk["format"] == "vmdk"
+    assert qcow2["virtual-size"] >= 3 << 30  # filesystem minsize 3 GiB
+    assert vhd["virtual-size"] >= qcow2["virtual-size"] and vmdk["virtual-size"] == qcow2["virtual-size"]
+    _no_leftovers()
+
+
+@pytest.fixture(scope="module")
+def raw_disk(qcow2_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    raw = tmp_path_factory.mktemp("raw") / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(qcow2_build.outdir / "qcow2" / "disk.qcow2"), str(raw)],
+                   check=True)
+    return raw
+
+
+def test_partition_layout(raw_disk: Path) -> None:
+    parts = partitions(raw_disk)
+    assert [p["type"] for p in parts] == ["21686148-6449-6E6F-744E-656564454649",
+                                          "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+                                          "0FC63DAF-8483-4772-8E79-3D69D8477DE4"]
+    with open(raw_disk, "rb") as f:
+        mbr = f.read(512)
+    assert mbr[510:512] == b"\x55\xaa" and int.from_bytes(mbr[0x5C:0x64], "little") == parts[0]["start"]
+    esp = parts[1]["start"] * 512
+    listing = subprocess.run(["mdir", "-i", f"{raw_disk}@@{esp}", "::/EFI/BOOT"], capture_output=True, text=True,
+                             env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"}).stdout
+    assert "BOOTX64" in listing
+
+
+def test_customizations_offline(raw_disk: Path, qcow2_build) -> None:
+    with mounted_partition(raw_disk, 2) as root:
+        assert (root / "etc/hostname").read_text().strip() == "h3-host"
+        passwd = (root / "etc/passwd").read_text()
+        assert any(ln.startswith("alice:x:1234:") and ln.endswith(":/home/alice:/bin/bash")
+                   for ln in passwd.splitlines())
+        group = {ln.split(":")[0]: ln for ln in (root / "etc/group").read_text().splitlines()}
+        assert group["devs"].startswith("devs:x:2345:") and "alice" in group["devs"].split(":")[3].split(",")
+        assert "alice" in group["sudo"].split(":")[3].split(",")
+        assert SSH_KEY in (root / "home/alice/.ssh/authorized_keys").read_text()
+        assert str((root / "etc/localtime").readlink()).endswith("zoneinfo/Europe/Berlin")
+        assert "LANG=en_US.UTF-8" in (root / "etc/default/locale").read_text()
+        assert (root / "usr/lib/locale/locale-archive").exists()
+        fstab = (root / "etc/fstab").read_text()
+        assert " / ext4 " in fstab and " /boot/efi vfat " in fstab
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        assert (wants / "systemd-networkd.service").is_symlink()
+        grub = (root / "boot/grub/grub.cfg").read_text()
+        assert "h3.marker=1" in grub and "console=ttyS0,115200n8" in grub
+        assert (root / "boot/grub/i386-pc/normal.mod").exists() and (root / "boot/grub/x86_64-efi/normal.mod").exists()
+        assert list((root / "boot").glob("initrd.img-*"))
+        assert (root / "etc/h3test/hello.txt").read_text() == "hello from h3\n"
+        assert (root / "etc/h3test/hello.txt").stat().st_mode & 0o777 == 0o640
+        assert (root / "etc/machine-id").read_bytes() == b""
+        assert (root / "usr/bin/tmux").exists()
+    _no_leftovers()
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("firmware", ["bios", "uefi"])
+def test_qcow2_boots_to_login(qcow2_build, firmware: str, tmp_path: Path) -> None:
+    from .util import boot_to_login
+
+    serial = boot_to_login(qcow2_build.outdir / "qcow2" / "disk.qcow2", "qcow2", firmware, tmp_path / "serial.log")
+    assert "h3-host login:" in serial
+    assert "h3.marker=1" in serial or "Linux version" in serial

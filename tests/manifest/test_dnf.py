@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -38,9 +39,10 @@ async def test_resolves_dependencies_and_pins(local_repo: Repository, cache: Pat
     assert (app.epoch, app.version, app.release, app.arch, app.repo_id) == (0, "1.2", "3", "noarch", "local")
     # the checksum is the file's real sha256 and the URL points at it
     file = Path(app.url.removeprefix("file://"))
-    assert app.checksum == "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
-    assert app.size == file.stat().st_size
-    assert (cache / "dnf").is_dir()                       # metadata cached under the cache dir
+    data = await asyncio.to_thread(file.read_bytes)
+    assert app.checksum == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert app.size == len(data)
+    assert await asyncio.to_thread((cache / "dnf").is_dir)   # metadata cached under the cache dir
 
 
 async def test_several_sets_and_version_pins(local_repo: Repository, cache: Path) -> None:

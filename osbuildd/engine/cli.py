@@ -19,11 +19,12 @@ from typing import Any
 
 from .. import __version__
 from . import sandbox
-from .executor import BuildFailed, Executor, plan
 from .manifest import Manifest, ManifestError, describe, load
 from .monitor import MONITORS
-from .objectstore import Store, parse_size
-from .validation import ValidationFailed, validate
+from .objectstore import parse_size
+
+# executor (aiohttp) and validation (jsonschema) are imported only once inside the sandbox: the
+# supervisor process outside it should start and exec fast
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,7 +61,7 @@ def _fail(msg: str, code: int) -> int:
     return code
 
 
-def _validation_exit(args: argparse.Namespace, err: ValidationFailed) -> int:
+def _validation_exit(args: argparse.Namespace, err: Any) -> int:
     if args.json or args.inspect:
         print(json.dumps(err.as_json()))
     else:
@@ -98,6 +99,9 @@ def resolve_checkpoints(manifest: Manifest, patterns: list[str]) -> tuple[set[st
 
 
 async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str], checkpoints: set[str]) -> int:
+    from .executor import BuildFailed, Executor, plan
+    from .objectstore import Store
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     got: list[int] = []
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     # builds run in their own mount + pid namespace (cleanup even on SIGKILL); needs root
     if not args.inspect and os.geteuid() == 0 and not sandbox.inside():
         sandbox.enter(argv)
+    from .validation import ValidationFailed, validate
+
     try:
         raw = read_manifest(args)
     except (OSError, ValueError) as e:

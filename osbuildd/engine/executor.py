@@ -59,13 +59,15 @@ def plan(manifest: Manifest, store: Store, targets: list[Pipeline]) -> list[Pipe
     """The pipelines that must run, in manifest order: the targets and what they need,
     minus whatever is committed in the store already."""
     needed: set[str] = set()
+    seen: set[str] = set()
 
     def visit(p: Pipeline) -> None:
-        if p.name in needed:
+        if p.name in seen:
             return
-        needed.add(p.name)
+        seen.add(p.name)
         if p.id is not None and store.has(p.id):
-            return  # committed: its dependencies are not needed
+            return  # committed: neither it nor its dependencies run
+        needed.add(p.name)
         if p.build:
             bp = manifest.pipeline(p.build)
             if bp:

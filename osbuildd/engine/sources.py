@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import aiohttp
-
 from .objectstore import Store
 
 PARALLEL = 8
@@ -77,7 +75,7 @@ def fetch_inline(store: Store, items: dict[str, Any]) -> SourceResult:
     return res
 
 
-async def _download_http(session: aiohttp.ClientSession, url: str, tmp: Path, h: Any, insecure: bool) -> None:
+async def _download_http(session: Any, url: str, tmp: Path, h: Any, insecure: bool) -> None:
     async with session.get(url, ssl=False if insecure else None) as resp:
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status} for {url}")
@@ -96,6 +94,8 @@ def _copy_file(url: str, tmp: Path, h: Any) -> None:
 
 
 async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> SourceResult:
+    import aiohttp  # only builds with curl sources pay for importing it
+
     res = SourceResult("org.osbuild.curl")
     sem = asyncio.Semaphore(PARALLEL)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from osbuildd.blueprint.errors import BlueprintError
 from osbuildd.depsolve import PackageSetRequest, PackageSpec
 from osbuildd.distro import Distro, ImageType
 from osbuildd.manifest import common
@@ -56,6 +57,12 @@ def _blueprint_packages(bp: Any) -> list[str]:
         out.append(p["name"] if v in ("", "*") else f"{p['name']}-{v}")
     out += ["@" + g["name"] for g in d.get("groups") or []]
     return out
+
+
+def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
+    if cz.blueprint_dict(bp).get("enabled_modules"):
+        # the dnf helper does not switch module streams; refusing beats silently ignoring
+        raise BlueprintError("enabled_modules", "enabling module streams is not supported by osbuildd")
 
 
 def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> dict[str, PackageSetRequest]:

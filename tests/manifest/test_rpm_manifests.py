@@ -216,3 +216,11 @@ def test_package_sets_carry_blueprint_packages_and_repos() -> None:
     qsets = manifest.package_sets(d, "x86_64", d.arch("x86_64").image_type("qcow2"), blueprint(raw))
     assert "google-compute-engine" not in {r.id for r in qsets["os"].repositories}
     assert "grub2-pc" in qsets["build"].include
+
+
+def test_enabled_modules_refused() -> None:
+    d = distro.get("rhel-9.6")
+    raw = {"name": "m", "version": "0.0.1", "enabled_modules": [{"name": "nodejs", "stream": "20"}]}
+    with pytest.raises(BlueprintError) as exc:
+        manifest.validate_for(d, d.arch("x86_64").image_type("qcow2"), blueprint(raw))
+    assert exc.value.field == "enabled_modules"

@@ -104,8 +104,34 @@ class Store:
         self.max_size: int | None = None if raw == "unlimited" else int(raw)
         self._lock_fd = os.open(self.path / "cache.lock", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
-        self.scratch = self.path / "tmp" / f"build-{uuid.uuid4().hex[:12]}"
-        self.scratch.mkdir()
+        self._remove_stale_scratch()
+        # the lock is held while this build runs: a build dir whose lock is free belongs to a dead
+        # engine. Locked before the dir gets its build-* name, so no other engine sees it unlocked.
+        name = uuid.uuid4().hex[:12]
+        fresh = self.path / "tmp" / f".new-{name}"
+        fresh.mkdir()
+        self._scratch_lock = os.open(fresh / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._scratch_lock, fcntl.LOCK_EX)
+        self.scratch = self.path / "tmp" / f"build-{name}"
+        fresh.rename(self.scratch)
+
+    def _remove_stale_scratch(self) -> None:
+        for d in (self.path / "tmp").glob("build-*"):
+            try:
+                fd = os.open(d / ".lock", os.O_RDWR)
+            except FileNotFoundError:
+                fd = -1  # killed before taking the lock
+            except OSError:
+                continue
+            try:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # a running build
+            if fd >= 0:
+                os.close(fd)
+            remove_tree(d)
 
     # --- sources ---------------------------------------------------------
     @property
@@ -207,6 +233,10 @@ class Store:
 
     def close(self) -> None:
         remove_tree(self.scratch)
+        try:
+            os.close(self._scratch_lock)
+        except OSError:
+            pass
         try:
             os.close(self._lock_fd)
         except OSError:

@@ -18,6 +18,10 @@ HELPER = Path(__file__).with_name("dnf_helper.py")
 SYSTEM_PYTHON = os.environ.get("OSBUILDD_DNF_PYTHON", "/usr/bin/python3")
 
 
+# One helper at a time per metadata cache: concurrent libdnf downloads into one cachedir race.
+_CACHE_LOCKS: dict[str, asyncio.Lock] = {}
+
+
 def _repo_json(repo: Any) -> dict[str, Any]:
     return {"id": repo.id, "name": repo.name or repo.id, "baseurl": list(repo.baseurl or []),
             "metalink": repo.metalink or "", "mirrorlist": repo.mirrorlist or "",
@@ -26,6 +30,12 @@ def _repo_json(repo: Any) -> dict[str, Any]:
 
 
 async def _run(request: dict[str, Any]) -> dict[str, Any]:
+    lock = _CACHE_LOCKS.setdefault(request["cachedir"], asyncio.Lock())
+    async with lock:
+        return await _run_helper(request)
+
+
+async def _run_helper(request: dict[str, Any]) -> dict[str, Any]:
     try:
         proc = await asyncio.create_subprocess_exec(
             SYSTEM_PYTHON, "-I", str(HELPER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -19,7 +19,7 @@ SYSTEM_PYTHON = os.environ.get("OSBUILDD_DNF_PYTHON", "/usr/bin/python3")
 
 
 # One helper at a time per metadata cache: concurrent libdnf downloads into one cachedir race.
-_CACHE_LOCKS: dict[str, asyncio.Lock] = {}
+_CACHE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 def _repo_json(repo: Any) -> dict[str, Any]:
@@ -30,7 +30,8 @@ def _repo_json(repo: Any) -> dict[str, Any]:
 
 
 async def _run(request: dict[str, Any]) -> dict[str, Any]:
-    lock = _CACHE_LOCKS.setdefault(request["cachedir"], asyncio.Lock())
+    key = (id(asyncio.get_running_loop()), request["cachedir"])   # a Lock belongs to one loop
+    lock = _CACHE_LOCKS.setdefault(key, asyncio.Lock())
     async with lock:
         return await _run_helper(request)
 

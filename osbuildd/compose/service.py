@@ -41,6 +41,12 @@ MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
 DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
 
 
+def _redact(options: dict) -> dict:
+    from osbuildd.log import REDACTED, is_secret_key
+    return {k: (REDACTED if is_secret_key(k) and v not in (None, "") else
+                _redact(v) if isinstance(v, dict) else v) for k, v in options.items()}
+
+
 def host_arch() -> str:
     m = platform.machine()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
@@ -142,7 +148,8 @@ class ComposeService:
             "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": req.blueprint.to_dict(),
             "size": req.size, "seed": seed, "origin": req.origin, "channel": req.channel,
             "repositories": None if req.repositories is None else [r.to_dict() for r in req.repositories],
-            "targets": [t.to_dict() for t in req.targets],
+            # the build job needs the target options as given; the stored request never shows secrets
+            "targets": [{**t.to_dict(), "options": _redact(t.options)} for t in req.targets],
         }
 
     async def start(self, req: ComposeRequest) -> str:

@@ -92,9 +92,14 @@ def test_follows_reference_layout(ref: str, name: str, type_: str) -> None:
                                                      "org.osbuild.systemd", "org.osbuild.keymap"}
 
 
-def test_partition_layout_matches_reference() -> None:
-    want = _stage(_reference("centos_9-x86_64-qcow2-boot.json"), "image", "org.osbuild.sfdisk")[0]["options"]
-    got = _stage(_generate("centos-9", "qcow2", blueprint()).manifest, "image", "org.osbuild.sfdisk")[0]["options"]
+@pytest.mark.parametrize(("ref", "name", "type_"), [
+    ("centos_9-x86_64-qcow2-boot.json", "centos-9", "qcow2"),
+    ("centos_9-x86_64-gce-boot.json", "centos-9", "gce"),       # UEFI-only, same table as upstream
+    ("fedora_39-x86_64-qcow2-boot.json", "fedora-43", "qcow2"),
+])
+def test_partition_layout_matches_reference(ref: str, name: str, type_: str) -> None:
+    want = _stage(_reference(ref), "image", "org.osbuild.sfdisk")[0]["options"]
+    got = _stage(_generate(name, type_, blueprint()).manifest, "image", "org.osbuild.sfdisk")[0]["options"]
     strip = [{k: v for k, v in p.items() if k != "uuid"} for p in got["partitions"]]
     assert strip == [{k: v for k, v in p.items() if k != "uuid"} for p in want["partitions"]]
 

@@ -120,6 +120,7 @@ def build_app(
     app = web.Application(client_max_size=max_body, middlewares=[weldr_errors])
     app[SERVICES] = services
     app[WELDR] = context
+    app[compose.LISTS] = compose.ListCoalescer()
     for module in (status, blueprints, compose, projects, sources, upload):
         app.router.add_routes(module.routes)
     return app

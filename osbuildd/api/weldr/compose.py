@@ -159,6 +159,7 @@ async def compose_start(request: web.Request) -> web.Response:
             compose_id = await svc.create_fake(req, finished=(test == "2"))
         else:
             compose_id = await svc.start(req)
+        _lists(request).changed()
     except Exception as e:
         kind = type(e).__name__
         if kind == "ComposeRequestError":
@@ -184,8 +185,47 @@ async def compose_types(request: web.Request) -> web.Response:
     return json_response({"types": [{"name": n, "enabled": True} for n in names]})
 
 
+class ListCoalescer:
+    """Concurrent listings share one ``ComposeService.list()`` call (cockpit and composer-cli poll it).
+
+    A request only joins a call started after the last compose change made through this API, so a
+    client always sees its own start/cancel/delete.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._inflight: tuple[int, asyncio.Future[list[Any]]] | None = None
+
+    def changed(self) -> None:
+        self.generation += 1
+
+    async def list(self, service: Any) -> list[Any]:
+        if self._inflight is not None and self._inflight[0] == self.generation:
+            return await asyncio.shield(self._inflight[1])
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._inflight = (self.generation, fut)
+        try:
+            result = list(await service.list())
+            fut.set_result(result)
+            return result
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved here so a failure nobody joined is not reported as lost
+            raise
+        finally:
+            if self._inflight is not None and self._inflight[1] is fut:
+                self._inflight = None
+
+
+LISTS = web.AppKey("weldr_compose_lists", ListCoalescer)
+
+
+def _lists(request: web.Request) -> ListCoalescer:
+    return request.app[LISTS]
+
+
 async def _all(request: web.Request) -> list[Any]:
-    return list(await _service(request).list())
+    return await _lists(request).list(_service(request))
 
 
 @routes.get(V + "/compose/queue")
@@ -284,6 +324,8 @@ async def compose_cancel(request: web.Request) -> web.Response:
         if "NotFound" in type(e).__name__:
             raise bad_request("UnknownUUID", f"Compose {compose.id} doesn't exist") from e
         raise
+    finally:
+        _lists(request).changed()
     return json_response({"uuid": compose.id, "status": True})
 
 
@@ -312,6 +354,8 @@ async def compose_delete(request: web.Request) -> web.Response:
             else:
                 raise
             continue
+        finally:
+            _lists(request).changed()
         done.append({"uuid": cid, "status": True})
     return json_response({"uuids": done, "errors": errors})
 

@@ -1,0 +1,218 @@
+"""Weldr API throughput over the unix socket: 50 concurrent clients against ``osbuildd serve``.
+
+For each endpoint (api/status, blueprints/list, blueprints/info, compose/status/*, compose/types) it prints
+requests/s and p50/p99 latency with a small store (10 blueprints, 10 composes) and a large one (1,000
+blueprints, 10,000 composes, inserted directly into SQLite), and compose/types latency from one client.
+Baseline, measured in the same run with the same client: a bare aiohttp app on a unix socket answering a
+constant JSON body — the ceiling this Python client and aiohttp reach on this machine.
+
+    .venv/bin/python bench/weldr.py [--seconds 3] [--clients 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
+               b'"backend":"osbuild-composer","build":"baseline","msgs":[]}\n')
+
+
+# ------------------------------------------------------------------------------------------- servers
+
+
+def baseline_server(socket_path: str) -> None:
+    from aiohttp import web
+
+    async def status(_: web.Request) -> web.Response:
+        return web.Response(body=STATUS_BODY, content_type="application/json", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/api/status", status)
+    web.run_app(app, path=socket_path, print=None, access_log=None)
+
+
+async def prepare_state(state: Path, blueprints: int, composes: int) -> None:
+    """Migrate a fresh database, then bulk-insert blueprints and finished composes with sqlite3."""
+    from osbuildd.blueprint import Blueprint
+    from osbuildd.queue.db import Database
+
+    db = await Database.open(state / "osbuildd.db")
+    await db.close()
+
+    def insert() -> None:
+        conn = sqlite3.connect(state / "osbuildd.db")
+        now = time.time()
+        rows, changes = [], []
+        for i in range(blueprints):
+            bp = Blueprint.from_json(json.dumps({
+                "name": f"bench-{i:05d}", "description": "bench blueprint", "version": "0.0.1",
+                "packages": [{"name": "tmux", "version": "*"}, {"name": "curl"}],
+                "customizations": {"hostname": f"host-{i}"}}))
+            bp.initialize()
+            text = bp.to_json()
+            rows.append((bp.name, text, now))
+            changes.append((bp.name, uuid.uuid4().hex + uuid.uuid4().hex[:8], f"Recipe {bp.name}, version 0.0.1 saved.",
+                            "2026-01-01T00:00:00Z", text))
+        conn.executemany("INSERT INTO blueprints (name, blueprint, updated) VALUES (?, ?, ?)", rows)
+        conn.executemany("INSERT INTO blueprint_changes (name, commit_id, message, timestamp, blueprint)"
+                         " VALUES (?, ?, ?, ?, ?)", changes)
+        result = json.dumps({"success": True, "osbuild_output": {"success": True}, "target_results": []})
+        jobs, comp = [], []
+        for i in range(composes):
+            cid = str(uuid.uuid4())
+            jobs.append((cid, "osbuild:x86_64", '{"targets":[],"pipeline_names":null}', "finished", result,
+                         now - i, now - i, now - i))
+            request = json.dumps({"distro": "debian-12", "arch": "x86_64", "image_type": "qcow2",
+                                  "blueprint": {"name": f"bench-{i % max(blueprints, 1):05d}"}, "targets": []})
+            comp.append((cid, request, f"bench-{i % max(blueprints, 1):05d}", "0.0.1", "qcow2", "debian-12",
+                         "x86_64", now - i, 2147483648, "disk.qcow2"))
+        conn.executemany("INSERT INTO jobs (id, type, args, status, result, queued_at, started_at, finished_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", jobs)
+        conn.executemany("INSERT INTO composes (id, request, blueprint_name, blueprint_version, image_type, distro,"
+                         " arch, created, size, image_filename, fake) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", comp)
+        conn.commit()
+        conn.close()
+
+    await asyncio.to_thread(insert)
+
+
+def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
+    conf = state / "osbuildd.toml"
+    conf.write_text(f'state_dir = "{state}"\nlog_level = "warning"\nlog_format = "json"\n'
+                    f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n')
+    return subprocess.Popen([sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_baseline(socket_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, "--baseline-server", str(socket_path)])
+
+
+async def wait_ready(socket_path: Path, proc: subprocess.Popen) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path))) as s, \
+                    s.get("http://localhost/api/status") as r:
+                if r.status == 200:
+                    return
+        except (aiohttp.ClientError, OSError):
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("server did not become ready")
+
+
+# ------------------------------------------------------------------------------------------- load
+
+
+async def load(socket_path: Path, path: str, clients: int, seconds: float, max_requests: int | None = None
+               ) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, requests) with ``clients`` concurrent connections."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    issued = 0
+    conn = aiohttp.UnixConnector(path=str(socket_path), limit=clients)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def worker() -> None:
+            nonlocal errors, issued
+            while time.perf_counter() < deadline and (max_requests is None or issued < max_requests):
+                issued += 1
+                t0 = time.perf_counter()
+                async with s.get("http://localhost" + path) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"{path}: {errors} non-200 answers")
+    latencies.sort()
+    n = len(latencies)
+    return n / elapsed, latencies[n // 2] * 1000, latencies[min(n - 1, int(n * 0.99))] * 1000, n
+
+
+ENDPOINTS = [
+    ("api/status", "/api/status"),
+    ("blueprints/list", "/api/v1/blueprints/list"),
+    ("blueprints/info", "/api/v1/blueprints/info/bench-00003"),
+    ("compose/status/*", "/api/v1/compose/status/*"),
+    ("compose/types", "/api/v1/compose/types"),
+]
+
+
+async def measure_store(tmp: Path, label: str, blueprints: int, composes: int, args: argparse.Namespace
+                        ) -> dict[str, tuple[float, float, float, int]]:
+    state = tmp / label
+    state.mkdir()
+    await prepare_state(state, blueprints, composes)
+    sock = state / "weldr.socket"
+    proc = start_daemon(state, sock)
+    out = {}
+    try:
+        await wait_ready(sock, proc)
+        await load(sock, "/api/v1/blueprints/list", args.clients, 0.5)  # warm-up (store cache load)
+        for name, path in ENDPOINTS:
+            cap = 4 * args.clients if name == "compose/status/*" and composes > 1000 else None
+            out[name] = await load(sock, path, args.clients, args.seconds, cap)
+        one = await load(sock, "/api/v1/compose/types", 1, args.seconds)
+        out["compose/types (1 client)"] = one
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-weldr-") as t:
+        tmp = Path(t)
+        sock = tmp / "baseline.socket"
+        base_proc = start_baseline(sock)
+        try:
+            await wait_ready(sock, base_proc)
+            baseline = await load(sock, "/api/status", args.clients, args.seconds)
+        finally:
+            base_proc.terminate()
+            base_proc.wait(timeout=30)
+        small = await measure_store(tmp, "small", 10, 10, args)
+        large = await measure_store(tmp, "large", 1000, 10000, args)
+    print(f"Weldr API over a unix socket, {args.clients} concurrent clients, {os.cpu_count()} cores")
+    print(f"baseline (bare aiohttp, constant JSON): {baseline[0]:8.0f} req/s  p99 {baseline[2]:7.1f} ms")
+    print(f"{'endpoint':28s} {'small req/s':>11s} {'p99 ms':>8s} {'large req/s':>11s} {'p99 ms':>8s}"
+          f" {'vs baseline':>11s} {'large/small':>11s}")
+    for name in [n for n, _ in ENDPOINTS] + ["compose/types (1 client)"]:
+        s, g = small[name], large[name]
+        print(f"{name:28s} {s[0]:11.0f} {s[2]:8.1f} {g[0]:11.0f} {g[2]:8.1f} {s[0] / baseline[0]:10.2f}x"
+              f" {s[0] / g[0]:10.2f}x slower")
+    t = small["compose/types (1 client)"]
+    print(f"compose/types latency, one client: p50 {t[1]:.2f} ms, p99 {t[2]:.2f} ms (target <= 5 ms)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--baseline-server":
+        baseline_server(sys.argv[2])
+    else:
+        asyncio.run(main())

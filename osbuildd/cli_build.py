@@ -45,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", metavar="DIR", help=f"state folder (default: {default_state_dir()})")
     p.add_argument("--verbose", action="store_true", help="stream the build log")
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    # [builder] osbuild for this build (tests, debugging): "auto" or a path
+    p.add_argument("--osbuild", help=argparse.SUPPRESS)
     return p
 
 
@@ -152,6 +154,8 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
     from osbuildd.services import Services
 
     config = Config.embedded(state_dir)
+    if args.osbuild:
+        config.builder.osbuild = args.osbuild
     log.setup("debug" if args.verbose else "warning", "console", stream=sys.stderr)
     services = await Services.open(config)
     interrupted = asyncio.Event()

@@ -178,3 +178,32 @@ def test_osbuildd_build_cli_from_clean_state(tmp_path, shared_state_dir, repo_ro
     # the compose is in the CLI's state like any other, with its logs and result
     results = list((state / "results").iterdir())
     assert len(results) == 1 and json.loads((results[0] / "result.json").read_text())["success"] is True
+
+
+def test_osbuildd_build_ctrl_c_cancels(tmp_path, shared_state_dir, shared_dir, repo_root):
+    """SIGINT while the build runs: the build is canceled, nothing is left, exit 130."""
+    import signal
+    import subprocess
+    import time
+
+    from .helpers import leftovers as left
+
+    state = state_on_shared_store(tmp_path / "state", shared_state_dir)
+    fake = repo_root / "tests" / "runner" / "fake_osbuild.py"   # hangs in its first stage
+    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(shared_dir / "notes"), "FAKE_OSBUILD_MODE": "stubborn"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "qcow2",
+         "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(fake)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 600
+    while not left(state)["processes"]:
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "canceled" in err and out == ""
+    assert left(state) == NOTHING
+    assert not (tmp_path / "out").exists()

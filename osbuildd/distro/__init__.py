@@ -127,6 +127,8 @@ class ImageType:
     default_target_unit: str = ""        # systemd default target
     # Small per-type switches read by the manifest generators.
     features: dict[str, bool] = field(default_factory=dict)
+    # Upstream's per-type defaults: locale, timezone, keymap, x11_keymap, default_kernel.
+    defaults: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,6 +224,7 @@ def _image_types(family: str, types_data: dict[str, Any], tables: dict[str, Any]
             enabled_services=list(t.get("enabled_services", [])),
             default_target_unit=t.get("default_target_unit", ""),
             features={f: bool(t.get(f, False)) for f in _FEATURES},
+            defaults=dict(t.get("defaults", {})),
         )
     return out
 

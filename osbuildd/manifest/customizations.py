@@ -178,7 +178,8 @@ def hostname_stage(c: dict[str, Any], default: str | None = None) -> Stage | Non
     return stage("org.osbuild.hostname", {"hostname": name}) if name else None
 
 
-def locale_stages(c: dict[str, Any], family: str, default_language: str) -> list[Stage]:
+def locale_stages(c: dict[str, Any], family: str, default_language: str, default_keymap: str = "",
+                  default_x11_keymap: str = "") -> list[Stage]:
     loc = c.get("locale") or {}
     languages = loc.get("languages") or [default_language]
     out = []
@@ -191,6 +192,11 @@ def locale_stages(c: dict[str, Any], family: str, default_language: str) -> list
         out.append(stage("org.osbuild.locale", {"language": languages[0]}))
     if loc.get("keyboard"):
         out.append(stage("org.osbuild.keymap", {"keymap": loc["keyboard"]}))
+    elif default_keymap:
+        km: dict[str, Any] = {"keymap": default_keymap}
+        if default_x11_keymap:
+            km["x11-keymap"] = {"layouts": [default_x11_keymap]}
+        out.append(stage("org.osbuild.keymap", km))
     return out
 
 

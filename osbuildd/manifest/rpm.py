@@ -141,7 +141,8 @@ def _grub2_inst_stage(filename: str, layout: common.DiskLayout) -> dict[str, Any
 
 
 def _sysconfig_stage(image_type: ImageType) -> dict[str, Any]:
-    opts: dict[str, Any] = {"kernel": {"update_default": True, "default_kernel": "kernel"}}
+    opts: dict[str, Any] = {"kernel": {"update_default": True,
+                                       "default_kernel": image_type.defaults.get("default_kernel", "kernel")}}
     if not image_type.features.get("gce"):
         opts["network"] = {"networking": True, "no_zero_conf": True}
     return {"type": "org.osbuild.sysconfig", "options": opts}
@@ -159,8 +160,11 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
     rpm_extra: dict[str, Any] = {"exclude": {"docs": True}} if image_type.name == "container" else {}
     stages.append(_rpm_stage(packages, _gpgkeys(distro, arch), **rpm_extra))
     stages.append({"type": "org.osbuild.fix-bls", "options": {"prefix": ""} if layout else {}})
-    stages += cz.locale_stages(c, "rpm", "en_US" if fedora else "en_US.UTF-8")
-    for s in (cz.hostname_stage(c, "localhost.localdomain" if fedora else None), cz.timezone_stage(c, "UTC")):
+    dflt = image_type.defaults
+    stages += cz.locale_stages(c, "rpm", dflt.get("locale") or ("en_US" if fedora else "en_US.UTF-8"),
+                               dflt.get("keymap", ""), dflt.get("x11_keymap", ""))
+    for s in (cz.hostname_stage(c, "localhost.localdomain" if fedora else None),
+              cz.timezone_stage(c, dflt.get("timezone", "UTC"))):
         if s:
             stages.append(s)
     extras = _type_stages()

@@ -229,3 +229,19 @@ def test_enabled_modules_refused() -> None:
     with pytest.raises(BlueprintError) as exc:
         manifest.validate_for(d, d.arch("x86_64").image_type("qcow2"), blueprint(raw))
     assert exc.value.field == "enabled_modules"
+
+
+@pytest.mark.parametrize(("ref", "name", "type_"), [
+    ("centos_9-x86_64-qcow2-boot.json", "centos-9", "qcow2"),
+    ("centos_9-x86_64-tar-boot.json", "centos-9", "tar"),
+    ("centos_9-x86_64-gce-boot.json", "centos-9", "gce"),
+    ("rhel_9-x86_64-vhd-boot.json", "rhel-9.6", "vhd"),
+    ("fedora_39-x86_64-qcow2-boot.json", "fedora-43", "qcow2"),
+    ("fedora_39-x86_64-container-boot.json", "fedora-43", "container"),
+])
+def test_type_defaults_match_reference(ref: str, name: str, type_: str) -> None:
+    want = _reference(ref)
+    got = _generate(name, type_, blueprint()).manifest
+    for t in ("org.osbuild.locale", "org.osbuild.timezone", "org.osbuild.keymap", "org.osbuild.sysconfig",
+              "org.osbuild.hostname"):
+        assert _stage(got, "os", t) == _stage(want, "os", t), t

@@ -124,6 +124,7 @@ class ImageType:
     partition_table: PartitionTable | None = None
     kernel_options: str = ""
     enabled_services: list[str] = field(default_factory=list)
+    disabled_services: list[str] = field(default_factory=list)
     default_target_unit: str = ""        # systemd default target
     # Small per-type switches read by the manifest generators.
     features: dict[str, bool] = field(default_factory=dict)
@@ -222,6 +223,7 @@ def _image_types(family: str, types_data: dict[str, Any], tables: dict[str, Any]
             supported_customizations=frozenset(supported), package_sets=t["package_sets"],
             partition_table=pt, kernel_options=t["kernel_options"],
             enabled_services=list(t.get("enabled_services", [])),
+            disabled_services=list(t.get("disabled_services", [])),
             default_target_unit=t.get("default_target_unit", ""),
             features={f: bool(t.get(f, False)) for f in _FEATURES},
             defaults=dict(t.get("defaults", {})),

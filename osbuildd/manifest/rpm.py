@@ -194,7 +194,8 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
         stages.append(common.fstab_stage(layout))
         stages.append(_grub2_stage(distro, arch, image_type, layout, kernel_opts, _kernel(packages, bp)))
     stages += cz.directories_files_stages(c, inline)
-    systemd = cz.systemd_stage(c, image_type.enabled_services, None, image_type.default_target_unit)
+    systemd = cz.systemd_stage(c, image_type.enabled_services, image_type.disabled_services,
+                               image_type.default_target_unit)
     if systemd:
         stages.append(systemd)
     if image_type.name != "container":    # upstream labels no container tree

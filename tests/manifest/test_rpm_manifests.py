@@ -243,5 +243,5 @@ def test_type_defaults_match_reference(ref: str, name: str, type_: str) -> None:
     want = _reference(ref)
     got = _generate(name, type_, blueprint()).manifest
     for t in ("org.osbuild.locale", "org.osbuild.timezone", "org.osbuild.keymap", "org.osbuild.sysconfig",
-              "org.osbuild.hostname"):
+              "org.osbuild.hostname", "org.osbuild.systemd"):
         assert _stage(got, "os", t) == _stage(want, "os", t), t

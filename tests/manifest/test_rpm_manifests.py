@@ -184,6 +184,10 @@ def test_size_request_and_root_minsize() -> None:
     ("debian-12", "qcow2", {"repositories": [{"id": "r", "baseurls": ["http://x/debian"],
                                               "gpgkeys": ["-----BEGIN PGP PUBLIC KEY BLOCK-----"]}]},
      "customizations.repositories[0].gpgkeys"),
+    ("rhel-9.6", "qcow2", {"disk": {"partitions": [{"type": "plain", "mountpoint": "/data", "minsize": "1 GiB",
+                                                    "fs_type": "xfs"}]}}, "customizations.disk"),
+    ("fedora-43", "qcow2", {"openscap": {"profile_id": "xccdf_org.ssgproject.content_profile_cis"}},
+     "customizations.openscap"),
 ])
 def test_customization_errors_name_the_field(name: str, type_: str, custom: dict[str, Any], field: str) -> None:
     d = distro.get(name)

@@ -152,11 +152,17 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
                  layout: common.DiskLayout | None, inline: cz.InlineFiles, ids: common.Seeded) -> dict[str, Any]:
     c = cz.customizations(bp)
     fedora = distro.product == "Fedora"
+    fips = c.get("fips") is True
     kernel_opts = cz.kernel_options(image_type.kernel_options, c)
+    if fips:
+        kernel_opts = f"{kernel_opts} fips=1".strip()
     stages: list[dict[str, Any]] = []
     if layout:
         stages.append({"type": "org.osbuild.kernel-cmdline",
                        "options": {"root_fs_uuid": layout.root().fs_uuid, "kernel_opts": kernel_opts}})
+    if fips:   # before rpm: the kernel's initramfs is built while packages install
+        stages.append({"type": "org.osbuild.dracut.conf",
+                       "options": {"filename": "40-fips.conf", "config": {"add_dracutmodules": ["fips"]}}})
     rpm_extra: dict[str, Any] = {"exclude": {"docs": True}} if image_type.name == "container" else {}
     stages.append(_rpm_stage(packages, _gpgkeys(distro, arch), **rpm_extra))
     stages.append({"type": "org.osbuild.fix-bls", "options": {"prefix": ""} if layout else {}})
@@ -198,6 +204,8 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
                                image_type.default_target_unit)
     if systemd:
         stages.append(systemd)
+    if fips:
+        stages.append({"type": "org.osbuild.update-crypto-policies", "options": {"policy": "FIPS"}})
     if image_type.name != "container":    # upstream labels no container tree
         stages.append({"type": "org.osbuild.selinux", "options": {"file_contexts": _SELINUX}})
     return {"name": "os", "build": "name:build", "stages": stages}

@@ -249,3 +249,17 @@ def test_type_defaults_match_reference(ref: str, name: str, type_: str) -> None:
     for t in ("org.osbuild.locale", "org.osbuild.timezone", "org.osbuild.keymap", "org.osbuild.sysconfig",
               "org.osbuild.hostname", "org.osbuild.systemd"):
         assert _stage(got, "os", t) == _stage(want, "os", t), t
+
+
+def test_fips() -> None:
+    raw = {"name": "f", "version": "0.0.1", "customizations": {"fips": True}}
+    d = distro.get("rhel-9.6")
+    bp = blueprint(raw)
+    sets = manifest.package_sets(d, "x86_64", d.arch("x86_64").image_type("qcow2"), bp)
+    assert "dracut-fips" in sets["os"].include
+    m = _generate("rhel-9.6", "qcow2", bp).manifest
+    assert schema.validate(m, SCHEMAS) == []
+    assert _stage(m, "os", "org.osbuild.kernel-cmdline")[0]["options"]["kernel_opts"].endswith("fips=1")
+    assert _stage(m, "os", "org.osbuild.update-crypto-policies")[0]["options"] == {"policy": "FIPS"}
+    types = _types(m, "os")
+    assert types.index("org.osbuild.dracut.conf") < types.index("org.osbuild.rpm")

@@ -62,7 +62,14 @@ def _validator(kind: str, name: str) -> jsonschema.Draft4Validator | None:
         if spec is None:  # v1-only stage: its schema describes the options
             spec = {"options": meta.get("schema", {})}
         spec = dict(spec)
-        definitions = spec.pop("definitions", None)
+        definitions = dict(spec.pop("definitions", None) or {})
+        # some upstream schemas keep "definitions" inside "options" but refer to them as
+        # "#/definitions/...": hoist them to the root of the composed schema
+        for key, sub in list(spec.items()):
+            if isinstance(sub, dict) and "definitions" in sub:
+                sub = dict(sub)
+                definitions.update(sub.pop("definitions"))
+                spec[key] = sub
         props: dict[str, Any] = {"type": {"enum": [name]}}
         props["options"] = {"type": "object", "additionalProperties": False}
         props.update(spec)
@@ -85,7 +92,11 @@ def _top_validator() -> jsonschema.Draft4Validator:
 
 def _errors(validator: jsonschema.Draft4Validator, instance: Any, prefix: list[Any]) -> list[dict[str, Any]]:
     out = []
-    for e in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    except Exception as e:  # a broken module schema: report it at the module, never crash
+        return [{"message": f"schema error: {e}", "path": prefix}]
+    for e in found:
         out.append({"message": e.message, "path": prefix + list(e.absolute_path)})
     return out
 

@@ -1,0 +1,117 @@
+"""Generic customization stages on a real Debian 12 tree, run inside a Debian build root (chroot).
+
+The base tree is made once per machine with mmdebstrap from the Debian mirror and kept in the shared
+test cache; the engine gets it as a `file://` curl source and unpacks it for the build root and the OS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import need_tool
+
+from . import debian_tree
+from .helpers import engine, result_json
+
+pytestmark = [pytest.mark.build, pytest.mark.usefixtures("require_root")]
+
+
+@pytest.fixture(scope="session")
+def debian_base_tar(shared_state_dir) -> Path:
+    cache = shared_state_dir / "cache" / "engine-tests"
+    cache.mkdir(parents=True, exist_ok=True)
+    tar = cache / "debian12-base.tar"
+    if not tar.exists():
+        tmp = tar.with_suffix(".tmp.tar")
+        subprocess.run([need_tool("mmdebstrap"), "--variant=minbase", "--mode=root",
+                        "--include=python3,systemd,tzdata,chrony,openssh-server,passwd",
+                        "bookworm", str(tmp), "http://deb.debian.org/debian"], check=True, capture_output=True)
+        os.replace(tmp, tar)
+    return tar
+
+
+@pytest.fixture(scope="session")
+def customized(debian_base_tar, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("debtree")
+    h = hashlib.sha256()
+    with open(debian_base_tar, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    m = debian_tree.manifest("sha256:" + h.hexdigest(), debian_base_tar.as_uri())
+    out = tmp / "out"
+    proc, _ = engine("--store", str(tmp / "store"), "--output-directory", str(out), "--export", "os",
+                     "--export", "archive", "--json", "-", stdin=json.dumps(m).encode())
+    assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
+    return out / "os", out / "archive" / "os.tar.gz", result_json(proc)
+
+
+def passwd(tree: Path, db: str, name: str) -> list[str]:
+    for line in (tree / "etc" / db).read_text().splitlines():
+        if line.split(":")[0] == name:
+            return line.split(":")
+    raise AssertionError(f"{name} not in /etc/{db}")
+
+
+def test_stages_ran_in_the_build_root(customized) -> None:
+    _, _, res = customized
+    outputs = {s["type"]: s["output"] for s in res["log"]["os"]}
+    assert "/run/osbuild/tree/etc/hostname written." in outputs["org.osbuild.hostname"]
+    assert "/run/osbuild/inputs/file/" in outputs["org.osbuild.untar"]
+
+
+def test_users_groups_keys(customized) -> None:
+    tree, _, res = customized
+    alice = passwd(tree, "passwd", "alice")
+    assert alice[2] == "1500" and alice[6] == "/bin/bash"
+    assert "alice" in passwd(tree, "group", "builders")[3].split(",")
+    assert passwd(tree, "group", "builders")[2] == "2000"
+    assert "alice" in passwd(tree, "group", "sudo")[3].split(",")
+    assert passwd(tree, "shadow", "alice")[1] == debian_tree.PASSWORD_HASH
+    assert passwd(tree, "passwd", "root")[6] == "/bin/sh"
+    keys = tree / "home/alice/.ssh/authorized_keys"
+    assert keys.read_text() == debian_tree.SSH_KEY + "\n"
+    st = keys.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (1500, 0o600)
+    assert debian_tree.PASSWORD_HASH not in json.dumps(res)  # never in the logs
+
+
+def test_system_settings(customized) -> None:
+    tree, _, _ = customized
+    assert (tree / "etc/hostname").read_text() == "deb-custom\n"
+    assert os.readlink(tree / "etc/localtime") == "../usr/share/zoneinfo/Europe/Berlin"
+    assert (tree / "etc/timezone").read_text() == "Europe/Berlin\n"
+    assert (tree / "etc/default/locale").read_text() == "LANG=en_US.UTF-8\n"
+    assert "KEYMAP=de" in (tree / "etc/vconsole.conf").read_text()
+    assert (tree / "etc/fstab").read_text() == "UUID=0194fdc2-fa2f-4cc0-81d3-ff12045b73c8 / ext4 defaults 1 1\n"
+    assert (tree / "etc/machine-id").read_text() == "uninitialized\n"
+    chrony = (tree / "etc/chrony/chrony.conf").read_text().splitlines()
+    assert "server time.example.org iburst" in chrony and not any(ln.startswith("pool ") for ln in chrony)
+    sshd = (tree / "etc/ssh/sshd_config").read_text().splitlines()
+    assert sshd.index("PasswordAuthentication no") < next(i for i, ln in enumerate(sshd) if ln.startswith("Include"))
+    assert json.loads((tree / "etc/cloud/cloud.cfg.d/99-osbuildd.cfg").read_text()) == {"ssh_pwauth": False}
+    assert "d /var/lib/osbuildd-demo 0755" in (tree / "usr/lib/tmpfiles.d/osbuildd.conf").read_text()
+    data = (tree / "srv/data").stat()
+    assert (data.st_uid, data.st_gid, data.st_mode & 0o7777) == (1500, 2000, 0o2750)
+
+
+def test_services(customized) -> None:
+    tree, _, _ = customized
+    wants = tree / "etc/systemd/system/multi-user.target.wants"
+    assert (wants / "ssh.service").is_symlink() and (wants / "systemd-networkd.service").is_symlink()
+    assert not (wants / "chrony.service").exists()
+    assert os.readlink(tree / "etc/systemd/system/default.target").endswith("multi-user.target")
+    assert "ExecStart=/bin/true" in (tree / "etc/systemd/system/demo.service").read_text()
+
+
+def test_tar_of_the_tree(customized) -> None:
+    _, archive, _ = customized
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("./etc/hostname")
+        assert tar.extractfile(member).read() == b"deb-custom\n"
+        assert tar.getmember("./home/alice/.ssh/authorized_keys").uid == 1500

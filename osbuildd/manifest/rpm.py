@@ -70,6 +70,8 @@ def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> d
     c = cz.customizations(bp)
     os_set = image_type.package_sets.get("os", {})
     include = _arch_names(list(os_set.get("include", [])), arch)
+    if (c.get("kernel") or {}).get("name"):    # the blueprint's kernel replaces the type's
+        include = [n for n in include if n not in ("kernel", "kernel-core")]
     include += cz.extra_packages(c, "rpm") + _blueprint_packages(bp)
     build = list(_BUILD_PACKAGES)
     if image_type.boot_mode in ("hybrid", "legacy") and arch == "x86_64":

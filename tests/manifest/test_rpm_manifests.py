@@ -263,3 +263,13 @@ def test_fips() -> None:
     assert _stage(m, "os", "org.osbuild.update-crypto-policies")[0]["options"] == {"policy": "FIPS"}
     types = _types(m, "os")
     assert types.index("org.osbuild.dracut.conf") < types.index("org.osbuild.rpm")
+
+
+def test_kernel_name_replaces_default_kernel() -> None:
+    raw = {"name": "k", "version": "0.0.1", "customizations": {"kernel": {"name": "kernel-debug"}}}
+    d = distro.get("centos-9")
+    bp = blueprint(raw)
+    sets = manifest.package_sets(d, "x86_64", d.arch("x86_64").image_type("qcow2"), bp)
+    assert "kernel-debug" in sets["os"].include and "kernel" not in sets["os"].include
+    m = _generate("centos-9", "qcow2", bp).manifest
+    assert "kernel-debug-1.0" in _stage(m, "os", "org.osbuild.grub2")[0]["options"]["saved_entry"]

@@ -49,21 +49,23 @@ async def blueprints_list(request: web.Request) -> web.Response:
 async def blueprints_info(request: web.Request) -> web.Response:
     fmt = format_param(request)
     names = split_names(request.match_info["names"])
-    found, changes, errors = [], [], []
-    for name in names:
-        bp, changed = await bpstore.current(_store(request), name)
-        if bp is None:
-            errors.append(error_entry("UnknownBlueprint", f"{name}: "))
-            continue
-        found.append(bp)
-        changes.append({"changed": changed, "name": name})
     if fmt == "toml":
         if len(names) > 1:
             raise bad_request("HTTPError", TOML_ONE)
-        if errors:
-            return json_response({"status": False, "errors": errors}, status=400)
-        return text_response(found[0].to_toml())
-    return json_response({"blueprints": [b.to_dict() for b in found], "changes": changes, "errors": errors})
+        bp, _ = await bpstore.current(_store(request), names[0])
+        if bp is None:
+            return json_response({"status": False, "errors": [error_entry("UnknownBlueprint", f"{names[0]}: ")]},
+                                 status=400)
+        return text_response(bp.to_toml())
+    found, changes, errors = [], [], []
+    for name in names:
+        rendered, changed = await bpstore.current_dict(_store(request), name)
+        if rendered is None:
+            errors.append(error_entry("UnknownBlueprint", f"{name}: "))
+            continue
+        found.append(rendered)
+        changes.append({"changed": changed, "name": name})
+    return json_response({"blueprints": found, "changes": changes, "errors": errors})
 
 
 @routes.get(V + "/blueprints/changes/{names}")

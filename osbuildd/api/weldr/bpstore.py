@@ -5,6 +5,7 @@ Store failures become upstream's error ids here, so handlers stay free of try/ex
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from osbuildd.api.weldr.errors import WeldrError, bad_request
@@ -27,6 +28,47 @@ async def current(store: Any, name: str) -> tuple[Any | None, bool]:
     """The workspace copy when there is one (``changed``), else the committed blueprint."""
     found = await store.get(name)
     return found if found is not None else (None, False)
+
+
+class _Views:
+    """Rendered JSON of the current blueprints (the hot path of cockpit and composer-cli).
+
+    Every write goes through this module and bumps ``generation``; an entry is served only if it was
+    read in the current generation, so a read racing a write never serves the old blueprint later.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.entries: dict[str, tuple[int, dict[str, Any] | None, bool]] = {}
+
+    def changed(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+
+_VIEWS: weakref.WeakKeyDictionary[Any, _Views] = weakref.WeakKeyDictionary()
+
+
+def _views(store: Any) -> _Views:
+    views = _VIEWS.get(store)
+    if views is None:
+        views = _VIEWS[store] = _Views()
+    return views
+
+
+async def current_dict(store: Any, name: str) -> tuple[dict[str, Any] | None, bool]:
+    """``current()`` as upstream's JSON object (shared: callers must not modify it)."""
+    views = _views(store)
+    hit = views.entries.get(name)
+    if hit is not None and hit[0] == views.generation:
+        return hit[1], hit[2]
+    generation = views.generation
+    bp, changed = await current(store, name)
+    rendered = bp.to_dict() if bp is not None else None
+    if len(views.entries) > 10000:
+        views.entries.clear()
+    views.entries[name] = (generation, rendered, changed)
+    return rendered, changed
 
 
 async def changes(store: Any, name: str) -> list[Any]:
@@ -76,9 +118,12 @@ async def delete_workspace(store: Any, name: str) -> None:
 
 
 async def _call(fn: Any, *args: Any) -> Any:
+    views = _views(fn.__self__)
     try:
         return await fn(*args)
     except UnknownCommit as e:
         raise bad_request("UnknownCommit", str(e)) from e
     except StoreError as e:
         raise bad_request("BlueprintsError", str(e)) from e
+    finally:
+        views.changed()  # after the write landed (or failed): later reads see it

@@ -18,9 +18,15 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+_NEEDS_ESCAPE = re.compile("[<>&\u2028\u2029]")
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON with a trailing newline, as Go's ``json.Encoder.Encode`` writes it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES) + "\n"
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if _NEEDS_ESCAPE.search(text):
+        text = text.translate(_GO_ESCAPES)
+    return text + "\n"
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:

@@ -203,9 +203,13 @@ class Executor:
         if p.id not in self.tmp_trees:
             return
         meta = self.pipeline_meta.get(p.id, {})
-        ok = await asyncio.to_thread(self.store.commit, p.id, self.trees[p.id], meta, False)
+        # the build is over: the tree moves into the store (no copy); an export then copies from there
+        ok = await asyncio.to_thread(self.store.commit, p.id, self.trees[p.id], meta, True)
         if not ok:
             self.monitor.message(f"checkpoint {p.name} ({p.id}) not stored: cache size limit")
+        elif self.store.has(p.id):
+            self.trees[p.id] = self.store.tree(p.id)
+            self.tmp_trees.discard(p.id)
 
     # --- stages ----------------------------------------------------------
     async def _prepare_inputs(self, st: Stage, work: Path) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -269,7 +273,13 @@ class Executor:
             in_chroot = build_tree is not None
             if in_chroot:
                 assert build_tree is not None
-                root = await buildroot.setup(work, build_tree, tree, api, in_paths, mounts_root)
+                try:
+                    root = await buildroot.setup(work, build_tree, tree, api, in_paths, mounts_root)
+                except MountError as e:
+                    result.output = f"build root setup failed: {e}\n"
+                    result.error = str(e)
+                    self.monitor.stage_output(result.output)
+                    return result
                 base = "/run/osbuild"
                 args = StageArgs(
                     tree=f"{base}/tree", options=st.options,

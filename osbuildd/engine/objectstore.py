@@ -186,6 +186,7 @@ class Store:
         (stage / "data").mkdir(parents=True)
         if move:
             tree.rename(stage / "data" / "tree")
+            tree.mkdir()  # callers may still clean up or look at the old place
         else:
             copy_tree(tree, stage / "data" / "tree")
         (stage / "data" / "meta.json").write_text(json.dumps(meta))

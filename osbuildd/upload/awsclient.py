@@ -14,9 +14,10 @@ from aiobotocore.session import get_session
 from .common import ProgressCounter, log, read_at, retry
 from .credentials import read_aws_credentials_file
 
-PART_SIZE = 16 << 20      # 16 MiB parts ...
-MAX_PARTS = 10000         # ... grown for files past 160 GiB (S3's part count limit)
-CONCURRENCY = 4           # parts in flight; memory use is PART_SIZE * CONCURRENCY whatever the file size
+PART_SIZE = 8 << 20       # 8 MiB parts (boto3's default) ...
+MAX_PARTS = 10000         # ... grown for files past 80 GiB (S3's part count limit)
+CONCURRENCY = 10          # parts in flight (boto3's default); memory is PART_SIZE * CONCURRENCY at most,
+                          # whatever the file size
 
 
 async def static_credentials(options: dict[str, Any], credentials_file: str) -> dict[str, str]:
@@ -43,7 +44,7 @@ def create_client(service: str, *, region: str, endpoint: str = "", creds: dict[
     """An aiobotocore client context manager. SigV4 everywhere (presigned URLs as the Go SDK makes them)."""
     s3cfg: dict[str, Any] = {"addressing_style": "path"} if path_style else {}
     config = AioConfig(signature_version="s3v4" if service == "s3" else None, s3=s3cfg or None,
-                       retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2)
+                       retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2)
     kwargs: dict[str, Any] = {"region_name": region or None, "config": config, **creds}
     if endpoint:
         kwargs["endpoint_url"] = endpoint

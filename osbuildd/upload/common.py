@@ -73,8 +73,20 @@ def _digest_file(path: Path, algo: str) -> bytes:
     return h.digest()
 
 
+_digests: dict[tuple[str, int, int, str], asyncio.Future[bytes]] = {}
+
+
 async def file_digest(path: Path, algo: str = "md5") -> bytes:
-    return await asyncio.to_thread(_digest_file, path, algo)
+    """Digest of the file, computed once for all targets uploading it at the same time (gcp and
+    azure both need the MD5: one read of the file instead of two)."""
+    st = await asyncio.to_thread(os.stat, path)
+    key = (str(path), st.st_size, st.st_mtime_ns, algo)
+    fut = _digests.get(key)
+    if fut is None:
+        fut = asyncio.ensure_future(asyncio.to_thread(_digest_file, path, algo))
+        _digests[key] = fut
+        fut.add_done_callback(lambda _: _digests.pop(key, None))
+    return await asyncio.shield(fut)
 
 
 class ProgressCounter:

@@ -23,6 +23,7 @@ SOURCE_PREFIX = "https://storage.googleapis.com/"
 class FakeCompute:
     gcs: str
     fail_import: bool = False
+    flaky_waits: int = 0            # answer this many operations.wait calls with 503 first
     inserts: list[dict[str, Any]] = field(default_factory=list)     # body + what the object looked like
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +74,9 @@ class FakeCompute:
         return out
 
     async def wait(self, request: web.Request) -> web.Response:
+        if self.flaky_waits > 0:
+            self.flaky_waits -= 1
+            return web.json_response({"error": {"code": 503, "message": "backend unavailable"}}, status=503)
         o = self.ops[request.match_info["op"]]
         o["polls"] += 1
         o["status"] = "RUNNING" if o["polls"] == 1 else "DONE"

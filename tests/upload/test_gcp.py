@@ -76,6 +76,31 @@ async def test_failed_import_is_error_12_and_the_object_is_still_deleted(
     assert await object_status(gcs_url, gcs_bucket, "composes/image.tar.gz") == 404
 
 
+async def test_transient_errors_are_retried(credentials: Credentials, gcs_bucket: str,
+                                            disk_image: dict[str, Path], fake_compute: tuple[FakeCompute, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from osbuildd.upload import common
+
+    monkeypatch.setattr(common.random, "random", lambda: 0.0)   # shortest backoff
+    fake_compute[0].flaky_waits = 2
+    result = await upload(gcp_target(gcs_bucket), disk_image["tar.gz"], credentials, None)
+    assert result["image_name"] == "osbuildd-gce-test"
+    assert fake_compute[0].flaky_waits == 0
+
+
+async def test_persistent_server_errors_give_up(credentials: Credentials, gcs_bucket: str,
+                                               disk_image: dict[str, Path], fake_compute: tuple[FakeCompute, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from osbuildd.upload import common
+
+    monkeypatch.setattr(common.random, "random", lambda: 0.0)
+    fake_compute[0].flaky_waits = 100
+    with pytest.raises(UploadError) as err:
+        await upload(gcp_target(gcs_bucket), disk_image["tar.gz"], credentials, None)
+    assert err.value.id == 12 and "HTTP 503" in err.value.reason
+    assert fake_compute[0].flaky_waits == 95      # five attempts, then the error is reported
+
+
 async def test_credentials_in_the_options_win(credentials: Credentials, gcs_bucket: str,
                                               disk_image: dict[str, Path], gcp_service_file: Path) -> None:
     data = json.loads(read_text(gcp_service_file))

@@ -219,14 +219,17 @@ async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    inherited = listen_fds()
-    services = await Services.open(config)
+    # Sockets first: a listener that cannot be had fails the start before any state is touched.
+    listeners = await asyncio.to_thread(open_listeners, config, listen_fds())
     runners: list[web.AppRunner] = []
-    listeners: list[Listener] = []
+    try:
+        services = await Services.open(config)
+    except BaseException:
+        close_listeners(listeners)
+        raise
     try:
         await osbuildd.compose.attach(services)
         services.jobs.start_heartbeat_watcher()
-        listeners = await asyncio.to_thread(open_listeners, config, inherited)
         apps = create_apps(services)
         for api in APIS:
             mine = [x for x in listeners if x.api == api]

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+async def _to_completion(op: Awaitable[Any]) -> Any:
+    """Await ``op`` to its end even if the task is cancelled meanwhile, then re-raise the cancel.
+
+    aiosqlite runs statements in its own thread: a BEGIN/COMMIT/ROLLBACK abandoned half-way would
+    still run later and leave the shared connection inside (or outside) a transaction behind the
+    lock's back.
+    """
+    task = asyncio.ensure_future(op)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the operation itself was cancelled
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 class MigrationError(RuntimeError):
@@ -92,16 +115,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One committed transaction; rolled back if the body raises (or is cancelled)."""
+        """One committed transaction; rolled back if the body raises (or the task is cancelled)."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                await _to_completion(self.conn.execute("BEGIN IMMEDIATE"))
                 yield self.conn
             except BaseException:
-                # shield: a cancelled task must still leave the connection outside a transaction
-                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                if self.conn.in_transaction:
+                    await _to_completion(self.conn.execute("ROLLBACK"))
                 raise
-            await asyncio.shield(self.conn.execute("COMMIT"))
+            try:
+                await _to_completion(self.conn.execute("COMMIT"))
+            except BaseException:
+                if self.conn.in_transaction:  # COMMIT itself failed (disk full, ...)
+                    await _to_completion(self.conn.execute("ROLLBACK"))
+                raise
 
     async def integrity_check(self) -> str:
         async with self.conn.execute("PRAGMA integrity_check") as cur:

@@ -71,6 +71,10 @@ class JobStore:
 
     # -- waking waiters -------------------------------------------------------------------------
 
+    def notify(self) -> None:
+        """Wake every waiting dequeue: for code that wrote job rows in its own transaction."""
+        self._notify()
+
     def _notify(self) -> None:
         # Swap before setting: a waiter that captured the old event before its failed attempt is
         # woken even if the change committed between its attempt and its wait.

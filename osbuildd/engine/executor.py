@@ -196,7 +196,9 @@ class Executor:
                         return
             await asyncio.to_thread(mv)
         else:
-            await asyncio.to_thread(copy_tree, src, dest)
+            # upstream's switch for exporting as a user that cannot chown
+            keep = os.environ.get("OSBUILD_EXPORT_FORCE_NO_PRESERVE_OWNER") != "1"
+            await asyncio.to_thread(copy_tree, src, dest, keep)
 
     async def commit_pipeline(self, p: Pipeline) -> None:
         assert p.id is not None

@@ -47,10 +47,13 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def copy_tree(src: Path, dst: Path) -> None:
+def copy_tree(src: Path, dst: Path, preserve_owner: bool = True) -> None:
     """A full copy keeping owners, modes, xattrs, hard links and sparseness."""
     dst.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", "--reflink=auto", "--sparse=always", f"{src}/.", str(dst)], check=True)
+    cmd = ["cp", "-a", "--reflink=auto", "--sparse=always"]
+    if not preserve_owner:
+        cmd.append("--no-preserve=ownership")
+    subprocess.run(cmd + [f"{src}/.", str(dst)], check=True)
 
 
 def mounts_under(path: Path) -> list[str]:

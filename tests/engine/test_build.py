@@ -175,3 +175,12 @@ def test_curl_checksum_mismatch_is_a_source_error(tmp_path, http_dir) -> None:
     assert res["error"]["details"]["source"]["type"] == "org.osbuild.curl"
     assert "checksum mismatch" in res["error"]["details"]["source"]["output"]
     assert not Path(tmp_path / "store/sources/org.osbuild.files" / bad).exists()
+
+
+def test_log_monitor_is_the_default(tmp_path, shared_dir) -> None:
+    proc, _ = engine("--store", str(tmp_path / "store"), str(shared_dir / "reference/tiny-tar.manifest.json"))
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode()
+    assert "Pipeline tree: " in text and "org.osbuild.hostname: 1e25e746" in text
+    assert text.rstrip().endswith("manifest tiny-tar.manifest.json finished successfully")
+    assert "\x1e" not in text

@@ -96,6 +96,7 @@ def test_oci_archive_accepted_by_skopeo(tmp_path) -> None:
     info = json.loads(subprocess.run([skopeo, "inspect", f"oci-archive:{archive}"], capture_output=True, text=True,
                                      check=True).stdout)
     assert info["Architecture"] == "amd64" and info["Os"] == "linux"
+    assert info["Created"] == "2023-11-14T22:13:20Z"  # the pipeline's source-epoch
     assert len(info["Layers"]) == 1
     cfg = json.loads(subprocess.run([skopeo, "inspect", "--config", f"oci-archive:{archive}"], capture_output=True,
                                     text=True, check=True).stdout)

@@ -26,7 +26,6 @@ from osbuildd.api.weldr.util import (
     ctx,
     distro_arch,
     json_response,
-    text_response,
 )
 
 routes = web.RouteTableDef()
@@ -363,15 +362,6 @@ async def compose_delete(request: web.Request) -> web.Response:
 # -------------------------------------------------------------------------------------- downloads
 
 
-async def _read_text(path: Path | None) -> str:
-    if path is None:
-        return ""
-    try:
-        return await asyncio.to_thread(Path(path).read_text, "utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def _manifest_bytes(compose: Any) -> bytes:
     return json.dumps(compose.manifest or {}, separators=(",", ":")).encode()
 
@@ -385,17 +375,48 @@ def _mtime(compose: Any) -> float:
     return float(compose.finished or compose.created or 0)
 
 
+async def _stream_log(request: web.Request, head: str, path: Path | None, empty: str) -> web.StreamResponse:
+    """``head`` then the osbuild log as it is on disk (chunked: a running build's log keeps growing)."""
+    fh = None
+    if path is not None:
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except OSError:
+            fh = None
+    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    if head:
+        await resp.write(head.encode())
+    wrote = False
+    try:
+        while fh is not None:
+            chunk = await asyncio.to_thread(fh.read, 1 << 20)
+            if not chunk:
+                break
+            wrote = True
+            await resp.write(chunk)
+    finally:
+        if fh is not None:
+            await asyncio.to_thread(fh.close)
+    if not wrote and empty:
+        await resp.write(empty.encode())
+    await resp.write_eof()
+    return resp
+
+
 @routes.get(V + "/compose/log/{uuid}")
 async def compose_log(request: web.Request) -> web.StreamResponse:
+    """Upstream's text for a waiting/running compose; osbuildd adds the log so far after the running
+    line (composer-cli prints the body as it is), and sends a finished compose's whole log."""
     compose = await _existing(request, request.match_info["uuid"])
     st = state(compose)
     if st == "WAITING":  # upstream sends this error with status 200
         return json_response(WeldrError(200, "BuildInWrongState",
                                         f"Build {compose.id} has not started yet. No logs to view.").body())
     if st == "RUNNING":
-        return text_response(f"Build {compose.id} is still running.\n")
-    text = await _read_text(_log_path(compose))
-    return text_response(text or EMPTY_RESULT)
+        return await _stream_log(request, f"Build {compose.id} is still running.\n", _log_path(compose), "")
+    return await _stream_log(request, "", _log_path(compose), EMPTY_RESULT)
 
 
 def _finished_or_failed(compose: Any, msg: str) -> None:

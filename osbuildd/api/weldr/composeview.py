@@ -54,7 +54,9 @@ def upload_status(u: dict[str, Any], compose_state: str) -> dict[str, Any] | Non
     return {
         "uuid": u.get("uuid", ""), "status": u.get("status") or compose_state, "provider_name": provider,
         "image_name": u.get("image_name", ""), "creation_time": integral(u.get("creation_time", 0)),
-        "settings": {k: settings[k] for k in PUBLIC.get(provider, ()) if k in settings and settings[k] not in ("", None)},
+        # "***": a value the compose service redacted when it stored the request
+        "settings": {k: settings[k] for k in PUBLIC.get(provider, ())
+                     if k in settings and settings[k] not in ("", None, "***")},
     }
 
 

@@ -20,6 +20,7 @@ def disk_build(tmp_path_factory):
     out = tmp / "out"
     proc, _ = engine("--store", str(tmp / "store"), "--output-directory", str(out), "--json",
                      "--export", "image", "--export", "qcow2", "--export", "vpc", "--export", "vmdk",
+                     "--export", "xz", "--export", "gzip", "--export", "zstd",
                      str(MANIFESTS / "disk.json"))
     assert proc.returncode == 0, proc.stdout.decode()[-3000:] + proc.stderr.decode()[-3000:]
     return out, result_json(proc), tmp
@@ -78,6 +79,14 @@ def test_qemu_formats(disk_build) -> None:
     assert [s["type"] for s in res["log"]["image"]] == ["org.osbuild.truncate", "org.osbuild.sfdisk",
                                                        "org.osbuild.mkfs.fat", "org.osbuild.mkfs.ext4",
                                                        "org.osbuild.copy"]
+
+
+@pytest.mark.parametrize("name,cmd", [("xz/disk.img.xz", "xz"), ("gzip/disk.img.gz", "gzip"),
+                                      ("zstd/disk.img.zst", "zstd")])
+def test_compressed_exports(disk_build, name: str, cmd: str) -> None:
+    out, _, _ = disk_build
+    data = subprocess.run([need_tool(cmd), "-dc", str(out / name)], capture_output=True, check=True).stdout
+    assert data == (out / "image/disk.img").read_bytes()
 
 
 def test_no_loop_devices_or_mounts_left(disk_build) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from osbuildd.api.weldr.util import WELDR
+
 from .conftest import fixture_daemon
 
 ERR_CT = "application/json; charset=utf-8"
@@ -128,3 +130,49 @@ async def test_fifty_concurrent_clients_lose_no_change() -> None:
             assert ch["total"] == 4
             bp = (await c.get(f"/api/v1/blueprints/info/bp-{i}")).json()["blueprints"][0]
             assert bp["version"] == "0.0.1" and bp["packages"] == [{"name": "p3"}]
+
+
+async def test_user_sources_reach_depsolve_and_composes() -> None:
+    from .upstream_mocks import MockDepsolver
+
+    solver = MockDepsolver()
+    async with fixture_daemon("NoComposesFixture", depsolver=solver) as (c, app):
+        await c.post_json("/api/v1/blueprints/new", {"name": "test", "packages": [{"name": "dep-package1"}]})
+        src = {"id": "extra", "name": "extra repo", "type": "yum-baseurl", "url": "http://example.com/extra/",
+               "check_gpg": False, "check_ssl": True, "distros": ["test-distro-1"]}
+        assert (await c.post_json("/api/v1/projects/source/new", src)).status == 200
+        other = {**src, "id": "other", "distros": ["test-distro-2"]}
+        assert (await c.post_json("/api/v1/projects/source/new", other)).status == 200
+        assert (await c.get("/api/v1/blueprints/depsolve/test")).json()["errors"] == []
+        repos = solver.requests[-1]["packages"].repositories
+        assert [r.id for r in repos] == ["test-id", "extra"]  # not "other": it is for test-distro-2 only
+        assert repos[1].baseurl == ["http://example.com/extra/"] and repos[1].sslverify is True
+        r = await c.post_json("/api/v1/compose", {"blueprint_name": "test", "compose_type": "test_type"})
+        assert r.status == 200, r.text
+        started = app[WELDR].compose.started[-1]
+        assert [x.id for x in started.repositories] == ["test-id", "extra"]
+        # a Debian-style source ("deb", osbuildd's extension) needs its suite
+        deb = {"id": "bp", "name": "backports", "type": "deb", "url": "http://deb.debian.org/debian"}
+        r = await c.post_json("/api/v1/projects/source/new", deb)
+        assert r.status == 400 and "'suite'" in r.json()["errors"][0]["msg"]
+        assert (await c.post_json("/api/v1/projects/source/new", {**deb, "suite": "bookworm-backports"})).status == 200
+        info = (await c.get("/api/v1/projects/source/info/bp")).json()["sources"]["bp"]
+        assert info["type"] == "deb" and info["suite"] == "bookworm-backports" and info["components"] == ["main"]
+        # ... and an rpm distro does not hand it to dnf
+        assert (await c.get("/api/v1/blueprints/depsolve/test")).json()["errors"] == []
+        assert [r.id for r in solver.requests[-1]["packages"].repositories] == ["test-id", "extra"]
+
+
+def test_deb_source_becomes_an_apt_repository() -> None:
+    from osbuildd.api.weldr.packages import user_source_repo
+    from osbuildd.api.weldr.sourcestore import SourceConfig
+
+    cfg = SourceConfig(name="backports", type="deb", url="http://deb.debian.org/debian", suite="bookworm-backports",
+                       components=["main", "contrib"], signed_by="/usr/share/keyrings/debian-archive-keyring.gpg")
+    repo = user_source_repo("bp", cfg, "debian")
+    assert (repo.id, repo.baseurl, repo.suite, repo.components) == (
+        "bp", ["http://deb.debian.org/debian"], "bookworm-backports", ["main", "contrib"])
+    assert repo.signed_by == "/usr/share/keyrings/debian-archive-keyring.gpg"
+    assert user_source_repo("bp", cfg, "rpm") is None
+    yum = SourceConfig(name="y", type="yum-baseurl", url="http://x/")
+    assert user_source_repo("y", yum, "debian") is None

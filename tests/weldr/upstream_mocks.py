@@ -108,8 +108,10 @@ class MockDepsolver:
 
     def __init__(self, mode: str = "BaseFixture") -> None:
         self.mode = mode
+        self.requests: list[dict[str, Any]] = []  # what the API asked for (checked by tests)
 
     async def depsolve(self, distro: Any, arch: str, sets: dict[str, Any], cache_dir: Path) -> dict[str, list[PackageSpec]]:
+        self.requests.append(sets)
         if self.mode == "NonExistingPackage":
             raise DepsolveError("not-found", MISSING, package="fash")
         return {name: list(DEPS) for name in sets}

@@ -55,17 +55,18 @@ def user_source_repo(key: str, cfg: SourceConfig, family: str) -> Any | None:
     """A user source as a depsolve Repository, or None when its type does not fit the family."""
     from osbuildd.distro import Repository
 
-    if family != "rpm" or cfg.type not in ("yum-baseurl", "yum-mirrorlist", "yum-metalink"):
+    if family == "debian" and cfg.type == "deb":
+        return Repository(id=key, name=cfg.name, baseurl=[cfg.url], suite=cfg.suite,
+                          components=list(cfg.components) or ["main"], signed_by=cfg.signed_by or None,
+                          check_gpg=cfg.check_gpg, sslverify=cfg.check_ssl)
+    if family != "rpm" or not cfg.type.startswith("yum-"):
         return None
-    fields: dict[str, Any] = {
-        "id": key, "name": cfg.name, "baseurl": [cfg.url] if cfg.type == "yum-baseurl" else None,
-        "mirrorlist": cfg.url if cfg.type == "yum-mirrorlist" else None,
-        "metalink": cfg.url if cfg.type == "yum-metalink" else None,
-        "gpgkeys": list(cfg.gpgkeys), "check_gpg": cfg.check_gpg, "check_repogpg": cfg.check_repogpg,
-        "sslverify": cfg.check_ssl,
-    }
-    known = set(getattr(Repository, "__dataclass_fields__", fields))
-    return Repository(**{k: v for k, v in fields.items() if k in known})
+    return Repository(
+        id=key, name=cfg.name, baseurl=[cfg.url] if cfg.type == "yum-baseurl" else None,
+        mirrorlist=cfg.url if cfg.type == "yum-mirrorlist" else None,
+        metalink=cfg.url if cfg.type == "yum-metalink" else None, gpgkeys=list(cfg.gpgkeys),
+        check_gpg=cfg.check_gpg, check_repogpg=cfg.check_repogpg, sslverify=cfg.check_ssl,
+    )
 
 
 async def repositories(c: Any, distro: Any, arch: str) -> list[Any]:

@@ -108,19 +108,23 @@ def _source_config(data: dict[str, Any]) -> SourceConfig:
         return value
 
     allowed = {"id", "name", "type", "url", "check_gpg", "check_ssl", "system", "proxy", "gpgkeys",
-               "distros", "rhsm", "check_repogpg"}
+               "distros", "rhsm", "check_repogpg", "suite", "components", "signed_by"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise bad_request("ProjectsError", f"Problem parsing POST body: unknown field '{unknown[0]}'")
     kind = want("type", str, "")
     if kind not in SOURCE_TYPES:
         raise bad_request("ProjectsError", f"Problem parsing POST body: unknown source type '{kind}'")
+    if kind == "deb" and not want("suite", str, ""):
+        raise bad_request("ProjectsError", "Problem parsing POST body: 'suite' field is missing from request")
     return SourceConfig(
         name=want("name", str, ""), type=kind, url=want("url", str, ""),
         check_gpg=want("check_gpg", bool, False), check_ssl=want("check_ssl", bool, False),
         system=False, proxy=want("proxy", str, ""), gpgkeys=want("gpgkeys", list, []),
         distros=want("distros", list, []), rhsm=want("rhsm", bool, False),
-        check_repogpg=want("check_repogpg", bool, False),
+        check_repogpg=want("check_repogpg", bool, False), suite=want("suite", str, ""),
+        components=want("components", list, []) or (["main"] if kind == "deb" else []),
+        signed_by=want("signed_by", str, ""),
     )
 
 

@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SOURCE_TYPES = ("yum-baseurl", "yum-mirrorlist", "yum-metalink")
+# upstream's types, and "deb" (osbuildd): an apt repository at `url` with `suite`, `components`, `signed_by`
+SOURCE_TYPES = ("yum-baseurl", "yum-mirrorlist", "yum-metalink", "deb")
 
 
 @dataclass
@@ -24,6 +25,17 @@ class SourceConfig:
     distros: list[str] = field(default_factory=list)
     rhsm: bool = False
     check_repogpg: bool = False
+    suite: str = ""
+    components: list[str] = field(default_factory=list)
+    signed_by: str = ""
+
+    def _deb_fields(self, out: dict[str, Any]) -> dict[str, Any]:
+        if self.type == "deb":
+            out["suite"] = self.suite
+            out["components"] = self.components
+            if self.signed_by:
+                out["signed_by"] = self.signed_by
+        return out
 
     def v0(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -34,7 +46,7 @@ class SourceConfig:
             out["proxy"] = self.proxy
         if self.gpgkeys:
             out["gpgkeys"] = self.gpgkeys
-        return out
+        return self._deb_fields(out)
 
     def v1(self, id: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,7 +61,7 @@ class SourceConfig:
             out["distros"] = self.distros
         out["rhsm"] = self.rhsm
         out["check_repogpg"] = self.check_repogpg
-        return out
+        return self._deb_fields(out)
 
     def toml_table(self) -> dict[str, Any]:
         """The store form as upstream's TOML encoder writes it (empty optional fields dropped)."""
@@ -64,7 +76,7 @@ class SourceConfig:
             out["GPGKeys"] = self.gpgkeys  # upstream's store struct has no toml tag on this field
         if self.distros:
             out["distros"] = self.distros
-        return out
+        return self._deb_fields(out)
 
 
 def repo_source(repo: Any) -> SourceConfig:
@@ -80,6 +92,8 @@ def repo_source(repo: Any) -> SourceConfig:
     return SourceConfig(
         name=repo.id, type=kind, url=url, check_gpg=bool(repo.check_gpg), check_ssl=True, system=True,
         gpgkeys=list(repo.gpgkeys or []), check_repogpg=bool(getattr(repo, "check_repogpg", False)),
+        suite=getattr(repo, "suite", None) or "", components=list(getattr(repo, "components", None) or []),
+        signed_by=getattr(repo, "signed_by", None) or "",
     )
 
 
@@ -92,7 +106,8 @@ class SourceStore:
     async def list(self) -> list[tuple[str, SourceConfig]]:
         async with self.db.conn.execute("SELECT id, config FROM weldr_sources ORDER BY id") as cur:
             rows = await cur.fetchall()
-        return [(r[0], SourceConfig(**json.loads(r[1]))) for r in rows]
+        known = set(SourceConfig.__dataclass_fields__)
+        return [(r[0], SourceConfig(**{k: v for k, v in json.loads(r[1]).items() if k in known})) for r in rows]
 
     async def put(self, id: str, cfg: SourceConfig) -> None:
         """Add, or replace (this is how ``composer-cli sources change`` works)."""

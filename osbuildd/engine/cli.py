@@ -107,8 +107,10 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     got: list[int] = []
 
     def on_signal(signum: int) -> None:
+        # only the first signal cancels: a second one (e.g. to the whole process group and forwarded
+        # by the sandbox supervisor too) must not interrupt the cleanup the first one started
         got.append(signum)
-        if task:
+        if task and len(got) == 1:
             task.cancel()
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -178,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             parse_size(args.cache_max_size)
         except ValueError as e:
             return _fail(f"osbuildd-engine: error: --cache-max-size: {e}", 2)
+    try:
+        os.fstat(args.monitor_fd)
+    except OSError:
+        return _fail(f"osbuildd-engine: error: --monitor-fd {args.monitor_fd} is not an open file descriptor", 2)
     if args.in_vm or args.debug_break:
         return _fail("osbuildd-engine: --in-vm and --break are not supported", 1)
     # builds run in their own mount + pid namespace (cleanup even on SIGKILL); needs root

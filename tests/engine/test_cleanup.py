@@ -80,12 +80,12 @@ def loops_of(text: str) -> list[str]:
 class Running:
     """The engine running the hanging manifest, its monitor stream read in a thread."""
 
-    def __init__(self, tmp: Path, *extra: str) -> None:
+    def __init__(self, tmp: Path, *extra: str, session: bool = False) -> None:
         self.store = tmp / "store"
         r, w = os.pipe()
         self.proc = subprocess.Popen([*ENGINE, "--store", str(self.store), "--json", "--monitor=JSONSeqMonitor",
                                       f"--monitor-fd={w}", *extra, "-"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,))
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,), start_new_session=session)
         os.close(w)
         self.stream = b""
         self.reader = threading.Thread(target=self._read, args=(r,), daemon=True)
@@ -130,13 +130,17 @@ def assert_clean(store: Path, running: Running) -> None:
     assert str(store) not in Path("/proc/mounts").read_text()
 
 
-def test_sigterm_cleans_up(tmp_path) -> None:
-    run = Running(tmp_path)
+@pytest.mark.parametrize("to_group", [False, True], ids=["engine", "process-group"])
+def test_sigterm_cleans_up(tmp_path, to_group: bool) -> None:
+    run = Running(tmp_path, session=to_group)
     cp = run.wait_until_blocked()
     # the build really holds a mount and a loop device now (else the checks below prove nothing)
     assert str(run.store) in Path(f"/proc/{cp}/mountinfo").read_text()
     assert loops_of(str(run.store))
-    run.proc.send_signal(signal.SIGTERM)
+    if to_group:  # what a terminal or a service manager does: every process of the group gets it
+        os.killpg(run.proc.pid, signal.SIGTERM)
+    else:
+        run.proc.send_signal(signal.SIGTERM)
     assert run.proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert_clean(run.store, run)
     assert [p.name for p in (run.store / "tmp").iterdir()] == []

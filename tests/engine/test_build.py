@@ -184,3 +184,42 @@ def test_log_monitor_is_the_default(tmp_path, shared_dir) -> None:
     assert "Pipeline tree: " in text and "org.osbuild.hostname: 1e25e746" in text
     assert text.rstrip().endswith("manifest tiny-tar.manifest.json finished successfully")
     assert "\x1e" not in text
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "failure"])
+def test_stream_and_result_with_the_runners_parser(tmp_path, fail: bool) -> None:
+    """The runner (osbuildd.runner.monitor) reads the engine's stream cut at arbitrary bytes."""
+    import random
+
+    from osbuildd.runner.monitor import MonitorParser
+
+    m = failing() if fail else tiny()
+    proc, stream = engine("--store", str(tmp_path / "store"), "--output-directory", str(tmp_path / "out"),
+                          "--export", "archive", "--json", "--monitor=JSONSeqMonitor", "-",
+                          stdin=json.dumps(m).encode(), monitor_fd=True)
+    assert proc.returncode == (1 if fail else 0)
+    res = result_json(proc)
+    parser = MonitorParser(strict=True)
+    events = []
+    rnd = random.Random(7)
+    pos = 0
+    while pos < len(stream):
+        n = rnd.randint(1, 97)
+        events += parser.feed(stream[pos:pos + n])
+        pos += n
+    events += parser.close()
+    assert len(events) == len(parse_jsonseq(stream)) and parser.bad_records == 0
+    logged = {s["id"]: s for log in res["log"].values() for s in log}
+    assert set(parser.stage_results) >= set(logged)
+    for sid, entry in logged.items():
+        assert parser.stage_results[sid]["success"] == entry.get("success", True)
+        assert parser.stage_results[sid]["output"] == entry["output"]
+    if fail:
+        assert parser.failed_stage is not None and parser.failed_stage["name"] == "org.osbuild.error"
+        assert res["error"]["details"]["stage"]["id"] == parser.failed_stage["id"]
+    else:
+        assert parser.failed_stage is None
+        assert parser.progress.done == parser.progress.total == 3
+    # the concatenated stage output of the stream is each stage's log
+    traces = "".join(e.message or "" for e in events if not e.is_status and e.stage_id == res["log"]["tree"][0]["id"])
+    assert traces == res["log"]["tree"][0]["output"]

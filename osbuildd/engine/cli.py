@@ -121,7 +121,11 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     monitor = MONITORS[mon_name](args.monitor_fd)
     store = await asyncio.to_thread(Store, Path(args.store), args.cache_max_size)
     ex = Executor(manifest, store, monitor, stage_timeout=args.stage_timeout, checkpoints=checkpoints)
-    export_ps = [manifest.pipeline(e) for e in exports]
+    export_ps: list[Any] = []
+    for e in exports:  # the same pipeline named twice (or by name and id) is exported once
+        ep = manifest.pipeline(e)
+        if ep is not None and ep not in export_ps:
+            export_ps.append(ep)
     targets = [p for p in export_ps if p] + [p for p in manifest.pipelines if p.id in checkpoints]
     if not targets:
         targets = list(manifest.pipelines)

@@ -182,10 +182,11 @@ class Executor:
                 self.metadata.setdefault(p.name, {})[st.type] = meta[st.id]
 
     async def export(self, p: Pipeline, outdir: Path, move: bool) -> None:
-        assert p.id is not None
-        src = self.tree_of(p.id)
         dest = outdir / p.name
         dest.mkdir(parents=True, exist_ok=True)
+        if p.id is None:  # a pipeline without stages exports an empty tree
+            return
+        src = self.tree_of(p.id)
         if move and p.id in self.tmp_trees:
             def mv() -> None:
                 for entry in os.listdir(src):

@@ -196,6 +196,9 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
                 await asyncio.wait_for(interrupted.wait() if not canceling else asyncio.sleep(0.25), 0.25)
             except TimeoutError:
                 pass
+        if c.state == "finished":
+            display.show("finished", {**(c.progress or {}), "percent": 100.0, "message": "finished",
+                                      "pipeline": None})
         display.end()
         if c.state == "canceled" or canceling:
             print(f"osbuildd build: canceled (compose {cid})", file=sys.stderr)

@@ -60,10 +60,11 @@ async def wait_state(services: Any, cid: str, states: set[str], within: float = 
 def leftovers(state_dir: Path) -> dict[str, Any]:
     """What a finished/canceled build must not leave: processes, mounts, loop devices, tmp files."""
     tmp = state_dir / "tmp"
+    roots = [state_dir, (state_dir / "store").resolve()]   # the store may be the run's shared one
     return {
         "processes": processes_marked(state_dir),
-        "mounts": mounts_under([state_dir]),
-        "loops": loops_backed_under([state_dir]),
+        "mounts": mounts_under(roots),
+        "loops": loops_backed_under(roots),
         "tmp": sorted(os.listdir(tmp)) if tmp.is_dir() else [],
     }
 

@@ -61,7 +61,10 @@ def test_container_oci_archive(container_build) -> None:
 
 def test_qcow2_vhd_vmdk_read_back(qcow2_build) -> None:
     qcow2 = qemu_img_info(qcow2_build.outdir / "qcow2" / "disk.qcow2")
-    vhd = qemu_img_info(qcow2_build.outdir / "vpc" / "disk.vhd")
+    vhd = qemu_img_info(qcow2_build.outdir / "vpc" / "disk.vhd", "vpc")
+    with open(qcow2_build.outdir / "vpc" / "disk.vhd", "rb") as f:
+        f.seek(-512, 2)
+        assert f.read(8) == b"conectix"  # the VHD footer
     vmdk = qemu_img_info(qcow2_build.outdir / "vmdk" / "disk.vmdk")
     assert qcow2["format"] == "qcow2" and vhd["format"] == "vpc" and vmdk["format"] == "vmdk"
     assert qcow2["virtual-size"] >= 3 << 30  # filesystem minsize 3 GiB

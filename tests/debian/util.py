@@ -68,8 +68,11 @@ def mounted_partition(disk: Path, index: int) -> Iterator[Path]:
         mnt.rmdir()
 
 
-def qemu_img_info(path: Path) -> dict[str, Any]:
-    out = subprocess.run(["qemu-img", "info", "--output=json", str(path)], check=True, capture_output=True).stdout
+def qemu_img_info(path: Path, fmt: str | None = None) -> dict[str, Any]:
+    # a fixed VHD has its footer at the end only: qemu-img does not probe it, it must be told
+    fmt_args = ["-f", fmt] if fmt else []
+    out = subprocess.run(["qemu-img", "info", "--output=json", *fmt_args, str(path)],
+                         check=True, capture_output=True).stdout
     return json.loads(out)
 
 

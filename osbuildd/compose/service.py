@@ -336,7 +336,9 @@ def upload_statuses(build: Any, result: dict) -> list[dict]:
                 "running" if build.status == JobStatus.RUNNING else "failure")
         else:
             status = "failure" if r.get("target_error") else "success"
-        entry: dict[str, Any] = {"type": t.get("name"), "status": status, "options": (r or {}).get("options") or {}}
+        entry: dict[str, Any] = {"uuid": t.get("uuid", ""), "type": t.get("name"), "status": status,
+                                 "image_name": t.get("image_name", ""), "created": t.get("created", ""),
+                                 "options": (r or {}).get("options") or {}}
         if r and r.get("target_error"):
             entry["error"] = r["target_error"]
         out.append(entry)

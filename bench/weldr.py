@@ -11,19 +11,24 @@ constant JSON body — the ceiling this Python client and aiohttp reach on this 
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import sqlite3
-import subprocess
 import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
-import aiohttp
+# bench/ holds queue.py (the job-queue bench): as the script's directory it would shadow the stdlib
+# `queue` that asyncio imports, so it leaves sys.path before anything else is imported.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import aiohttp  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -130,6 +131,23 @@ class Database:
                 if self.conn.in_transaction:  # COMMIT itself failed (disk full, ...)
                     await _to_completion(self.conn.execute("ROLLBACK"))
                 raise
+
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """One statement as its own transaction (SQLite autocommit), e.g. ``UPDATE ... RETURNING``.
+
+        Holds the lock so it never lands inside another task's open transaction; one round trip
+        to the database thread instead of BEGIN/statement/COMMIT.
+        """
+        async with self._lock:
+            try:
+                return list(await _to_completion(self.conn.execute_fetchall(sql, params)))
+            except sqlite3.OperationalError as exc:
+                # Another connection wrote since this statement's read began (SQLITE_BUSY_SNAPSHOT,
+                # which skips the busy timeout): retry inside BEGIN IMMEDIATE, which waits properly.
+                if "locked" not in str(exc) or self.conn.in_transaction:
+                    raise
+        async with self.transaction() as conn:
+            return list(await conn.execute_fetchall(sql, params))
 
     async def integrity_check(self) -> str:
         async with self.conn.execute("PRAGMA integrity_check") as cur:

@@ -191,10 +191,11 @@ class JobStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, type, dumps(args or {}), channel, str(status), waiting, error, now, finished),
             )
-            await conn.executemany(
-                "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
-                [(job_id, i, dep) for i, dep in enumerate(dependencies)],
-            )
+            if dependencies:
+                await conn.executemany(
+                    "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
+                    [(job_id, i, dep) for i, dep in enumerate(dependencies)],
+                )
         self._notify()
         return job_id
 
@@ -219,22 +220,21 @@ class JobStore:
         if channels is not None and not channels:
             raise ValueError("dequeue needs at least one channel (or None for any)")
         deadline = self._deadline(timeout)
-        sql = (f"SELECT id FROM jobs WHERE status = 'pending' AND waiting_for = 0"
-               f" AND type IN ({_placeholders(len(types))})")
+        # Select and take in ONE statement: atomic, and a single round trip to the database thread.
+        select = (f"SELECT seq FROM jobs WHERE status = 'pending' AND waiting_for = 0"
+                  f" AND type IN ({_placeholders(len(types))})")
         params: list[Any] = list(types)
         if channels is not None:
-            sql += f" AND channel IN ({_placeholders(len(channels))})"
+            select += f" AND channel IN ({_placeholders(len(channels))})"
             params += list(channels)
-        sql += " ORDER BY seq LIMIT 1"
+        take = ("UPDATE jobs SET status = 'running', token = ?, owner = ?, started_at = ?, heartbeat = ?"
+                f" WHERE seq = ({select} ORDER BY seq LIMIT 1) AND status = 'pending' RETURNING id")
         while True:
             event = self._wakeup
-            async with self.db.transaction() as conn:
-                async with conn.execute(sql, params) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    taken = await self._take(conn, row[0], owner)
-            if row is not None:
-                return taken
+            token, now = str(uuid.uuid4()), _now()
+            rows = await self.db.write(take, [token, owner, now, now, *params])
+            if rows:
+                return await self._dequeued(self.db.conn, rows[0][0], token)
             if not await self._wait(event, deadline):
                 return None
 
@@ -271,13 +271,19 @@ class JobStore:
         )
         if cur.rowcount != 1:  # cannot happen inside the transaction; guards the one-taker rule
             raise JobNotPending(f"job {job_id} was taken meanwhile")
-        job = (await self._fetch(conn, "id = ?", (job_id,)))[0]
+        return await self._dequeued(conn, job_id, token)
+
+    async def _dequeued(self, conn: aiosqlite.Connection, job_id: str, token: str) -> Dequeued:
+        """The taken job with its dynamic args (dependency results, in dependency order), one query."""
         async with conn.execute(
-            "SELECT j.result FROM job_dependencies d JOIN jobs j ON j.id = d.dependency_id"
-            " WHERE d.job_id = ? ORDER BY d.position", (job_id,)
+            f"SELECT {JOB_COLUMNS}, (SELECT json_group_array(json(r)) FROM"
+            "  (SELECT j.result AS r FROM job_dependencies d JOIN jobs j ON j.id = d.dependency_id"
+            "   WHERE d.job_id = jobs.id ORDER BY d.position)) AS dynamic"
+            " FROM jobs WHERE id = ?", (job_id,)
         ) as cur:
-            dynamic = [job_from_result(r[0]) for r in await cur.fetchall()]
-        return Dequeued(job=job, token=token, dynamic_args=dynamic)
+            row = await cur.fetchone()
+        dynamic = [r if r is not None else {} for r in json.loads(row["dynamic"])]
+        return Dequeued(job=job_from_row(row), token=token, dynamic_args=dynamic)
 
     # -- running jobs ---------------------------------------------------------------------------
 
@@ -288,19 +294,24 @@ class JobStore:
                 and "id" in result["job_error"]:
             error = JobError.from_dict(result["job_error"])
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT id, status FROM jobs WHERE token = ?", (token,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise TokenNotFound(token)
-            job_id = row["id"]
-            if row["status"] == JobStatus.CANCELED:
-                self._cancel_events.pop(job_id, None)
-                return
-            if row["status"] != JobStatus.RUNNING:
-                raise JobNotRunning(f"job {job_id} is {row['status']}")
-            await self._settle(conn, job_id, result, error)
+            rows = await conn.execute_fetchall(
+                "UPDATE jobs SET status = 'finished', result = ?, error = ?, finished_at = ?"
+                " WHERE token = ? AND status = 'running' RETURNING id",
+                (dumps(result), dumps(error.to_dict()) if error else None, _now(), token))
+            if rows:
+                job_id = rows[0][0]
+                await self._release_dependents(conn, job_id, error)
+            else:
+                async with conn.execute("SELECT id, status FROM jobs WHERE token = ?", (token,)) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    raise TokenNotFound(token)
+                if row["status"] != JobStatus.CANCELED:
+                    raise JobNotRunning(f"job {row['id']} is {row['status']}")
+                job_id = row["id"]  # canceled meanwhile: nothing to record
         self._cancel_events.pop(job_id, None)
-        self._notify()
+        if rows:
+            self._notify()
 
     async def _settle(self, conn: aiosqlite.Connection, job_id: str, result: dict | None,
                       error: JobError | None) -> None:
@@ -309,6 +320,10 @@ class JobStore:
             "UPDATE jobs SET status = 'finished', result = ?, error = ?, finished_at = ? WHERE id = ?",
             (dumps(result), dumps(error.to_dict()) if error else None, _now(), job_id),
         )
+        await self._release_dependents(conn, job_id, error)
+
+    async def _release_dependents(self, conn: aiosqlite.Connection, job_id: str, error: JobError | None) -> None:
+        """After ``job_id`` finished: one step closer to ready for its dependents, or failed with it."""
         if error is None:
             # One decrement per dependency edge (a job may list the same dependency twice).
             await conn.execute(
@@ -372,22 +387,21 @@ class JobStore:
 
     async def heartbeat(self, token: str) -> bool:
         """Record that the taker of ``token`` is alive; returns whether the job was canceled."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE jobs SET heartbeat = ? WHERE token = ? AND status = 'running'", (_now(), token))
-            if cur.rowcount == 1:
-                return False
-            async with conn.execute("SELECT status FROM jobs WHERE token = ?", (token,)) as c:
-                row = await c.fetchone()
+        rows = await self.db.write(
+            "UPDATE jobs SET heartbeat = ? WHERE token = ? AND status = 'running' RETURNING id", (_now(), token))
+        if rows:
+            return False
+        async with self.db.conn.execute("SELECT status FROM jobs WHERE token = ?", (token,)) as cur:
+            row = await cur.fetchone()
         if row is None:
             raise TokenNotFound(token)
         return row["status"] == JobStatus.CANCELED
 
     async def set_progress(self, job_id: str, progress: dict) -> None:
-        async with self.db.transaction() as conn:
-            cur = await conn.execute("UPDATE jobs SET progress = ? WHERE id = ?", (dumps(progress), job_id))
-            if cur.rowcount != 1:
-                raise JobNotFound(job_id)
+        rows = await self.db.write("UPDATE jobs SET progress = ? WHERE id = ? RETURNING id",
+                                   (dumps(progress), job_id))
+        if not rows:
+            raise JobNotFound(job_id)
 
     # -- heartbeat watcher, shutdown, crash recovery ----------------------------------------------
 
@@ -511,10 +525,6 @@ class JobStore:
             results = self.state_dir / "results"
             await asyncio.to_thread(
                 lambda: [shutil.rmtree(results / jid, ignore_errors=True) for jid in deleted])
-
-
-def job_from_result(text: str | None) -> dict:
-    return {} if text is None else json.loads(text)
 
 
 def _empty_dir(path: Path) -> int:

@@ -225,9 +225,10 @@ Debug::NoLocking "true";
         name, version = spec, ""
         if "=" in spec:
             name, version = spec.split("=", 1)
-        elif not await self._known(spec):
+        else:
+            # RPM-style "name-version" only when it is not itself a package name (e.g. "libfoo-1.2")
             m = re.match(r"^(.+?)-(\d[^-]*(?:-[^-]+)?)$", spec)
-            if m and await self._known(m.group(1)):
+            if m and not await self._known(spec) and await self._known(m.group(1)):
                 name, version = m.group(1), m.group(2)
         if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", name):
             raise _error("not-found", f"invalid package name: {name!r}", name)

@@ -29,8 +29,8 @@ def share_cache(state_dir: Path, shared_state_dir: Path) -> None:
 @asynccontextmanager
 async def real_daemon(state_dir: Path, **sections: Any) -> AsyncIterator[WeldrClient]:
     socket_path = state_dir / "weldr.socket"
-    config = Config.from_dict({"state_dir": str(state_dir), "log_format": "json",
-                               "weldr": {"socket": str(socket_path)}, **sections})
+    weldr = {"socket": str(socket_path), **sections.pop("weldr", {})}
+    config = Config.from_dict({"state_dir": str(state_dir), "log_format": "json", "weldr": weldr, **sections})
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(config, on_ready=lambda _: ready.set(), stop=stop))
     waiter = asyncio.create_task(ready.wait())

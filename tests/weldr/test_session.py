@@ -126,3 +126,14 @@ async def test_composer_cli_session(daemon) -> None:
     assert (await c.get("/api/v1/blueprints/changes/session")).json()["blueprints"][0]["total"] == 3
     r = await c.delete("/api/v1/blueprints/delete/session")
     assert r.status == 400 and r.json()["errors"] == [{"id": "BlueprintsError", "msg": "Unknown blueprint: session"}]
+
+
+async def test_max_body_size_comes_from_config(tmp_path: Path) -> None:
+    async with real_daemon(tmp_path / "state", weldr={"max_body_size": 2048},
+                           builder={"local_executor": False}) as c:
+        small = '{"name": "fits", "description": "' + "x" * 1000 + '"}'
+        assert (await c.request("POST", "/api/v1/blueprints/new", small, "application/json")).status == 200
+        big = '{"name": "too-big", "description": "' + "x" * 4000 + '"}'
+        r = await c.request("POST", "/api/v1/blueprints/new", big, "application/json")
+        assert r.status == 413 and "2048" in r.json()["errors"][0]["msg"]
+        assert (await c.get("/api/v1/blueprints/list")).json()["blueprints"] == ["fits"]

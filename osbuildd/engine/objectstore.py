@@ -185,7 +185,8 @@ class Store:
         size = tree_size(tree)
         if self.max_size is not None and size > self.max_size:
             return False
-        stage = self.path / "objects" / f".tmp-{oid}-{uuid.uuid4().hex[:6]}"
+        # staged in this build's scratch (same file system): a killed engine leaves nothing in objects/
+        stage = self.tmpdir("commit")
         (stage / "data").mkdir(parents=True)
         if move:
             tree.rename(stage / "data" / "tree")

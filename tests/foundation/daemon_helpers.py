@@ -47,6 +47,14 @@ class NotifySocket:
                 if any(line.startswith(key) for line in message.splitlines()):
                     return message
 
+    def drain(self) -> list[str]:
+        """Messages already delivered but not read yet (e.g. after the daemon exited)."""
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
     def close(self) -> None:
         self.sock.close()
 

@@ -476,9 +476,16 @@ class JobStore:
         return out
 
     async def recover(self) -> dict[str, Any]:
-        """Crash recovery at start: settle jobs that were running when the process died (reason
-        "interrupted") and remove half-written files under ``<state_dir>/tmp``. Nothing else."""
-        out: dict[str, Any] = await self.release_running(errors.REASON_INTERRUPTED)
+        """Crash recovery at start: settle jobs the in-process executor was running when the process
+        died (reason "interrupted"; remote workers' jobs keep running) and remove half-written files
+        under ``<state_dir>/tmp``. Nothing else."""
+        out: dict[str, Any] = await self.release_running(errors.REASON_INTERRUPTED, owner=LOCAL_OWNER)
+        # Jobs of remote workers were not interrupted: the workers still run them and report back with
+        # their tokens. Their heartbeat clock restarts now, so downtime does not count against them.
+        rows = await self.db.write(
+            "UPDATE jobs SET heartbeat = ? WHERE status = 'running' AND owner IS NOT ? RETURNING id",
+            (_now(), LOCAL_OWNER))
+        out["remote_kept"] = [r[0] for r in rows]
         removed = 0
         if self.state_dir is not None:
             removed = await asyncio.to_thread(_empty_dir, self.state_dir / "tmp")

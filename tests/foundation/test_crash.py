@@ -66,6 +66,7 @@ async def test_sigkill_while_writing_loses_nothing_acknowledged(tmp_path: Path, 
         assert depsolve.id in recovered["requeued"] and len(recovered["requeued"]) <= 2
         for job_id in recovered["requeued"]:
             assert (await jobs.get(job_id)).type == "depsolve"
+        assert recovered["remote_kept"] == []
         assert recovered["tmp_removed"] == 1 and list((state_dir / "tmp").iterdir()) == []
         assert await jobs.list(status=JobStatus.RUNNING) == []
         # the queue still works after recovery

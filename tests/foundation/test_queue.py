@@ -312,3 +312,18 @@ async def test_cancelled_tasks_never_leave_a_transaction_open(jobs: JobStore, db
     async with db.transaction() as conn:
         await conn.execute("SELECT 1")
     assert await db.integrity_check() == "ok"
+
+
+async def test_recover_keeps_remote_workers_jobs(jobs: JobStore) -> None:
+    local = await jobs.enqueue("osbuild:x86_64", {})
+    remote = await jobs.enqueue("osbuild:aarch64", {})
+    await jobs.dequeue(["osbuild:x86_64"], timeout=0)
+    taken = await jobs.dequeue(["osbuild:aarch64"], timeout=0, owner="worker-3")
+    await jobs.db.write("UPDATE jobs SET heartbeat = 0 WHERE id = ?", (remote,))  # long downtime
+    out = await jobs.recover()
+    assert out["failed"] == [local] and out["remote_kept"] == [remote]
+    assert (await jobs.get(local)).error.reason == "interrupted"
+    # the worker comes back with its token; its heartbeat clock restarted at recovery
+    assert await jobs.requeue_stale() == ([], [])
+    await jobs.finish(taken.token, {"success": True})
+    assert (await jobs.get(remote)).status == JobStatus.FINISHED

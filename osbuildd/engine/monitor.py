@@ -24,6 +24,18 @@ def _truncate(text: str) -> str:
     return f"[...{hidden} bytes hidden...]" + text[-OUTPUT_LIMIT:]
 
 
+SECRET_KEYS = frozenset({"password", "passphrase", "secret", "token"})
+
+
+def redact(value: Any) -> Any:
+    """Stage options as reported: password hashes and the like never reach a log."""
+    if isinstance(value, dict):
+        return {k: "<redacted>" if k.lower() in SECRET_KEYS else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -211,7 +223,7 @@ class JSONSeqMonitor(Monitor):
         super().finish_stage(stype, sid, success, output, options, metadata, duration)
         ctx = self._context("osbuild.monitor")
         result = {"name": stype, "id": sid, "success": success, "output": _truncate(output)}
-        self._emit(f"Finished module {stype}", ctx, result=result, options=options,
+        self._emit(f"Finished module {stype}", ctx, result=result, options=redact(options),
                    metadata=metadata or None, duration=duration)
 
     def message(self, text: str) -> None:

@@ -45,10 +45,11 @@ def customized(debian_base_tar, tmp_path_factory):
             h.update(chunk)
     m = debian_tree.manifest("sha256:" + h.hexdigest(), debian_base_tar.as_uri())
     out = tmp / "out"
-    proc, _ = engine("--store", str(tmp / "store"), "--output-directory", str(out), "--export", "os",
-                     "--export", "archive", "--json", "-", stdin=json.dumps(m).encode())
+    proc, stream = engine("--store", str(tmp / "store"), "--output-directory", str(out), "--export", "os",
+                          "--export", "archive", "--json", "--monitor=JSONSeqMonitor", "-",
+                          stdin=json.dumps(m).encode(), monitor_fd=True)
     assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
-    return out / "os", out / "archive" / "os.tar.gz", result_json(proc)
+    return out / "os", out / "archive" / "os.tar.gz", result_json(proc), stream
 
 
 def passwd(tree: Path, db: str, name: str) -> list[str]:
@@ -59,14 +60,14 @@ def passwd(tree: Path, db: str, name: str) -> list[str]:
 
 
 def test_stages_ran_in_the_build_root(customized) -> None:
-    _, _, res = customized
+    _, _, res, _ = customized
     outputs = {s["type"]: s["output"] for s in res["log"]["os"]}
     assert "/run/osbuild/tree/etc/hostname written." in outputs["org.osbuild.hostname"]
     assert "/run/osbuild/inputs/file/" in outputs["org.osbuild.untar"]
 
 
 def test_users_groups_keys(customized) -> None:
-    tree, _, res = customized
+    tree, _, res, stream = customized
     alice = passwd(tree, "passwd", "alice")
     assert alice[2] == "1500" and alice[6] == "/bin/bash"
     assert "alice" in passwd(tree, "group", "builders")[3].split(",")
@@ -78,11 +79,13 @@ def test_users_groups_keys(customized) -> None:
     assert keys.read_text() == debian_tree.SSH_KEY + "\n"
     st = keys.stat()
     assert (st.st_uid, st.st_mode & 0o777) == (1500, 0o600)
-    assert debian_tree.PASSWORD_HASH not in json.dumps(res)  # never in the logs
+    # never in the logs: neither the result nor the monitor stream (whose records carry stage options)
+    assert debian_tree.PASSWORD_HASH not in json.dumps(res)
+    assert debian_tree.PASSWORD_HASH.encode() not in stream and b'"password": "<redacted>"' in stream
 
 
 def test_system_settings(customized) -> None:
-    tree, _, _ = customized
+    tree, _, _, _ = customized
     assert (tree / "etc/hostname").read_text() == "deb-custom\n"
     assert os.readlink(tree / "etc/localtime") == "../usr/share/zoneinfo/Europe/Berlin"
     assert (tree / "etc/timezone").read_text() == "Europe/Berlin\n"
@@ -101,7 +104,7 @@ def test_system_settings(customized) -> None:
 
 
 def test_services(customized) -> None:
-    tree, _, _ = customized
+    tree, _, _, _ = customized
     wants = tree / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "ssh.service").is_symlink() and (wants / "systemd-networkd.service").is_symlink()
     assert not (wants / "chrony.service").exists()
@@ -110,7 +113,7 @@ def test_services(customized) -> None:
 
 
 def test_tar_of_the_tree(customized) -> None:
-    _, archive, _ = customized
+    _, archive, _, _ = customized
     with tarfile.open(archive) as tar:
         member = tar.getmember("./etc/hostname")
         assert tar.extractfile(member).read() == b"deb-custom\n"

@@ -41,7 +41,9 @@ class StageArgs:
         return cls(**data)
 
     def dump(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as f:
+        # options may hold password hashes: readable by root only
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
             json.dump(self.__dict__, f)
 
     def resolve(self, url: str) -> str:

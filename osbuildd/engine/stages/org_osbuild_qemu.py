@@ -44,6 +44,9 @@ def main(args: StageArgs) -> int:
     src = os.path.join(image["path"], files[0])
     dst = args.tree_path(args.options["filename"])
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    run(["qemu-img", "convert", "-f", "raw", *format_args(args.options["format"]), src, dst])
+    fmt = args.options["format"]
+    # out-of-order writes let compression use every core; stream formats need in-order writes
+    parallel = ["-W"] if fmt["type"] in ("qcow2", "raw", "vdi", "vhdx") else []
+    run(["qemu-img", "convert", *parallel, "-f", "raw", *format_args(fmt), src, dst])
     run(["qemu-img", "info", dst])
     return 0

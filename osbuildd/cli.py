@@ -49,10 +49,12 @@ def _dispatch(command: str, argv: list[str]) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import sqlite3
     from pathlib import Path
 
     from osbuildd import daemon, log
     from osbuildd.config import Config, ConfigError
+    from osbuildd.queue import MigrationError
 
     try:
         if args.config is None and args.state_dir is not None:
@@ -72,6 +74,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     except OSError as exc:  # state dir not writable, disk full, ...
         _err(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
+        return 1
+    except (sqlite3.Error, MigrationError) as exc:  # corrupt or foreign database file
+        _err(f"{config.db_path}: {exc}")
         return 1
     except KeyboardInterrupt:
         return 0

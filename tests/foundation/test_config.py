@@ -139,3 +139,12 @@ def test_cli_dispatches_argv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     import cli_probe_mod  # type: ignore[import-not-found]
 
     assert cli_probe_mod.seen == [["--flag", "x"]]
+
+
+def test_cli_corrupt_database_is_one_line_exit_1(tmp_path: Path, repo_root: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "osbuildd.db").write_bytes(bytes(range(256)) * 32)
+    res = _cli(repo_root, "serve", "--state-dir", str(state))
+    assert res.returncode == 1
+    assert res.stderr == f"osbuildd: {state / 'osbuildd.db'}: file is not a database\n"

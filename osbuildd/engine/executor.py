@@ -24,7 +24,7 @@ from .buildroot import bind
 from .devices import LoopDevice, open_device
 from .manifest import Manifest, Pipeline, Stage
 from .monitor import Monitor
-from .mounts import MountError, mount_one, unmount
+from .mounts import FatStaging, MountError, mount_one, unmount
 from .objectstore import Store, copy_tree, remove_tree
 from .stageapi import StageArgs
 
@@ -253,6 +253,7 @@ class Executor:
         mounts_root = work / "mounts"
         mounts_root.mkdir()
         loops: list[LoopDevice] = []
+        fat: list[FatStaging] = []
         output: list[str] = []
         result = StageResult(st.id, st.type, "", False)
         try:
@@ -266,7 +267,7 @@ class Executor:
                 mount_paths: dict[str, str] = {}
                 for mnt in sorted(st.mounts, key=lambda m: m.target.rstrip("/").count("/")):
                     target = await mount_one(mnt, devs.get(mnt.device.name) if mnt.device else None,
-                                             mounts_root, loops)
+                                             mounts_root, loops, fat, work)
                     mount_paths[mnt.name] = str(target or (mounts_root / mnt.target.lstrip("/")))
             except (OSError, RuntimeError, MountError, KeyError) as e:
                 result.output = f"stage setup failed: {e}\n"
@@ -321,6 +322,16 @@ class Executor:
             elif rc != 0:
                 result.error = None
             result.success = rc == 0 and not timed_out
+            if result.success:
+                try:
+                    for staging in fat:  # what the stage wrote to a FAT "mount" goes onto the file system
+                        await staging.write_back()
+                except MountError as e:
+                    msg = f"writing the FAT file system failed: {e}\n"
+                    result.output += msg
+                    result.error = str(e)
+                    result.success = False
+                    self.monitor.stage_output(msg)
             meta_file = api / "meta.json"
             if result.success and meta_file.exists():
                 try:

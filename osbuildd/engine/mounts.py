@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,44 @@ FSTYPES = {"org.osbuild.ext4": "ext4", "org.osbuild.xfs": "xfs", "org.osbuild.bt
 
 class MountError(RuntimeError):
     pass
+
+
+MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+
+
+async def _mtools(*cmd: str) -> str:
+    """stdout of an mtools command (its stderr has harmless geometry warnings on loop devices)."""
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, env=MTOOLS_ENV)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise MountError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
+    return out.decode(errors="replace")
+
+
+@dataclass
+class FatStaging:
+    """A FAT file system "mounted" through a directory: this kernel cannot mount vfat, so the
+    content is read out with mtools before the stage and written back after it."""
+
+    device: str
+    staging: Path
+
+    async def read(self) -> None:
+        entries = (await _mtools("mdir", "-i", self.device, "-b", "::/")).splitlines()
+        if entries:
+            await _mtools("mcopy", "-s", "-p", "-n", "-i", self.device, "::/*", f"{self.staging}/")
+
+    async def write_back(self) -> None:
+        for entry in (await _mtools("mdir", "-i", self.device, "-b", "::/")).splitlines():
+            if entry.endswith("/"):
+                await _mtools("mdeltree", "-i", self.device, entry.rstrip("/"))
+            else:
+                await _mtools("mdel", "-i", self.device, entry)
+        names = sorted(os.listdir(self.staging))
+        if names:
+            await _mtools("mcopy", "-s", "-p", "-Q", "-i", self.device,
+                          *[str(self.staging / n) for n in names], "::/")
 
 
 async def run(*cmd: str) -> str:
@@ -55,7 +95,8 @@ async def partition_loop(dev: LoopDevice, partition: int) -> LoopDevice:
                                    int(p["size"]) * sector, sector)
 
 
-async def mount_one(mnt: Mount, device: LoopDevice | None, root: Path, extra: list[LoopDevice]) -> Path | None:
+async def mount_one(mnt: Mount, device: LoopDevice | None, root: Path, extra: list[LoopDevice],
+                    fat: list[FatStaging] | None = None, scratch: Path | None = None) -> Path | None:
     target = root / mnt.target.lstrip("/")
     target.mkdir(parents=True, exist_ok=True)
     if mnt.type == "org.osbuild.noop":
@@ -68,6 +109,16 @@ async def mount_one(mnt: Mount, device: LoopDevice | None, root: Path, extra: li
     if mnt.partition:
         device = await partition_loop(device, int(mnt.partition))
         extra.append(device)
+    if fstype == "vfat" and fat is not None and scratch is not None:
+        staging = FatStaging(device.path, scratch / f"fat-{mnt.name}")
+        staging.staging.mkdir(parents=True)
+        await staging.read()
+        await run("mount", "--bind", str(staging.staging), str(target))
+        if mnt.options.get("readonly"):
+            await run("mount", "-o", "remount,bind,ro", str(target))
+        else:
+            fat.append(staging)
+        return target
     opts: list[str] = []
     o: dict[str, Any] = mnt.options
     if o.get("readonly"):

@@ -4,6 +4,7 @@ then qemu conversions that qemu-img reads back; an OCI archive that skopeo accep
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -60,6 +61,13 @@ def test_filesystems_and_copied_tree(disk_build) -> None:
     blkid = subprocess.run(["blkid", "-o", "export", str(esp)], capture_output=True, text=True, check=True).stdout
     assert "TYPE=vfat" in blkid and "LABEL=ESP" in blkid
     assert "UUID=7B77-95E7" in blkid
+    # the tree's /boot/efi went onto the FAT file system (org.osbuild.fat through mtools), not into ext4
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    efi = subprocess.run([need_tool("mtype"), "-i", str(esp), "::/EFI/BOOT/BOOTX64.EFI"], capture_output=True,
+                         env=env, check=True).stdout
+    assert efi == b"not really an EFI binary\n"
+    ls = subprocess.run(["debugfs", "-R", "ls -l /boot/efi", str(root)], capture_output=True, text=True, check=True)
+    assert "EFI" not in ls.stdout
 
 
 def test_qemu_formats(disk_build) -> None:

@@ -76,7 +76,7 @@ def fetch_inline(store: Store, items: dict[str, Any]) -> SourceResult:
 
 
 async def _download_http(session: Any, url: str, tmp: Path, h: Any, insecure: bool) -> None:
-    async with session.get(url, ssl=False if insecure else None) as resp:
+    async with session.get(url, ssl=not insecure) as resp:
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status} for {url}")
         with open(tmp, "wb") as f:  # noqa: ASYNC230 - chunks are small, writes are to local disk
@@ -100,7 +100,7 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> So
     sem = asyncio.Semaphore(PARALLEL)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:  # proxies, as curl
         async def one(checksum: str, desc: Any) -> dict[str, Any]:
             url = desc if isinstance(desc, str) else desc["url"]
             insecure = False if isinstance(desc, str) else bool(desc.get("insecure", False))

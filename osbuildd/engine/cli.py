@@ -157,7 +157,7 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
         monitor.finish(name, success)
     except asyncio.CancelledError:
         sig = got[0] if got else signal.SIGINT
-        print(f"osbuildd-engine: interrupted by signal {signal.Signals(sig).name}, cleaned up", file=sys.stderr)
+        print(f"osbuildd-engine: interrupted by signal {signal.Signals(sig).name}, cleaning up", file=sys.stderr)
         return 128 + sig
     finally:
         await asyncio.to_thread(store.evict)  # also when --cache-max-size shrank and nothing was committed

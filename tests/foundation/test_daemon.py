@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 from osbuildd.queue import Database, JobStatus, JobStore, errors
-from tests.conftest import need_tool
-from tests.foundation.daemon_helpers import NotifySocket, daemon_env, free_port, get_json, start_serve
+
+from .daemon_helpers import NotifySocket, daemon_env, free_port, get_json, start_serve
 
 STOP_LIMIT = 60.0
 

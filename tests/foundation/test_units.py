@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import need_tool
+
 from osbuildd.daemon import APIS
-from tests.conftest import need_tool
 
 
 def _unit(path: Path) -> configparser.ConfigParser:

@@ -225,7 +225,7 @@ async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | N
     try:
         services = await Services.open(config)
     except BaseException:
-        close_listeners(listeners)
+        await asyncio.to_thread(close_listeners, listeners)
         raise
     try:
         await osbuildd.compose.attach(services)
@@ -251,7 +251,7 @@ async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | N
     finally:
         for runner in runners:  # stop accepting; open requests get SHUTDOWN_TIMEOUT to finish
             await runner.cleanup()
-        close_listeners(listeners)
+        await asyncio.to_thread(close_listeners, listeners)
         await services.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -263,16 +263,21 @@ def test_kill_9_daemon_mid_debian_build(tmp_path, shared_state_dir, repo_root, q
         time.sleep(0.5)
         assert set(orphans) & set(leftovers(state)["processes"]), "the engine should outlive a SIGKILLed daemon"
         daemon = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=log)
-        while not sock.exists():
+        import socket
+        while True:   # the killed daemon left its socket file: wait until the new one answers
             assert daemon.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+            try:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(str(sock))
+                break
+            except OSError:
+                time.sleep(0.2)
         row = _job_row(state / "osbuildd.db", cid)
         assert row["status"] == "finished" and json.loads(row["error"])["reason"] == "interrupted", row
         while leftovers(state) != NOTHING:
             assert time.monotonic() < deadline, leftovers(state)
             time.sleep(0.2)
         # the restarted daemon still answers
-        import socket
         c = socket.socket(socket.AF_UNIX)
         c.connect(str(sock))
         c.sendall(b"GET /api/status HTTP/1.0\r\n\r\n")

@@ -140,6 +140,16 @@ async def test_shutdown_fails_running_build(tmp_path, fake):
         await s.close()
 
 
+def _answers(sock: Path) -> bool:
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(str(sock))
+        return True
+    except OSError:
+        return False
+
+
 async def test_kill_9_daemon_mid_build_then_restart(tmp_path, fake, repo_root):
     """A real `osbuildd serve` is killed with SIGKILL while building; the next start recovers."""
     state = tmp_path / "state"
@@ -169,7 +179,7 @@ async def test_kill_9_daemon_mid_build_then_restart(tmp_path, fake, repo_root):
         # the build outlived its daemon (own session) — exactly what recovery must clean up
         assert build_pid in leftovers(state)["processes"]
         daemon = await serve()
-        await until(lambda: (tmp_path / "api.socket").exists(), 60)
+        await until(lambda: _answers(tmp_path / "api.socket"), 60)   # not the dead daemon's socket file
         await until(lambda: not leftovers(state)["processes"], 60)
     finally:
         daemon.terminate()

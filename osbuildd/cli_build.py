@@ -156,7 +156,8 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
     config = Config.embedded(state_dir)
     if args.osbuild:
         config.builder.osbuild = args.osbuild
-    log.setup("debug" if args.verbose else "warning", "console", stream=sys.stderr)
+    # the outcome is reported below in plain words; structured logs only with --verbose
+    log.setup("info" if args.verbose else "error", "console", stream=sys.stderr)
     services = await Services.open(config)
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -263,7 +263,10 @@ class ComposeService:
         rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
         if not rows:
             raise ComposeNotFound(compose_id)
-        return await self._compose(rows[0])
+        try:
+            return await self._compose(rows[0])
+        except JobNotFound:   # deleted meanwhile
+            raise ComposeNotFound(compose_id) from None
 
     async def list(self, channel: str | None = None) -> list[Compose]:
         rows = await (store.fetch_rows(self.db) if channel is None

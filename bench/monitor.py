@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# bench/ itself must not be on the path: bench/queue.py would shadow the stdlib queue module
+sys.path[0] = str(REPO)
 SAMPLE = REPO.parent / "shared" / "notes" / "osbuild-monitor-sample.jsonseq"
 
 from osbuildd.runner.monitor import MonitorParser  # noqa: E402

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# bench/ itself must not be on the path: bench/queue.py would shadow the stdlib queue module
+sys.path[0] = str(REPO)
 SHARED_STATE = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-test/state"))
 SEED = 20261125
 

@@ -177,7 +177,7 @@ class ComposeService:
         build.dependencies = [mani.id]
         await store.insert_graph(self.db, [depsolve, mani, build], self._row(
             build.id, req, d, arch, it, request, created, depsolve.id, mani.id), req.channel)
-        self.jobs._notify()   # wake the executor's dequeue (same process)
+        self.jobs.notify()   # wake the executor's dequeue (same process)
         return build.id
 
     def _row(self, cid: str, req: ComposeRequest, d: Any, arch: Any, it: Any, request: dict, created: float,

@@ -35,7 +35,7 @@ async def enqueue_manifest(services: Any, manifest: dict, *, exports: list[str],
         "blueprint_name": "tiny", "blueprint_version": "0.0.1", "image_type": "tar", "distro": "test",
         "arch": host_arch(), "origin": "test", "channel": "", "created": created, "size": 0,
         "image_filename": filename}, "")
-    services.jobs._notify()
+    services.jobs.notify()
     return build.id
 
 

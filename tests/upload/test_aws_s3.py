@@ -114,16 +114,16 @@ async def test_failed_upload_aborts_the_multipart_upload(credentials: Credential
                                                          disk_image: dict[str, Path], moto_url: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = awsclient.read_at
+    real = awsclient._read_part
 
-    async def failing_read(fd: int, offset: int, size: int) -> bytes:
+    def failing_read(fd: int, offset: int, size: int) -> tuple[bytes, str]:
         nonlocal calls
         calls += 1
         if calls == 3:   # the third part cannot be read: the disk went away mid-upload
             raise OSError(5, "Input/output error")
-        return await real(fd, offset, size)
+        return real(fd, offset, size)
 
-    monkeypatch.setattr(awsclient, "read_at", failing_read)
+    monkeypatch.setattr(awsclient, "_read_part", failing_read)
     with pytest.raises(UploadError) as err:
         await upload(s3_target(s3_bucket), disk_image["raw"], credentials, None)
     assert err.value.id == 11 and "Input/output error" in err.value.reason

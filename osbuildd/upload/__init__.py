@@ -8,6 +8,7 @@ result options are upstream's (osbuild-composer ``internal/target``).
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,7 +100,10 @@ async def upload_all(targets: Sequence[Target], artifact: Path, credentials: Cre
             log.warning("upload.failed", target=target.name, error_id=e.id, reason=e.reason)
             return TargetResult(target.name, None, e.to_job_error())
         except Exception as e:  # a bug or an unforeseen library error: still only this target fails
-            log.exception("upload.crashed", target=target.name)
+            # no traceback with locals: the frames hold the target options (keys, secrets)
+            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+            log.error("upload.crashed", target=target.name, error=f"{type(e).__name__}: {e}",
+                      where=f"{where.filename}:{where.lineno}" if where else "")
             return TargetResult(target.name, None, JobError(UPLOADING_IMAGE, f"{type(e).__name__}: {e}"))
 
     return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(targets))))

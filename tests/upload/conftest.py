@@ -147,7 +147,7 @@ def credentials(tmp_path: Path, moto_url: str, azurite_url: str, gcs_url: str, e
                 fake_compute: tuple[FakeCompute, str], fake_arm: tuple[FakeARM, str],
                 gcp_service_file: Path) -> Credentials:
     aws_file = tmp_path / "aws-credentials"
-    aws_file.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = aws-Secret-do-not-log\n")
+    aws_file.write_text("[default]\naws_access_key_id = AKIDFROMFILE\naws_secret_access_key = aws-Secret-do-not-log\n")
     azure_file = tmp_path / "azure-credentials.toml"
     azure_file.write_text(f'client_id = "{fake_arm[0].client_id}"\nclient_secret = "{fake_arm[0].client_secret}"\n')
     creds = Credentials()

@@ -38,6 +38,7 @@ async def test_presigned_url_serves_the_image_byte_for_byte(credentials: Credent
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]      # SigV4, as the Go SDK
     assert query["X-Amz-Expires"] == ["604800"]                   # 7 days
+    assert query["X-Amz-Credential"][0].startswith("AKIDFROMFILE/")  # [aws] credentials file signed it
     assert urlsplit(url).path == f"/{s3_bucket}/compose-1-disk.raw"
     status, body = await fetch(url)
     assert status == 200
@@ -144,3 +145,26 @@ async def test_cancelled_upload_aborts_the_multipart_upload(credentials: Credent
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await _open_uploads(moto_url, s3_bucket) == []
+
+
+@pytest.fixture
+def no_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing for the SDK's default chain to find: no env keys, no ~/.aws, no instance metadata."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+async def test_sdk_default_chain_is_the_last_resort(credentials: Credentials, s3_bucket: str,
+                                                    disk_image: dict[str, Path], no_aws_environment: None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    credentials.aws.credentials = ""            # no keys in the options, none in the config
+    with pytest.raises(UploadError) as err:
+        await upload(s3_target(s3_bucket), disk_image["raw"], credentials, None)
+    assert err.value.id == 11 and "Unable to locate credentials" in err.value.reason
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-Secret-do-not-log")
+    result = await upload(s3_target(s3_bucket), disk_image["raw"], credentials, None)
+    assert "Credential=AKIDFROMENV%2F" in result["url"]    # the environment's key signed it

@@ -101,7 +101,8 @@ def main() -> None:
             else:            # engine first
                 engine_times.append(through_engine(fresh_state(base, f"e{r}"), manifest, mres))
                 daemon_times.append(asyncio.run(through_daemon(fresh_state(base, f"d{r}")))[0])
-            print(f"round {r + 1}: daemon {daemon_times[-1]:.1f} s, engine alone {engine_times[-1]:.1f} s")
+            print(f"round {r + 1}: daemon {daemon_times[-1]:.1f} s, engine alone {engine_times[-1]:.1f} s "
+                  f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: the machine is shared)")
         d, e = sum(daemon_times) / len(daemon_times), sum(engine_times) / len(engine_times)
         print(f"daemon request->artifact: {d:.1f} s (mean of {len(daemon_times)})")
         print(f"osbuildd-engine alone:    {e:.1f} s (mean of {len(engine_times)}) [baseline]")

@@ -71,7 +71,10 @@ def main(args: StageArgs) -> int:
         os.chmod(scratch, 0o755)  # apt reads it as _apt
         names = _make_repo(input_dir, scratch)
         print(f"local repository with {len(names)} packages", flush=True)
+        # mmdebstrap mounts /proc, /sys, /dev in the tree: in a private mount namespace those
+        # mounts vanish with the process, even when the build is killed
         cmd = [
+            "unshare", "--mount", "--propagation", "private",
             "mmdebstrap", "--mode=root", "--variant=custom", "--format=directory",
             f"--architectures={opts['architecture']}",
             "--include=" + ",".join(names),

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.loaders import create_loader
 
 from .common import ProgressCounter, log, read_at, retry
 from .credentials import read_aws_credentials_file
@@ -20,6 +21,7 @@ PART_SIZE = 8 << 20       # 8 MiB parts (boto3's default) ...
 MAX_PARTS = 10000         # ... grown for files past 80 GiB (S3's part count limit)
 CONCURRENCY = 10          # parts in flight (boto3's default); memory is PART_SIZE * CONCURRENCY at most,
                           # whatever the file size
+_LOADER = create_loader()
 
 
 async def static_credentials(options: dict[str, Any], credentials_file: str) -> dict[str, str]:
@@ -57,7 +59,10 @@ def create_client(service: str, *, region: str, endpoint: str = "", creds: dict[
         kwargs["endpoint_url"] = endpoint
     if verify is not None:
         kwargs["verify"] = verify
-    return get_session().create_client(service, **kwargs)
+    session = get_session()
+    # the service models are big JSON files: parse them once per process, not once per client
+    session.register_component("data_loader", _LOADER)
+    return session.create_client(service, **kwargs)
 
 
 async def multipart_upload(s3: Any, bucket: str, key: str, path: Path, counter: ProgressCounter, *,
@@ -77,12 +82,15 @@ async def multipart_upload(s3: Any, bucket: str, key: str, path: Path, counter: 
             resp = await retry(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body), what="s3 put_object")
             counter.add(size)
             return resp
-        created = await retry(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key),
+        # CRC32 per part, declared up front and listed again at completion (as S3 requires when an
+        # algorithm is declared); the server then combines the part checksums instead of re-reading
+        # the whole object for a full-object checksum
+        created = await retry(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32"),
                               what="s3 create_multipart_upload")
         upload_id = created["UploadId"]
         try:
-            etags = await _upload_parts(s3, bucket, key, upload_id, fd, size, part_size, concurrency, counter)
-            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+            done = await _upload_parts(s3, bucket, key, upload_id, fd, size, part_size, concurrency, counter)
+            parts = [{"PartNumber": n, "ETag": done[n][0], "ChecksumCRC32": done[n][1]} for n in sorted(done)]
             return await retry(lambda: s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}),
                 what="s3 complete_multipart_upload")
@@ -95,10 +103,11 @@ async def multipart_upload(s3: Any, bucket: str, key: str, path: Path, counter: 
 
 
 async def _upload_parts(s3: Any, bucket: str, key: str, upload_id: str, fd: int, size: int,
-                        part_size: int, concurrency: int, counter: ProgressCounter) -> dict[int, str]:
+                        part_size: int, concurrency: int, counter: ProgressCounter) -> dict[int, tuple[str, str]]:
+    """Part number → (ETag, CRC32)."""
     count = -(-size // part_size)
     numbers = iter(range(1, count + 1))
-    etags: dict[int, str] = {}
+    etags: dict[int, tuple[str, str]] = {}
 
     async def worker() -> None:
         for number in numbers:   # a shared iterator: each part is taken by exactly one worker
@@ -107,7 +116,7 @@ async def _upload_parts(s3: Any, bucket: str, key: str, upload_id: str, fd: int,
             resp = await retry(lambda body=body, number=number, crc=crc: s3.upload_part(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32=crc),
                 what="s3 upload_part")
-            etags[number] = resp["ETag"]
+            etags[number] = (resp["ETag"], crc)
             counter.add(len(body))
             del body
 

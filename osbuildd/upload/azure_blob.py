@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -66,8 +67,14 @@ async def upload_page_blob(svc: BlobServiceClient, container: str, blob_name: st
         async with asyncio.TaskGroup() as tg:
             for _ in range(max(1, min(threads, -(-size // PAGE_CHUNK)))):
                 tg.create_task(worker())
-    except BaseExceptionGroup as group:
-        raise group.exceptions[0] from None
+    except BaseException as e:
+        # a half-written page blob reads as a corrupt disk: don't leave it behind (shielded, so a
+        # cancelled upload is cleaned up too)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(blob.delete_blob())
+        if isinstance(e, BaseExceptionGroup):
+            raise e.exceptions[0] from None
+        raise
     finally:
         await asyncio.to_thread(os.close, fd)
     return str(blob.url)

@@ -120,3 +120,28 @@ async def test_image_target_with_a_rejected_secret(credentials: Credentials, dis
         await upload(image_target(), disk_image["vhd"], credentials, None)
     assert err.value.id == 2
     assert "arm-Secret-do-not-log" not in err.value.reason
+
+
+async def test_failed_page_upload_removes_the_half_written_blob(credentials: Credentials, container: str,
+                                                                azurite_url: str, disk_image: dict[str, Path],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from osbuildd.upload import azure_blob
+
+    calls = 0
+    real = azure_blob.read_at
+
+    async def failing_read(fd: int, offset: int, size: int) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise OSError(5, "Input/output error")
+        return await real(fd, offset, size)
+
+    monkeypatch.setattr(azure_blob, "read_at", failing_read)
+    with pytest.raises(UploadError) as err:
+        await upload(blob_target(container), disk_image["vhd"], credentials, None)
+    assert err.value.id == 11 and "Input/output error" in err.value.reason
+    with pytest.raises(ResourceNotFoundError):
+        await download(azurite_url, container, "osbuildd-vhd-test.vhd")

@@ -168,3 +168,43 @@ async def test_sdk_default_chain_is_the_last_resort(credentials: Credentials, s3
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-Secret-do-not-log")
     result = await upload(s3_target(s3_bucket), disk_image["raw"], credentials, None)
     assert "Credential=AKIDFROMENV%2F" in result["url"]    # the environment's key signed it
+
+
+@pytest.fixture
+async def tls_moto(moto_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """moto behind TLS: (https URL, CA file)."""
+    from aiohttp import web
+
+    from .tls_proxy import forwarder, make_pki, server_context
+
+    ca, cert, key = make_pki(tmp_path)
+    runner = web.AppRunner(forwarder(moto_url))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(cert, key))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"https://127.0.0.1:{port}", ca
+    await runner.cleanup()
+
+
+async def test_tls_endpoint_needs_the_ca_bundle_or_skip_verification(
+        s3_bucket: str, disk_image: dict[str, Path], tls_moto: tuple[str, Path]) -> None:
+    import ssl
+
+    url, ca = tls_moto
+    keys = {"accessKeyID": "AKIDTLS", "secretAccessKey": "tls-Secret-do-not-log"}
+    # an unknown CA: the handshake fails, and that is an upload error
+    with pytest.raises(UploadError) as err:
+        await upload(s3_target(s3_bucket, endpoint=url, **keys), disk_image["tar.gz"], Credentials(), None)
+    assert err.value.id == 11 and "SSL" in err.value.reason.upper()
+    # ca_bundle: verified against our CA
+    result = await upload(s3_target(s3_bucket, endpoint=url, ca_bundle=str(ca), **keys),
+                          disk_image["tar.gz"], Credentials(), None)
+    assert result["url"].startswith(f"{url}/{s3_bucket}/")
+    ctx = ssl.create_default_context(cafile=str(ca))
+    async with aiohttp.ClientSession() as s, s.get(result["url"], ssl=ctx) as r:
+        assert r.status == 200 and await r.read() == disk_image["tar.gz"].read_bytes()
+    # skip_ssl_verification: no verification at all
+    result = await upload(s3_target(s3_bucket, endpoint=url, skip_ssl_verification=True, key="insecure", **keys),
+                          disk_image["tar.gz"], Credentials(), None)
+    assert result["url"].startswith(f"{url}/{s3_bucket}/insecure-image.tar.gz?")

@@ -199,7 +199,8 @@ def format_pipeline(arch: str, image_type: ImageType, disk_file: str) -> dict[st
     elif name == "gce":
         stage = {"type": "org.osbuild.tar", "inputs": {"tree": _tree_input("image")},
                  "options": {"filename": image_type.filename, "format": "oldgnu",
-                             "paths": [disk_file], "acls": False, "selinux": False, "xattrs": False}}
+                             "paths": [disk_file], "sparse": True, "acls": False, "selinux": False,
+                             "xattrs": False}}
     elif name == "tar":
         stage = {"type": "org.osbuild.tar", "inputs": {"tree": _tree_input("os")},
                  "options": {"filename": image_type.filename, "selinux": False}}

@@ -91,3 +91,17 @@ def qcow2_build(shared_state_dir: Path, depsolve_cache: Path, tmp_path_factory: 
     out = tmp_path_factory.mktemp("qcow2-out")
     result = engine_build(manifest, shared_state_dir / "store", out, ["qcow2", "vpc", "vmdk"], res.checkpoints)
     return Built(manifest, result, out, pkgs)
+
+
+@pytest.fixture(scope="session")
+def cloud_builds(shared_state_dir: Path, depsolve_cache: Path, tmp_path_factory: pytest.TempPathFactory,
+                 require_root: None) -> dict[str, Built]:
+    """ami, vhd (same package set: one bootstrap, shared through its checkpoint), gce (UEFI only),
+    raw and vmdk: with qcow2, tar and container every Debian image type is built once per run."""
+    out = {}
+    for t in ("ami", "vhd", "gce", "raw", "vmdk"):
+        res, pkgs = generated(t, FULL, depsolve_cache)
+        outdir = tmp_path_factory.mktemp(f"{t}-out")
+        result = engine_build(res.manifest, shared_state_dir / "store", outdir, res.exports, res.checkpoints)
+        out[t] = Built(res.manifest, result, outdir, pkgs)
+    return out

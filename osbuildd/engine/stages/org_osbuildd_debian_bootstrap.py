@@ -62,9 +62,21 @@ def _installed(tree: str) -> list[dict]:
     return pkgs
 
 
+QEMU_BINFMT = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+
+
+def _check_arch(arch: str) -> None:
+    """A foreign tree runs its maintainer scripts through qemu-user: refuse clearly without it."""
+    host = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    if arch != host and not os.path.exists(f"/proc/sys/fs/binfmt_misc/{QEMU_BINFMT[arch]}"):
+        raise SystemExit(f"cannot bootstrap an {arch} tree on this {host} host: it needs qemu-user-static "
+                         f"with binfmt_misc ({QEMU_BINFMT[arch]}) registered")
+
+
 def main(args: StageArgs) -> int:
     opts = args.options
     tree = args.tree
+    _check_arch(opts["architecture"])
     input_dir = args.inputs["packages"]["path"]
     scratch = tempfile.mkdtemp(prefix="osbuildd-debrepo-")
     try:

@@ -33,8 +33,9 @@ def pin_template(name: str, cache: Path) -> tuple[dict[str, Any], list[Any]]:
     return manifest, pkgs
 
 
-def generated(image_type: str, bp: dict[str, Any], cache: Path, seed: int = 1234) -> tuple[Any, list[Any]]:
-    d = distro.get("debian-12")
+def generated(image_type: str, bp: dict[str, Any], cache: Path, seed: int = 1234,
+              distro_name: str = "debian-12") -> tuple[Any, list[Any]]:
+    d = distro.get(distro_name)
     it = d.arch("x86_64").image_type(image_type)
     sets = mf.package_sets(d, "x86_64", it, bp)
     solved = asyncio.run(depsolve(d, "x86_64", sets, cache))
@@ -105,3 +106,15 @@ def cloud_builds(shared_state_dir: Path, depsolve_cache: Path, tmp_path_factory:
         result = engine_build(res.manifest, shared_state_dir / "store", outdir, res.exports, res.checkpoints)
         out[t] = Built(res.manifest, result, outdir, pkgs)
     return out
+
+
+@pytest.fixture(scope="session")
+def trixie_tar_build(shared_state_dir: Path, depsolve_cache: Path, tmp_path_factory: pytest.TempPathFactory,
+                     require_root: None) -> Built:
+    """A Debian 13 rootfs tarball from the generated manifest (the host is Debian 12)."""
+    bp = {"name": "trixie", "packages": [{"name": "less"}],
+          "customizations": {"hostname": "trixie-h3", "user": [{"name": "bob", "groups": ["users"]}]}}
+    res, pkgs = generated("tar", bp, depsolve_cache, distro_name="debian-13")
+    out = tmp_path_factory.mktemp("trixie-out")
+    result = engine_build(res.manifest, shared_state_dir / "store", out, res.exports, res.checkpoints)
+    return Built(res.manifest, result, out, pkgs)

@@ -51,6 +51,17 @@ def test_tar_rebuild_reuses_checkpoint(tar_build, shared_state_dir: Path, tmp_pa
     assert (tmp_path / "archive" / "debian-rootfs.tar").stat().st_size > 50_000_000
 
 
+def test_trixie_rootfs(trixie_tar_build) -> None:
+    with tarfile.open(trixie_tar_build.outdir / "archive" / "root.tar.xz") as tf:
+        version = tf.extractfile("./etc/debian_version").read().decode()
+        hostname = tf.extractfile("./etc/hostname").read().decode()
+        passwd = tf.extractfile("./etc/passwd").read().decode()
+        sources = tf.extractfile("./etc/apt/sources.list.d/debian.sources").read().decode()
+    assert version.startswith("13") and hostname == "trixie-h3\n"
+    assert any(ln.startswith("bob:") for ln in passwd.splitlines())
+    assert "Suites: trixie" in sources
+
+
 def test_container_oci_archive(container_build) -> None:
     archive = container_build.outdir / "container" / "container.tar"
     out = subprocess.run(["skopeo", "inspect", f"oci-archive:{archive}"], check=True, capture_output=True).stdout

@@ -115,13 +115,17 @@ def rss_child(gen_bytes: int) -> None:
             import os
             os.environ["GEN_BYTES"] = str(gen_bytes)
             before = hwm_kib()
+            import tracemalloc
+            tracemalloc.start()
             res = await run_osbuild({"version": "2"}, osbuild=[sys.executable, str(gen)], store=Path(d) / "store",
                                     outdir=Path(d) / "out", exports=[], checkpoints=[], cache_max_size="",
                                     stage_timeout=None, on_progress=None, log_dir=Path(d) / "logs")
             assert res.success, res.error
             logged = (Path(d) / "logs" / "osbuild.log").stat().st_size
             peak = hwm_kib()
-            print(json.dumps({"before_kib": before, "peak_kib": peak, "log_bytes": logged}))
+            heap_now, heap_peak = tracemalloc.get_traced_memory()
+            print(json.dumps({"before_kib": before, "peak_kib": peak, "log_bytes": logged,
+                              "heap_peak_kib": heap_peak // 1024, "heap_end_kib": heap_now // 1024}))
 
     asyncio.run(main())
 
@@ -144,6 +148,9 @@ def main() -> None:
     print(f"runner peak RSS with a {big['log_bytes'] / 1e6:.0f} MB build log: {big['peak_kib'] / 1024:.1f} MiB "
           f"(growth {growth / 1024:+.1f} MiB for {(big['log_bytes'] - small['log_bytes']) / 1e6:.0f} MB more log; "
           f"ratio {big['peak_kib'] / small['peak_kib']:.2f}x)")
+    print(f"Python heap (tracemalloc) peak: {small['heap_peak_kib'] / 1024:.1f} MiB vs {big['heap_peak_kib'] / 1024:.1f} MiB, "
+          f"held at the end: {small['heap_end_kib']} KiB vs {big['heap_end_kib']} KiB "
+          f"(what RSS adds on top is allocator slack, not held data)")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ start)
   .venv/bin/moto_server -H 127.0.0.1 -p "$(port_of "$MOTO")" >"$RUN/moto.log" 2>&1 &
   echo $! >"$RUN/moto.pid"
   # --skipApiVersionCheck: azure-storage-blob sends an x-ms-version newer than azurite knows.
+  # --disableTelemetry: azurite would otherwise try to reach its telemetry host on every start.
   .tools/npm/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$(port_of "$AZURITE")" \
-    --location "$RUN/azurite" --skipApiVersionCheck --loose --silent >"$RUN/azurite.log" 2>&1 &
+    --location "$RUN/azurite" --skipApiVersionCheck --loose --silent --disableTelemetry >"$RUN/azurite.log" 2>&1 &
   echo $! >"$RUN/azurite.pid"
   .venv/bin/gcp-storage-emulator start --host 127.0.0.1 --port "$(port_of "$GCS")" --in-memory \
     >"$RUN/gcs.log" 2>&1 &
@@ -48,7 +49,7 @@ start)
       sleep 0.2
     done
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || {
-      echo "test-servers: port $port did not open" >&2; tail -20 "$RUN"/*.log >&2; exit 1; }
+      echo "test-servers: port $port did not open" >&2; tail -n 20 "$RUN"/*.log >&2; exit 1; }
   done
   echo "test-servers: moto $MOTO, azurite $AZURITE, gcs $GCS"
   ;;

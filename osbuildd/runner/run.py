@@ -130,7 +130,6 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
     child_env[MARKER] = marker_value(state_dir or store.parent)
     if job_id:
         child_env[JOB_MARKER] = job_id
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
 
     # what already exists under the cleanup paths belongs to someone else (a concurrent build)
     before = await asyncio.to_thread(snapshot_under, cleanup_paths) if cleanup_paths else set()

@@ -224,10 +224,8 @@ class ComposeService:
         except JobNotFound:
             return None
 
-    async def _compose(self, row: dict[str, Any]) -> Compose:
-        build = await self.jobs.get(row["id"])
-        dep = await self._job(row["depsolve_job"])
-        man = await self._job(row["manifest_job"])
+    def _compose(self, found: store.ComposeRows) -> Compose:
+        row, build, dep, man = found.row, found.build, found.depsolve, found.manifest
         if build.status == JobStatus.PENDING:
             state = "waiting"
         elif build.status == JobStatus.RUNNING:
@@ -260,24 +258,15 @@ class ComposeService:
             channel=row["channel"], job_status=str(build.status), result=build.result)
 
     async def get(self, compose_id: str) -> Compose:
-        rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
-        if not rows:
+        found = await store.fetch_with_jobs(self.db, "c.id = ?", (compose_id,))
+        if not found:   # no such compose, or its build job was deleted meanwhile
             raise ComposeNotFound(compose_id)
-        try:
-            return await self._compose(rows[0])
-        except JobNotFound:   # deleted meanwhile
-            raise ComposeNotFound(compose_id) from None
+        return self._compose(found[0])
 
     async def list(self, channel: str | None = None) -> list[Compose]:
-        rows = await (store.fetch_rows(self.db) if channel is None
-                      else store.fetch_rows(self.db, "channel = ?", (channel,)))
-        out = []
-        for r in rows:
-            try:
-                out.append(await self._compose(r))
-            except JobNotFound:   # deleted meanwhile
-                continue
-        return out
+        found = await (store.fetch_with_jobs(self.db) if channel is None
+                       else store.fetch_with_jobs(self.db, "c.channel = ?", (channel,)))
+        return [self._compose(f) for f in found]
 
     # -- changes --------------------------------------------------------------------------------
 

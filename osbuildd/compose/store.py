@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from osbuildd.queue.model import dumps
+from osbuildd.queue.model import Job, dumps, job_columns, job_from_row
 
 
 @dataclass
@@ -62,6 +62,34 @@ async def fetch_rows(db: Any, where: str = "1", params: tuple = ()) -> list[dict
     async with db.conn.execute(
             f"SELECT {COMPOSE_COLUMNS} FROM composes WHERE {where} ORDER BY created, id", params) as cur:
         return [dict(r) for r in await cur.fetchall()]
+
+
+# The build job's id is the compose id; depsolve/manifest are NULL for fake composes (LEFT JOIN).
+_WITH_JOBS = (
+    "SELECT " + ", ".join(f"c.{col.strip()}" for col in COMPOSE_COLUMNS.split(",")) + ", "
+    + job_columns("b", "b_") + ", " + job_columns("d", "d_") + ", " + job_columns("m", "m_")
+    + " FROM composes c JOIN jobs b ON b.id = c.id"
+    " LEFT JOIN jobs d ON d.id = c.depsolve_job LEFT JOIN jobs m ON m.id = c.manifest_job")
+
+
+@dataclass
+class ComposeRows:
+    """A compose row with its jobs: ``build`` (the osbuild job), ``depsolve``/``manifest`` or None."""
+    row: dict[str, Any]
+    build: Job
+    depsolve: Job | None
+    manifest: Job | None
+
+
+async def fetch_with_jobs(db: Any, where: str = "1", params: tuple = ()) -> list[ComposeRows]:
+    """Composes (``where`` on the ``composes`` table, alias ``c``) with their jobs, in ONE query
+    instead of a job lookup per compose. A compose whose build job is gone is left out."""
+    async with db.conn.execute(f"{_WITH_JOBS} WHERE {where} ORDER BY c.created, c.id", params) as cur:
+        rows = await cur.fetchall()
+    cols = [col.strip() for col in COMPOSE_COLUMNS.split(",")]
+    return [ComposeRows({k: r[k] for k in cols}, job_from_row(r, "b_"),
+                        job_from_row(r, "d_") if r["d_id"] is not None else None,
+                        job_from_row(r, "m_") if r["m_id"] is not None else None) for r in rows]
 
 
 async def set_pgid(db: Any, compose_id: str, pgid: int | None) -> None:

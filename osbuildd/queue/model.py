@@ -70,12 +70,21 @@ class Dequeued:
 
 
 # Column list every job read uses; dependencies come back as a JSON array in position order.
-JOB_COLUMNS = (
-    "id, type, args, channel, status, result, error, queued_at, started_at, finished_at, token, "
-    "heartbeat, retries, progress, owner, "
-    "(SELECT json_group_array(dependency_id) FROM "
-    " (SELECT dependency_id FROM job_dependencies WHERE job_id = jobs.id ORDER BY position)) AS deps"
-)
+_JOB_FIELDS = ("id", "type", "args", "channel", "status", "result", "error", "queued_at", "started_at",
+               "finished_at", "token", "heartbeat", "retries", "progress", "owner")
+
+
+def job_columns(table: str = "jobs", prefix: str = "") -> str:
+    """The job columns of ``table`` (a table name or alias), each named ``prefix`` + field, so one
+    query can join several job rows (e.g. a compose with its build, depsolve and manifest jobs)."""
+    cols = [f"{table}.{f} AS {prefix}{f}" if prefix else f"{table}.{f}" for f in _JOB_FIELDS]
+    cols.append("(SELECT json_group_array(dependency_id) FROM"
+                f" (SELECT dependency_id FROM job_dependencies WHERE job_id = {table}.id ORDER BY position))"
+                f" AS {prefix}deps")
+    return ", ".join(cols)
+
+
+JOB_COLUMNS = job_columns()
 
 
 def _loads(text: str | None) -> Any:
@@ -86,23 +95,27 @@ def dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-def job_from_row(row: Any) -> Job:
-    error = _loads(row["error"])
+def job_from_row(row: Any, prefix: str = "") -> Job:
+    """A Job from a row of ``job_columns(..., prefix)``."""
+    def col(name: str) -> Any:
+        return row[prefix + name]
+
+    error = _loads(col("error"))
     return Job(
-        id=row["id"],
-        type=row["type"],
-        args=_loads(row["args"]) or {},
-        dependencies=_loads(row["deps"]) or [],
-        channel=row["channel"],
-        status=JobStatus(row["status"]),
-        result=_loads(row["result"]),
+        id=col("id"),
+        type=col("type"),
+        args=_loads(col("args")) or {},
+        dependencies=_loads(col("deps")) or [],
+        channel=col("channel"),
+        status=JobStatus(col("status")),
+        result=_loads(col("result")),
         error=JobError.from_dict(error) if error else None,
-        queued_at=row["queued_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        token=row["token"],
-        heartbeat=row["heartbeat"],
-        retries=row["retries"],
-        progress=_loads(row["progress"]),
-        owner=row["owner"],
+        queued_at=col("queued_at"),
+        started_at=col("started_at"),
+        finished_at=col("finished_at"),
+        token=col("token"),
+        heartbeat=col("heartbeat"),
+        retries=col("retries"),
+        progress=_loads(col("progress")),
+        owner=col("owner"),
     )

@@ -152,6 +152,7 @@ def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
     for i, g in enumerate(c.get("group") or []):
         if not _NAME_RE.match(str(g.get("name", ""))):
             raise BlueprintError(f"customizations.group[{i}].name", f"invalid group name {g.get('name')!r}")
+    _parse_pem_certs(c)
     for i, p in enumerate((c.get("firewall") or {}).get("ports") or []):
         if not re.fullmatch(r"[A-Za-z0-9-]+:(tcp|udp|sctp|dccp)", p):
             raise BlueprintError(f"customizations.firewall.ports[{i}]", f"invalid port {p!r}")
@@ -373,10 +374,48 @@ def _attr_stages(items: list[dict[str, Any]]) -> list[Stage]:
     return out
 
 
-def cacerts_stages(c: dict[str, Any], inline: InlineFiles) -> list[Stage]:
-    certs = (c.get("cacerts") or {}).get("pem_certs") or []
+def _pem_certs(c: dict[str, Any]) -> list[str]:
+    ca = c.get("cacerts") or {}
+    certs = ca.get("pem_certs") if isinstance(ca, dict) else None
+    if not isinstance(certs, list | None):
+        raise BlueprintError("customizations.cacerts.pem_certs", "must be a list of PEM certificates")
+    return list(certs or [])
+
+
+def _parse_pem_certs(c: dict[str, Any]) -> list[list[Any]]:
+    """Each pem_certs entry parsed into its X.509 certificates; BlueprintError naming the bad entry."""
+    from cryptography import x509
+
+    out = []
+    for i, pem in enumerate(_pem_certs(c)):
+        field_name = f"customizations.cacerts.pem_certs[{i}]"
+        if not isinstance(pem, str):
+            raise BlueprintError(field_name, "must be a PEM string")
+        try:
+            certs = x509.load_pem_x509_certificates(pem.encode())
+        except ValueError as e:
+            raise BlueprintError(field_name, f"invalid PEM certificate: {e}") from None
+        if not certs:
+            raise BlueprintError(field_name, "no certificates found in PEM data")
+        out.append(certs)
+    return out
+
+
+def cacerts_stages(c: dict[str, Any], inline: InlineFiles, family: str = "rpm") -> list[Stage]:
+    certs = _pem_certs(c)
     if not certs:
         return []
+    if family == "debian":
+        # update-ca-certificates wants one certificate per .crt: split bundles, name each by its digest
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        entries: dict[str, str] = {}
+        for parsed in _parse_pem_certs(c):
+            for cert in parsed:
+                name = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()[:16]
+                entries[name] = cert.public_bytes(Encoding.PEM).decode()
+        return [stage("org.osbuildd.debian.cacerts",
+                      {"certificates": [{"name": n, "pem": pem} for n, pem in entries.items()]})]
     files = []
     for pem in certs:
         digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
@@ -397,6 +436,8 @@ def extra_packages(c: dict[str, Any], family: str) -> list[str]:
         pkgs.append(c["kernel"]["name"])
     if c.get("fips") and family == "rpm":
         pkgs.append("dracut-fips")
+    if _pem_certs(c) and family == "debian":
+        pkgs.append("ca-certificates")   # update-ca-certificates (RPM trees have ca-certificates anyway)
     return pkgs
 
 
@@ -421,8 +462,7 @@ def os_stages(c: dict[str, Any], *, family: str, codename: str = "", inline: Inl
         if s:
             out.append(s)
     out += repositories_stages(c, family, codename, inline)
-    if family != "debian":
-        out += cacerts_stages(c, inline)
+    out += cacerts_stages(c, inline, family)
     out += directories_files_stages(c, inline)
     s = systemd_stage(c, enabled_services, disabled_services, default_target)
     if s:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .blueprints import SSH_KEY
+from .blueprints import SSH_KEY, TEST_CA_PEM
 from .util import engine_build, mounted_partition, partitions, qemu_img_info
 
 pytestmark = pytest.mark.build
@@ -130,6 +130,8 @@ def test_customizations_offline(raw_disk: Path, qcow2_build) -> None:
         assert (root / "etc/h3test/hello.txt").stat().st_mode & 0o777 == 0o640
         assert (root / "etc/machine-id").read_bytes() == b""
         assert (root / "usr/bin/tmux").exists()
+        ca_body = "".join(TEST_CA_PEM.strip().splitlines()[1:-1])
+        assert ca_body in "".join((root / "etc/ssl/certs/ca-certificates.crt").read_text().splitlines())
     _no_leftovers()
 
 

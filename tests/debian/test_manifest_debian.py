@@ -68,7 +68,8 @@ async def test_manifest_validates_and_is_deterministic(solved: Any, shared_dir: 
     assert a.checkpoints == [debian.bootstrap_id(a.manifest), "os"]
     assert a.filename == it.filename
     for want in ("org.osbuild.hostname", "org.osbuild.timezone", "org.osbuild.users", "org.osbuild.groups",
-                 "org.osbuildd.debian.locale", "org.osbuild.systemd", "org.osbuildd.apt.sources"):
+                 "org.osbuildd.debian.locale", "org.osbuild.systemd", "org.osbuildd.apt.sources",
+                 "org.osbuildd.debian.cacerts"):
         assert want in os_stages, want
     if t not in NON_BOOTABLE:
         for want in ("org.osbuild.fstab", "org.osbuildd.grub.config", "org.osbuildd.debian.initramfs"):

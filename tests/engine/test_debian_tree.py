@@ -12,6 +12,7 @@ import os
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import need_tool
@@ -118,3 +119,122 @@ def test_tar_of_the_tree(customized) -> None:
         member = tar.getmember("./etc/hostname")
         assert tar.extractfile(member).read() == b"deb-custom\n"
         assert tar.getmember("./home/alice/.ssh/authorized_keys").uid == 1500
+
+
+# --------------------------------------------------------------------------- org.osbuildd.debian.cacerts
+
+def _test_ca_pem(common_name: str, ed25519_key: bool = False) -> str:
+    """A throw-away self-signed CA, made fresh so the bundle can only contain it if the stage put it there."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.x509.oid import NameOID
+
+    key: Any = ed25519.Ed25519PrivateKey.generate() if ed25519_key else ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, None if ed25519_key else hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _fetch_debs(shared_state_dir: Path, names: set[str]) -> list[Path]:
+    """The named packages of Debian 12 as the apt solver pins them, downloaded once and checked by sha256."""
+    import asyncio
+    import urllib.request
+
+    from osbuildd import depsolve, distro
+
+    d = distro.get("debian-12")
+    req = depsolve.PackageSetRequest(include=["ca-certificates"], repositories=list(d.arch("x86_64").repositories))
+    solved = asyncio.run(depsolve.depsolve(d, "x86_64", {"os": req}, shared_state_dir / "cache" / "depsolve"))
+    debs_dir = shared_state_dir / "cache" / "engine-tests" / "debs"
+    debs_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for spec in solved["os"]:
+        if spec.name not in names:
+            continue
+        path = debs_dir / spec.url.rsplit("/", 1)[1]
+        want = spec.checksum.split(":", 1)[1]
+        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != want:
+            data = urllib.request.urlopen(spec.url, timeout=120).read()
+            assert hashlib.sha256(data).hexdigest() == want, spec.url
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        out.append(path)
+    assert {p.name.split("_")[0] for p in out} == names
+    return out
+
+
+@pytest.fixture(scope="session")
+def ca_tree_tar(debian_base_tar, shared_state_dir, tmp_path_factory) -> Path:
+    """The shared base tree plus the ca-certificates package (installed by dpkg in the tree), as a tar."""
+    tmp = tmp_path_factory.mktemp("catree")
+    tree = tmp / "tree"
+    tree.mkdir()
+    subprocess.run(["tar", "-xf", str(debian_base_tar), "-C", str(tree), "--numeric-owner"], check=True)
+    debs = _fetch_debs(shared_state_dir, {"ca-certificates", "openssl", "libssl3"})
+    inside = tree / "tmp/osbuildd-debs"
+    inside.mkdir()
+    for deb in debs:
+        (inside / deb.name).write_bytes(deb.read_bytes())
+    proc = subprocess.run(["chroot", str(tree), "dpkg", "-i", *[f"/tmp/osbuildd-debs/{d.name}" for d in debs]],
+                          capture_output=True, text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    subprocess.run(["rm", "-rf", "--one-file-system", str(inside)], check=True)
+    tar = tmp / "ca-tree.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(tree), "--numeric-owner", "."], check=True)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
+    return tar
+
+
+def _run_cacerts(tar: Path, options: dict, tmp: Path) -> tuple[subprocess.CompletedProcess[bytes], Path]:
+    h = hashlib.sha256()
+    with open(tar, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    checksum = "sha256:" + h.hexdigest()
+    m = {"version": "2", "sources": {"org.osbuild.curl": {"items": {checksum: tar.as_uri()}}},
+         "pipelines": [{"name": "os", "stages": [
+             {"type": "org.osbuild.untar", "inputs": {"file": {"type": "org.osbuild.files",
+                                                               "origin": "org.osbuild.source",
+                                                               "references": [checksum]}}},
+             {"type": "org.osbuildd.debian.cacerts", "options": options}]}]}
+    out = tmp / "out"
+    proc, _ = engine("--store", str(tmp / "store"), "--output-directory", str(out), "--export", "os", "--json",
+                     "-", stdin=json.dumps(m).encode())
+    return proc, out / "os"
+
+
+def test_debian_cacerts_stage(ca_tree_tar, tmp_path) -> None:
+    pems = {"osbuildd-test": _test_ca_pem("osbuildd cacerts stage test CA"),
+            "osbuildd-test-ed": _test_ca_pem("osbuildd cacerts stage test CA (ed25519)", ed25519_key=True)}
+    options = {"certificates": [{"name": n, "pem": p} for n, p in pems.items()]}
+    proc, tree = _run_cacerts(ca_tree_tar, options, tmp_path)
+    assert proc.returncode == 0, proc.stdout.decode()[-4000:] + proc.stderr.decode()[-2000:]
+    bundle = "".join((tree / "etc/ssl/certs/ca-certificates.crt").read_text().splitlines())
+    for name, pem in pems.items():
+        assert (tree / f"usr/local/share/ca-certificates/{name}.crt").read_text() == pem
+        assert "".join(pem.strip().splitlines()[1:-1]) in bundle
+        # update-ca-certificates linked it among the trusted certificates too
+        assert os.readlink(tree / f"etc/ssl/certs/{name}.pem") == f"/usr/local/share/ca-certificates/{name}.crt"
+
+
+def test_debian_cacerts_stage_refuses_garbage(ca_tree_tar, tmp_path) -> None:
+    proc, _ = _run_cacerts(ca_tree_tar, {"certificates": [{"name": "bad", "pem": "hello"}]}, tmp_path)
+    assert proc.returncode != 0
+    assert "options.certificates[0].pem" in proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_debian_cacerts_stage_needs_the_package(debian_base_tar, tmp_path) -> None:
+    """The shared base tree has no ca-certificates: the stage says so instead of half-working."""
+    pem = _test_ca_pem("osbuildd cacerts missing-package CA")
+    proc, _ = _run_cacerts(debian_base_tar, {"certificates": [{"name": "x", "pem": pem}]}, tmp_path)
+    assert proc.returncode != 0
+    assert "'ca-certificates' package" in proc.stdout.decode()

@@ -1,0 +1,40 @@
+"""org.osbuildd.debian.cacerts: add CA certificates to a Debian tree's trust store.
+
+Each certificate becomes /usr/local/share/ca-certificates/<name>.crt (the directory Debian keeps for
+local CAs), then update-ca-certificates runs in the tree so /etc/ssl/certs/ca-certificates.crt and the
+hashed links in /etc/ssl/certs include it. Needs the `ca-certificates` package in the tree.
+"""
+
+from __future__ import annotations
+
+import os
+
+from osbuildd.engine.stageapi import StageArgs, chroot_run
+
+LOCAL_DIR = "/usr/local/share/ca-certificates"
+BEGIN, END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+
+
+def main(args: StageArgs) -> int:
+    certs = args.options["certificates"]
+    # the manifest generator checked these with a real parser; here only what a hand-written manifest
+    # could get wrong, since update-ca-certificates would silently bundle garbage
+    for i, cert in enumerate(certs):
+        pem = cert["pem"]
+        if BEGIN not in pem or END not in pem:
+            print(f"options.certificates[{i}].pem: not a PEM certificate")
+            return 1
+    if not os.path.exists(args.tree_path("/usr/sbin/update-ca-certificates")):
+        print("update-ca-certificates is missing: the image needs the 'ca-certificates' package")
+        return 1
+    local = args.tree_path(LOCAL_DIR)
+    os.makedirs(local, mode=0o755, exist_ok=True)
+    for cert in certs:
+        path = args.tree_path(f"{LOCAL_DIR}/{cert['name']}.crt")
+        pem = cert["pem"].replace("\r\n", "\n")
+        with open(path, "w", encoding="ascii") as f:
+            f.write(pem if pem.endswith("\n") else pem + "\n")
+        os.chmod(path, 0o644)
+        print(f"{LOCAL_DIR}/{cert['name']}.crt written.")
+    chroot_run(args.tree, ["update-ca-certificates"])
+    return 0

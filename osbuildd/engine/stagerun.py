@@ -38,7 +38,11 @@ def main(argv: list[str]) -> int:
         rc = mod.main(args)
     except SystemExit as e:
         code = e.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        if isinstance(code, int) or code is None:
+            return code or 0
+        # SystemExit("message"), as stages use for a clear error: the message is the stage's log
+        print(code, file=sys.stderr, flush=True)
+        return 1
     except BaseException:
         traceback.print_exc()
         return 1

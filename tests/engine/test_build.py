@@ -223,3 +223,14 @@ def test_stream_and_result_with_the_runners_parser(tmp_path, fail: bool) -> None
     # the concatenated stage output of the stream is each stage's log
     traces = "".join(e.message or "" for e in events if not e.is_status and e.stage_id == res["log"]["tree"][0]["id"])
     assert traces == res["log"]["tree"][0]["output"]
+
+
+def test_stage_error_message_reaches_the_log(tmp_path) -> None:
+    """A stage that stops with SystemExit("why") fails with "why" in its output, not an empty log."""
+    manifest = {"version": "2", "pipelines": [{"name": "tree", "stages": [
+        {"type": "org.osbuildd.debian.initramfs", "options": {}}]}]}
+    proc, _ = engine("--store", str(tmp_path / "store"), "--json", "-", stdin=json.dumps(manifest).encode())
+    assert proc.returncode == 1
+    stage = result_json(proc)["error"]["details"]["stage"]
+    assert stage["type"] == "org.osbuildd.debian.initramfs"
+    assert "initramfs-tools is not installed" in stage["output"]

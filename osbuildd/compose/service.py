@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import dataclasses
 import datetime
 import json
 import platform
@@ -11,6 +13,7 @@ import random
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ KNOWN_TARGETS = frozenset({
     "org.osbuild.aws", "org.osbuild.aws.s3", "org.osbuild.gcp", "org.osbuild.azure",
     "org.osbuild.azure.image", *LOCAL_TARGETS,
 })
+SETTLED = (JobStatus.FINISHED, JobStatus.CANCELED)
 MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
 DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
 
@@ -90,6 +94,20 @@ class ComposeService:
         self.db = services.db
         self.jobs = services.jobs
         self.executor: Any = None   # osbuildd.executor.LocalExecutor, set by attach()
+        # snapshot() cache. A compose whose jobs are all finished/canceled ("settled") never changes
+        # again except by delete, so snapshot() reads from SQLite only the others. Every state
+        # change goes through this process (one service per Database); the cache holds one slim
+        # Compose per settled compose (no packages/manifest/result: ~1-3 KB each).
+        self._settled: dict[str, Compose] | None = None   # None: not loaded yet
+        self._order: list[Compose] = []      # self._settled's values sorted by (created, id)
+        self._order_keys: list[tuple[float, str]] = []
+        self._order_stale = True
+        self._version = 0                    # bumped whenever the settled set changes
+        self._live: set[str] = set()         # not settled when last seen, or just started here
+        self._orphans = 0                    # composes rows whose build job is gone (not listed)
+        self._jobs_gone = 0                  # job rows deleted so far (store.counts), as last seen
+        self._deletes = 0                    # bumped by delete(): a list() that read before it
+        self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -177,6 +195,7 @@ class ComposeService:
         build.dependencies = [mani.id]
         await store.insert_graph(self.db, [depsolve, mani, build], self._row(
             build.id, req, d, arch, it, request, created, depsolve.id, mani.id), req.channel)
+        self._live.add(build.id)
         self.jobs.notify()   # wake the executor's dequeue (same process)
         return build.id
 
@@ -207,6 +226,7 @@ class ComposeService:
         build.id = str(uuid.uuid4())
         await store.insert_graph(self.db, [build], self._row(
             build.id, req, d, arch, it, request, created, None, None, fake=True), req.channel)
+        self._live.add(build.id)
         if finished:
             # a tiny placeholder image, so image download works as upstream's test mode
             out = self.config.results_dir / build.id
@@ -264,9 +284,77 @@ class ComposeService:
         return self._compose(found[0])
 
     async def list(self, channel: str | None = None) -> list[Compose]:
+        """Every compose, whole (packages, manifest, result), read afresh: see snapshot() for polling."""
         found = await (store.fetch_with_jobs(self.db) if channel is None
                        else store.fetch_with_jobs(self.db, "c.channel = ?", (channel,)))
         return [self._compose(f) for f in found]
+
+    async def snapshot(self) -> Snapshot:
+        """Every compose, for listings that are polled (Weldr's compose/status/*, queue, ...): only
+        the composes that are not settled are read from SQLite. Slim: ``packages`` is empty and
+        ``manifest``/``result`` None (they are most of a compose's memory; get() has them)."""
+        async with self._list_lock:
+            return await self._list()
+
+    async def _list(self) -> Snapshot:
+        deletes = self._deletes
+        # read before the composes: a change after this read is seen by the next list()
+        total, jobs_gone = await store.counts(self.db)
+        if self._settled is None:
+            found = await store.fetch_with_jobs(self.db)
+            composes = [_slim(self._compose(f)) for f in found]
+            if deletes != self._deletes:
+                return Snapshot(-1, [], composes)
+            self._settled = {c.id: c for f, c in zip(found, composes, strict=True) if _is_settled(f)}
+            self._live = {c.id for c in composes if c.id not in self._settled}
+            self._orphans = total - len(found)
+            self._jobs_gone = jobs_gone
+            self._changed()
+            return Snapshot(self._version, self._settled_order(),
+                            [c for c in composes if c.id not in self._settled], self._order_keys)
+        if jobs_gone != self._jobs_gone:
+            # job rows deleted behind this service's back: a cached compose may have lost its jobs
+            self._settled = None
+            return await self._list()
+        asked = list(self._live)
+        found = await store.fetch_unsettled(self.db, asked)
+        fresh = [_slim(self._compose(f)) for f in found]
+        if deletes != self._deletes:
+            # a delete ran while we read: answer from what we read, but leave the cache alone
+            fresh_ids = {c.id for c in fresh}
+            return Snapshot(-1, [], sorted([c for c in self._settled.values() if c.id not in fresh_ids]
+                                           + fresh, key=_order_key))
+        now_settled = [c for f, c in zip(found, fresh, strict=True) if _is_settled(f)]
+        for c in now_settled:
+            self._settled[c.id] = c
+        if now_settled:
+            self._changed()
+        self._live.difference_update(asked)   # ids start() added meanwhile stay
+        self._live.update(c.id for f, c in zip(found, fresh, strict=True) if not _is_settled(f))
+        if total != len(self._settled) + len(self._live) + self._orphans:
+            # composes rows this service did not write or delete (or a start() between our two
+            # reads): read everything again rather than answer from a cache that may be wrong
+            self._settled = None
+            return await self._list()
+        return Snapshot(self._version, self._settled_order(), [c for c in fresh if c.id not in self._settled],
+                        self._order_keys)
+
+    def _changed(self) -> None:
+        self._order_stale = True
+        self._version += 1
+
+    def _settled_order(self) -> list[Compose]:
+        if self._order_stale:
+            self._order = sorted((self._settled or {}).values(), key=_order_key)
+            self._order_keys = [_order_key(c) for c in self._order]
+            self._order_stale = False
+        return self._order
+
+    def _forget(self, compose_id: str) -> None:
+        self._deletes += 1
+        if self._settled is not None and self._settled.pop(compose_id, None) is not None:
+            self._changed()
+        self._live.discard(compose_id)
 
     # -- changes --------------------------------------------------------------------------------
 
@@ -296,11 +384,17 @@ class ComposeService:
         c = await self.get(compose_id)
         if c.state in ("waiting", "running"):
             raise ComposeStateError(compose_id, c.state, f"compose {compose_id} is still {c.state}")
-        await store.delete_row(self.db, compose_id)
+        try:
+            await store.delete_row(self.db, compose_id)
+        finally:
+            self._forget(compose_id)
         try:
             await self.jobs.delete(compose_id)
         except JobNotFound:
             pass
+        finally:
+            # our own job deletions are no reason for list() to read everything again
+            self._jobs_gone = (await store.counts(self.db))[1]
         results = self.config.results_dir / compose_id
         await asyncio.to_thread(shutil.rmtree, results, True)
 
@@ -310,6 +404,43 @@ class ComposeService:
     async def close(self) -> None:
         if self.executor is not None:
             await self.executor.close()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A listing as settled composes (cached, shared: never mutate) and the others, each ordered by
+    (created, id). ``version`` changes whenever ``settled`` does; -1: not from the cache."""
+    version: int
+    settled: list[Compose]
+    live: list[Compose]
+    settled_keys: list[tuple[float, str]] | None = None   # (created, id) of each settled one
+
+
+    def composes(self) -> list[Compose]:
+        if not self.live:
+            return list(self.settled)
+        if not self.settled:
+            return list(self.live)
+        out = list(self.settled)
+        keys = list(self.settled_keys) if self.settled_keys is not None else [_order_key(c) for c in out]
+        for c in self.live:
+            i = bisect.bisect_left(keys, _order_key(c))
+            keys.insert(i, _order_key(c))
+            out.insert(i, c)
+        return out
+
+
+def _slim(c: Compose) -> Compose:
+    return dataclasses.replace(c, packages=[], manifest=None, result=None)
+
+
+def _is_settled(found: store.ComposeRows) -> bool:
+    """All of a compose's jobs are done: it can only be deleted now, never change."""
+    return all(j is None or j.status in SETTLED for j in (found.build, found.depsolve, found.manifest))
+
+
+def _order_key(c: Compose) -> tuple[float, str]:
+    return (c.created, c.id)
 
 
 def upload_statuses(build: Any, result: dict) -> list[dict]:

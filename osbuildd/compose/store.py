@@ -92,6 +92,25 @@ async def fetch_with_jobs(db: Any, where: str = "1", params: tuple = ()) -> list
                         job_from_row(r, "m_") if r["m_id"] is not None else None) for r in rows]
 
 
+async def fetch_unsettled(db: Any, ids: list[str]) -> list[ComposeRows]:
+    """Composes whose build job is pending or running, plus the ones named in ``ids`` (whatever their
+    state): the part of a listing the compose service cannot answer from its cache."""
+    # a subquery of ids, not an OR across the join: both halves use an index (jobs.status, json_each)
+    return await fetch_with_jobs(db, "c.id IN (SELECT id FROM jobs WHERE status IN ('pending', 'running')"
+                                 " UNION SELECT value FROM json_each(?))", (json.dumps(ids),))
+
+
+async def counts(db: Any) -> tuple[int, int]:
+    """(composes rows, job rows ever deleted): two cheap figures that move when rows appear or go.
+    ``sqlite_sequence`` keeps the highest ``jobs.seq`` ever given (AUTOINCREMENT)."""
+    async with db.conn.execute(
+            "SELECT (SELECT count(*) FROM composes),"
+            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)"
+            " - (SELECT count(*) FROM jobs)") as cur:
+        row = await cur.fetchone()
+    return int(row[0]), int(row[1])
+
+
 async def set_pgid(db: Any, compose_id: str, pgid: int | None) -> None:
     async with db.transaction() as conn:
         await conn.execute("UPDATE composes SET build_pgid = ? WHERE id = ?", (pgid, compose_id))

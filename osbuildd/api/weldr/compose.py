@@ -4,6 +4,7 @@ delete, and the downloads (log, logs, metadata, results, image)."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import re
 import uuid as uuidlib
@@ -25,6 +26,7 @@ from osbuildd.api.weldr.util import (
     check_name,
     ctx,
     distro_arch,
+    dumps,
     json_response,
 )
 
@@ -184,8 +186,134 @@ async def compose_types(request: web.Request) -> web.Response:
     return json_response({"types": [{"name": n, "enabled": True} for n in names]})
 
 
+class Listing:
+    """One compose listing, shared by the requests that joined it: ``settled`` composes (FINISHED/
+    FAILED, never changing; the same objects while ``version`` stays) and the ``live`` others, each
+    in (created, id) order. A service without ``snapshot()`` gives everything as live (version -1)."""
+
+    def __init__(self, version: int, settled: list[Any], live: list[Any], composes: Any = None) -> None:
+        self.version, self.settled, self.live = version, settled, live
+        self._composes = composes
+
+    @property
+    def composes(self) -> list[Any]:
+        if self._composes is None:
+            self._composes = sorted(self.settled + self.live, key=lambda x: (x.created, x.id))
+        return self._composes
+
+
+class SettledView:
+    """The rendered entries of a listing's settled composes for one API version, sorted by id, all
+    and per state: the bulk of every listing body, built once per settled set."""
+
+    def __init__(self, settled: list[Any], v: int, text: Any) -> None:
+        by_id = sorted(settled, key=lambda x: x.id)
+        self.ids = [x.id for x in by_id]
+        self.texts = [text(x, v) for x in by_id]
+        self.states: dict[str, tuple[list[str], list[bytes]]] = {"FINISHED": ([], []), "FAILED": ([], [])}
+        for x, t in zip(by_id, self.texts, strict=True):
+            ids, texts = self.states.setdefault(state(x), ([], []))
+            ids.append(x.id)
+            texts.append(t)
+
+
+class EntryCache:
+    """Rendered ComposeEntry JSON of FINISHED/FAILED composes, per API version.
+
+    Such a compose never changes, and the compose service hands out the same object for it until
+    it is deleted: an entry is reused only for that very object, so a compose the service read
+    anew (or a deleted one whose id came back) is rendered again. WAITING/RUNNING ones always are.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int], tuple[Any, bytes]] = {}
+        self._views: dict[int, tuple[int, SettledView]] = {}
+        # last body per (route, version, filter): (settled version, live entries, body)
+        self._bodies: dict[tuple[str, int, str | None], tuple[int, list[bytes], bytes]] = {}
+
+    def text(self, compose: Any, v: int) -> bytes:
+        if state(compose) not in ("FINISHED", "FAILED"):
+            return _entry_text(compose, v)
+        key = (compose.id, v)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is compose:
+            return hit[1]
+        text = _entry_text(compose, v)
+        self._entries[key] = (compose, text)
+        return text
+
+    def view(self, listing: Listing, v: int) -> SettledView:
+        hit = self._views.get(v)
+        if listing.version >= 0 and hit is not None and hit[0] == listing.version:
+            return hit[1]
+        view = SettledView(listing.settled, v, self.text)
+        if listing.version >= 0:
+            self._views[v] = (listing.version, view)
+        return view
+
+    def body(self, key: tuple[str, int, str | None], listing: Listing, live: list[bytes],
+             build: Any) -> bytes:
+        """The body ``build()`` makes, reused while the settled set and the live entries are the
+        same: a poll then costs the rendering of the live composes only."""
+        hit = self._bodies.get(key)
+        if listing.version >= 0 and hit is not None and hit[0] == listing.version and hit[1] == live:
+            return hit[2]
+        out = build()
+        if listing.version >= 0:
+            self._bodies[key] = (listing.version, live, out)
+        return out
+
+    def prune(self, listing: Listing) -> None:
+        """Drop deleted composes' entries once they make up half the cache (bounded memory)."""
+        if len(self._entries) <= 2 * (len(listing.settled) + len(listing.live)) + 1000:
+            return
+        present = {id(c) for c in listing.settled} | {id(c) for c in listing.live}
+        self._entries = {k: e for k, e in self._entries.items() if id(e[0]) in present}
+
+
+def _entry_text(compose: Any, v: int) -> bytes:
+    return dumps(entry(compose, v))[:-1].encode()   # without the encoder's trailing newline
+
+
+def _with_live(ids: list[str], texts: list[bytes], live: list[Any], live_texts: list[bytes]) -> list[bytes]:
+    """``texts`` (sorted by ``ids``) with the ``live_texts`` of ``live`` composes put in id order."""
+    if not live:
+        return texts
+    ids, texts = list(ids), list(texts)
+    for x, t in zip(live, live_texts, strict=True):
+        i = bisect.bisect_left(ids, x.id)
+        ids.insert(i, x.id)
+        texts.insert(i, t)
+    return texts
+
+
+def _entries_body(parts: list[tuple[str, list[bytes]]]) -> bytes:
+    """What ``json_response({name: [entry, ...], ...})`` sends, from entries already rendered."""
+    return b"".join([b"{", b",".join(b'"' + name.encode() + b'":[' + b",".join(texts) + b"]"
+                                     for name, texts in parts), b"}\n"])
+
+
+def _bytes_response(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+def _entries_response(parts: list[tuple[str, list[bytes]]]) -> web.Response:
+    return _bytes_response(_entries_body(parts))
+
+
+def _settled_and_live(request: web.Request, listing: Listing, route: str, name: str, ids: list[str],
+                      texts: list[bytes], live: list[Any]) -> web.Response:
+    """A body of one list: the settled entries (sorted by id) with the live ones merged in."""
+    v = api_version(request)
+    cache = _lists(request).entries
+    live = sorted(live, key=lambda x: x.id)
+    live_texts = [cache.text(x, v) for x in live]
+    return _bytes_response(cache.body((route, v, request.query.get("status")), listing, live_texts,
+                                      lambda: _entries_body([(name, _with_live(ids, texts, live, live_texts))])))
+
+
 class ListCoalescer:
-    """Concurrent listings share one ``ComposeService.list()`` call (cockpit and composer-cli poll it).
+    """Concurrent listings share one ``ComposeService`` listing (cockpit and composer-cli poll it).
 
     A request only joins a call started after the last compose change made through this API, so a
     client always sees its own start/cancel/delete.
@@ -193,18 +321,28 @@ class ListCoalescer:
 
     def __init__(self) -> None:
         self.generation = 0
-        self._inflight: tuple[int, asyncio.Future[list[Any]]] | None = None
+        self._inflight: tuple[int, asyncio.Future[Listing]] | None = None
+        self.entries = EntryCache()
 
     def changed(self) -> None:
         self.generation += 1
 
     async def list(self, service: Any) -> list[Any]:
+        return (await self.listing(service)).composes
+
+    async def listing(self, service: Any) -> Listing:
         if self._inflight is not None and self._inflight[0] == self.generation:
             return await asyncio.shield(self._inflight[1])
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Listing] = asyncio.get_running_loop().create_future()
         self._inflight = (self.generation, fut)
         try:
-            result = list(await service.list())
+            if hasattr(service, "snapshot"):
+                snap = await service.snapshot()
+                result = Listing(snap.version, snap.settled, snap.live)
+            else:
+                composes = list(await service.list())
+                result = Listing(-1, [], composes, composes)
+            self.entries.prune(result)
             fut.set_result(result)
             return result
         except BaseException as e:
@@ -223,32 +361,37 @@ def _lists(request: web.Request) -> ListCoalescer:
     return request.app[LISTS]
 
 
-async def _all(request: web.Request) -> list[Any]:
-    return await _lists(request).list(_service(request))
+async def _all(request: web.Request) -> Listing:
+    return await _lists(request).listing(_service(request))
 
 
 @routes.get(V + "/compose/queue")
 async def compose_queue(request: web.Request) -> web.Response:
     v = api_version(request)
-    composes = await _all(request)
-    return json_response({
-        "new": [entry(x, v) for x in composes if state(x) == "WAITING"],
-        "run": [entry(x, v) for x in composes if state(x) == "RUNNING"],
-    })
+    listing = await _all(request)
+    text = _lists(request).entries.text
+    # settled composes are FINISHED/FAILED: the queue is in the live part, in listing order
+    return _entries_response([
+        ("new", [text(x, v) for x in listing.live if state(x) == "WAITING"]),
+        ("run", [text(x, v) for x in listing.live if state(x) == "RUNNING"]),
+    ])
+
+
+async def _in_state(request: web.Request, name: str, wanted: str) -> web.Response:
+    listing = await _all(request)
+    ids, texts = _lists(request).entries.view(listing, api_version(request)).states.get(wanted, ([], []))
+    return _settled_and_live(request, listing, name, name, ids, texts,
+                             [x for x in listing.live if state(x) == wanted])
 
 
 @routes.get(V + "/compose/finished")
 async def compose_finished(request: web.Request) -> web.Response:
-    v = api_version(request)
-    composes = sorted(await _all(request), key=lambda x: x.id)
-    return json_response({"finished": [entry(x, v) for x in composes if state(x) == "FINISHED"]})
+    return await _in_state(request, "finished", "FINISHED")
 
 
 @routes.get(V + "/compose/failed")
 async def compose_failed(request: web.Request) -> web.Response:
-    v = api_version(request)
-    composes = sorted(await _all(request), key=lambda x: x.id)
-    return json_response({"failed": [entry(x, v) for x in composes if state(x) == "FAILED"]})
+    return await _in_state(request, "failed", "FAILED")
 
 
 @routes.get(V + "/compose/status/{uuids}")
@@ -259,27 +402,34 @@ async def compose_status(request: web.Request) -> web.Response:
     if bp_filter is not None:
         check_name(bp_filter)
     raw = request.match_info["uuids"]
+    status_filter, type_filter = q.get("status"), q.get("type")
+    if raw == "*" and bp_filter is None and type_filter is None:
+        # the common poll: the settled part comes rendered and sorted
+        listing = await _all(request)
+        view = _lists(request).entries.view(listing, v)
+        ids, texts = (view.ids, view.texts) if status_filter is None else \
+            view.states.get(status_filter, ([], []))
+        return _settled_and_live(request, listing, "status", "uuids", ids, texts,
+                                 [x for x in listing.live if status_filter is None or state(x) == status_filter])
     if raw == "*":
-        composes = await _all(request)
+        composes = sorted((await _all(request)).composes, key=lambda x: x.id)
+        text = _lists(request).entries.text
     else:
-        composes = []
+        found_ = []
         for item in raw.split(","):
             cid = _parse_uuid(item)
             if cid is None:
                 raise bad_request("UnknownUUID", f"{item} is not a valid build uuid")
             found = await _lookup(request, cid)
             if found is not None:
-                composes.append(found)
-    out = []
-    for x in sorted(composes, key=lambda x: x.id):
-        if bp_filter is not None and x.blueprint_name != bp_filter:
-            continue
-        if "status" in q and state(x) != q["status"]:
-            continue
-        if "type" in q and x.image_type != q["type"]:
-            continue
-        out.append(entry(x, v))
-    return json_response({"uuids": out})
+                found_.append(found)
+        composes = sorted(found_, key=lambda x: x.id)
+        text = _entry_text   # a lookup by id reads a fresh object each time: nothing worth caching
+    out = [text(x, v) for x in composes
+           if (bp_filter is None or x.blueprint_name == bp_filter)
+           and (status_filter is None or state(x) == status_filter)
+           and (type_filter is None or x.image_type == type_filter)]
+    return _entries_response([("uuids", out)])
 
 
 @routes.get(V + "/compose/info/{uuid}")

@@ -50,9 +50,8 @@ def _dispatch(command: str, argv: list[str]) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import sqlite3
-    from pathlib import Path
 
-    from osbuildd import daemon, log
+    from osbuildd import daemon, log, statedir
     from osbuildd.config import Config, ConfigError
     from osbuildd.queue import MigrationError
 
@@ -62,13 +61,17 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             config = Config.load(args.config)
             if args.state_dir is not None:
-                config.state_dir = Path(args.state_dir).absolute()
+                config.state_dir = statedir.absolute(args.state_dir)
     except ConfigError as exc:
         _err(str(exc))
         return 2
+    statedir.private_umask()   # the database, logs and results are the owner's only
     log.setup(config.log_level, config.log_format)
     try:
         return asyncio.run(daemon.serve(config))
+    except statedir.StateDirBusy as exc:   # another daemon (or build) owns the state: touch nothing
+        _err(str(exc))
+        return 2
     except daemon.DaemonError as exc:
         _err(str(exc))
         return 1

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO
 USAGE_EXIT = 2
 FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
+USER_UMASK = [0o022]   # the caller's umask, for the image written to --output
 
 
 class UsageError(Exception):
@@ -148,16 +149,30 @@ STATE_TEXT = {"waiting": "waiting", "running": "building"}
 
 async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: Path, outdir: Path,
                 out: TextIO) -> int:
-    from osbuildd import log
-    from osbuildd.compose import ComposeRequest, ComposeRequestError, attach
+    from osbuildd import log, statedir
     from osbuildd.config import Config
-    from osbuildd.services import Services
 
     config = Config.embedded(state_dir)
     if args.osbuild:
         config.builder.osbuild = args.osbuild
     # the outcome is reported below in plain words; structured logs only with --verbose
     log.setup("info" if args.verbose else "error", "console", stream=sys.stderr)
+    # one process per state dir, taken before Services.open's crash recovery
+    try:
+        lock = await asyncio.to_thread(statedir.acquire, state_dir)
+    except statedir.StateDirBusy as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return await _build_locked(args, bp, size, config, outdir, out)
+    finally:
+        lock.release()
+
+
+async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, config: Any, outdir: Path,
+                        out: TextIO) -> int:
+    from osbuildd.compose import ComposeRequest, ComposeRequestError, attach
+    from osbuildd.services import Services
+
     services = await Services.open(config)
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -218,14 +233,20 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
             return FAILED_EXIT
         assert c.image_path is not None
         dest = outdir / c.image_filename
-        await asyncio.to_thread(lambda: (outdir.mkdir(parents=True, exist_ok=True),
-                                         shutil.move(str(c.image_path), dest)))
+        await asyncio.to_thread(_deliver, c.image_path, outdir, dest)
         print(str(dest), file=out)
         return 0
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await services.close()
+
+
+def _deliver(image: Path, outdir: Path, dest: Path) -> None:
+    """Move the image out of the (owner-only) state dir with the modes the user's umask gives."""
+    outdir.mkdir(mode=0o777 & ~USER_UMASK[0], parents=True, exist_ok=True)
+    shutil.move(str(image), dest)
+    os.chmod(dest, 0o666 & ~USER_UMASK[0])
 
 
 def _flag(field: str) -> str:
@@ -238,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         bp = load_blueprint(args.blueprint)
         size = parse_size(args.size)
-        state_dir = Path(args.state_dir or default_state_dir()).absolute()
+        from osbuildd import statedir
+        state_dir = statedir.absolute(args.state_dir or default_state_dir())
         outdir = Path(args.output).absolute()
+        USER_UMASK[0] = statedir.private_umask()   # the state dir's files are the owner's only
         return asyncio.run(build(args, bp, size, state_dir, outdir, sys.stdout))
     except UsageError as exc:
         print(f"osbuildd build: error: {exc}", file=sys.stderr)

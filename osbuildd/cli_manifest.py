@@ -91,16 +91,27 @@ async def _manifest(args: argparse.Namespace) -> dict[str, Any]:
         repos = _repositories(d, args.repo)
         for req in sets.values():
             req.repositories = repos
-    state = Path(args.state_dir) if args.state_dir else _default_state_dir()
+    state = Path(args.state_dir)   # made absolute (and locked) by main()
     depsolved = await depsolve.depsolve(d, arch.name, sets, state / "cache" / "depsolve")
     return manifest.generate(d, arch.name, it, bp, depsolved, args.seed, args.size).manifest
 
 
 def main(argv: list[str] | None = None) -> int:
+    from osbuildd import statedir
     from osbuildd.blueprint import BlueprintError
     from osbuildd.depsolve import DepsolveError
+    lock = None
     try:
         args = parser().parse_args(argv)
+        # apt resolves a relative cache path against its own root: one absolute path from here on
+        args.state_dir = str(statedir.absolute(args.state_dir or _default_state_dir()))
+        statedir.private_umask()
+        try:
+            lock = statedir.acquire(Path(args.state_dir))   # the depsolve cache is the state dir's
+        except statedir.StateDirBusy as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"--state-dir {args.state_dir}: {exc.strerror or exc}") from None
         out = asyncio.run(_manifest(args))
     except UsageError as exc:
         print(f"osbuildd manifest: {exc}", file=sys.stderr)
@@ -112,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except DepsolveError as exc:
         print(f"osbuildd manifest: depsolve failed: {exc}", file=sys.stderr)
         return FAILED_EXIT
+    finally:
+        if lock is not None:
+            lock.release()
     sys.stdout.write(json.dumps(out, indent=2) + "\n")
     return 0
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from osbuildd import statedir
 from osbuildd.config import Config, Listen
 from osbuildd.log import get_logger
 from osbuildd.services import Services
@@ -98,7 +99,9 @@ def sd_notify(message: str, env: dict[str, str] | None = None) -> bool:
 
 def _unix_listener(path: Path, *, mode: int, group: str | None) -> socket.socket:
     """Bind a unix stream socket at ``path`` (parent created, a stale socket file replaced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)   # the socket's group must reach it; `serve` runs with umask 077
     if len(os.fsencode(path)) > 107:
         raise DaemonError(f"{path}: unix socket path longer than 107 bytes")
     with contextlib.suppress(FileNotFoundError):
@@ -211,7 +214,20 @@ def create_apps(services: Services) -> dict[str, web.Application]:
 
 async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None = None,
                 stop: asyncio.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set). Returns the exit code."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set). Returns the exit code.
+
+    Raises ``statedir.StateDirBusy`` when another process holds the state dir: checked before the
+    listeners and before crash recovery, which would otherwise fail that process's running builds.
+    """
+    lock = await asyncio.to_thread(statedir.acquire, config.state_dir)
+    try:
+        return await _serve_locked(config, on_ready=on_ready, stop=stop)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None,
+                        stop: asyncio.Event | None) -> int:
     import osbuildd.compose
 
     loop = asyncio.get_running_loop()

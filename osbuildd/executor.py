@@ -197,6 +197,7 @@ class LocalExecutor:
         try:
             # same file system (state_dir): the artifact appears complete or not at all
             await asyncio.to_thread(os.replace, src, dst)
+            await asyncio.to_thread(os.chmod, dst, 0o600)   # results are the owner's only
         except OSError as exc:
             err = JobError(errors.BUILD_JOB, f"artifact {filename} missing from export: {exc.strerror}")
             result["success"] = False

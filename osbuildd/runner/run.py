@@ -143,7 +143,8 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=child_env, start_new_session=True,
-            close_fds=False, preexec_fn=_at_fd3)
+            # umask 022: trees and images get the usual modes whatever the daemon's (owner-only) umask
+            close_fds=False, preexec_fn=_at_fd3, umask=0o022)
     except OSError as exc:
         os.close(rfd)
         os.close(wfd)

@@ -9,7 +9,7 @@ want_test=0
 export DEBIAN_FRONTEND=noninteractive
 # --- runtime apt packages (engine tools, depsolve) ---
 APT_PKGS=(
-  python3 python3-venv python3-dev gcc
+  python3 python3-venv python3-dev gcc bubblewrap
   mmdebstrap apt-utils debian-archive-keyring gnupg
   e2fsprogs dosfstools mtools fdisk util-linux
   grub-pc-bin grub-efi-amd64-bin grub2-common

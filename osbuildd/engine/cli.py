@@ -220,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"Checkpoint {missing[0]} not found!", 1)
     if os.geteuid() != 0:
         return _fail("osbuildd-engine: building needs root (mounts, loop devices, chroot)", 1)
+    from .bwrap import SandboxMissing, require
+
+    try:  # every stage runs sandboxed: without bwrap, nothing runs
+        require()
+    except SandboxMissing as e:
+        return _fail(f"osbuildd-engine: error: {e}", 1)
     return asyncio.run(build(args, manifest, args.export, checkpoints))
 
 

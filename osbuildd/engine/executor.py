@@ -2,8 +2,9 @@
 
 Each pipeline builds one tree in scratch space. A pipeline whose id is committed in the store is not
 run at all; otherwise it starts from the newest of its stages that is committed (stage checkpoint).
-Every stage is a separate process (``osbuildd.engine.stagerun``) in its own process group, on the
-host or chrooted into the build pipeline's tree; its output is the stage log.
+Every stage is a separate process (``osbuildd.engine.stagerun``) in its own process group, inside a
+bubblewrap sandbox (``bwrap.py``) whose root is the build pipeline's tree or a read-only view of the
+host; its output is the stage log.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import codecs
 import json
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import buildroot, sources
+from . import buildroot, bwrap, sources
 from .buildroot import bind
 from .devices import LoopDevice, open_device
 from .manifest import Manifest, Pipeline, Stage
@@ -93,6 +93,7 @@ class Executor:
         self.monitor = monitor
         self.stage_timeout = stage_timeout
         self.checkpoints = checkpoints  # pipeline/stage ids to commit
+        self.bwrap = bwrap.require()  # no sandbox, no build: fails before anything runs
         self.trees: dict[str, Path] = {}  # pipeline id -> finished tree
         self.tmp_trees: set[str] = set()  # pipeline ids whose tree is scratch (movable)
         self.log: dict[str, list[dict[str, Any]]] = {}
@@ -274,39 +275,31 @@ class Executor:
                 result.error = str(e)
                 self.monitor.stage_output(result.output)
                 return result
-            in_chroot = build_tree is not None
-            if in_chroot:
-                assert build_tree is not None
+            root: Path | None = None
+            if build_tree is not None:
                 try:
-                    root = await buildroot.setup(work, build_tree, tree, api, in_paths, mounts_root)
+                    root = await buildroot.setup(work, build_tree)
                 except MountError as e:
                     result.output = f"build root setup failed: {e}\n"
                     result.error = str(e)
                     self.monitor.stage_output(result.output)
                     return result
-                base = "/run/osbuild"
-                args = StageArgs(
-                    tree=f"{base}/tree", options=st.options,
-                    inputs={n: {"path": f"{base}/inputs/{n}", "data": in_data.get(n, {})} for n in in_paths},
-                    devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
-                    mounts={n: {"path": f"{base}/mounts/" + str(Path(v).relative_to(mounts_root))
-                                .removeprefix(".").lstrip("/")} for n, v in mount_paths.items()},
-                    paths_mounts=f"{base}/mounts", meta_path=f"{base}/api/meta.json", build_root="/",
-                    source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
-                args.mounts = {n: {"path": v["path"].rstrip("/")} for n, v in args.mounts.items()}
-                cmd = ["chroot", str(root), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
-                       f"{base}/api/args.json"]
-                pythonpath = f"{base}/lib"
-            else:
-                args = StageArgs(
-                    tree=str(tree), options=st.options,
-                    inputs={n: {"path": str(pth), "data": in_data.get(n, {})} for n, pth in in_paths.items()},
-                    devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
-                    mounts={n: {"path": v} for n, v in mount_paths.items()},
-                    paths_mounts=str(mounts_root), meta_path=str(api / "meta.json"), build_root=None,
-                    source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
-                cmd = [sys.executable, "-m", "osbuildd.engine.stagerun", st.type, str(api / "args.json")]
-                pythonpath = str(buildroot.PACKAGE_DIR.parent)
+            # the stage sees everything at fixed paths inside its sandbox, with or without a build root
+            base = bwrap.BASE
+            args = StageArgs(
+                tree=f"{base}/tree", options=st.options,
+                inputs={n: {"path": f"{base}/inputs/{n}", "data": in_data.get(n, {})} for n in in_paths},
+                devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
+                mounts={n: {"path": (f"{base}/mounts/" + str(Path(v).relative_to(mounts_root))
+                                     .removeprefix(".").lstrip("/")).rstrip("/")} for n, v in mount_paths.items()},
+                paths_mounts=f"{base}/mounts", meta_path=f"{base}/api/meta.json",
+                build_root="/" if root is not None else None,
+                source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
+            box = bwrap.Sandbox(root=root, tree=tree, api=api, mounts=mounts_root, inputs=in_paths,
+                                devices=[lo.path for lo in loops], meta=bwrap.stage_meta(st.type))
+            cmd = [*box.argv(self.bwrap), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
+                   f"{base}/api/args.json"]
+            pythonpath = f"{base}/lib"
             args.dump(str(api / "args.json"))
             env = {"PATH": STAGE_PATH, "PYTHONPATH": pythonpath, "LANG": "C.UTF-8", "HOME": "/root",
                    "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}

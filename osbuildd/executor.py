@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from osbuildd import sealing
 from osbuildd.compose import store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
 from osbuildd.compose.model import LOCAL_TARGETS
@@ -204,8 +206,14 @@ class LocalExecutor:
             result["job_error"] = err.to_dict()
             await self.jobs.finish(dq.token, result, err)
             return
-        targets = job.args.get("targets") or []
-        target_results, target_error = await self._upload(job, targets, dst)
+        try:   # credentials unsealed in memory only, for the uploads
+            targets = await asyncio.to_thread(sealing.unseal_targets, job.args,
+                                              functools.partial(sealing.Sealer.open, self.config.state_dir))
+            seal_error = None
+        except sealing.SealError as exc:
+            targets, seal_error = job.args.get("targets") or [], str(exc)
+            blog.error("sealed upload credentials unusable", error=seal_error)
+        target_results, target_error = await self._upload(job, targets, dst, seal_error)
         result["target_results"] = target_results
         result["upload_status"] = "failure" if target_error else "success"
         error = None
@@ -216,7 +224,8 @@ class LocalExecutor:
         blog.info("build finished", artifact=str(dst), seconds=round(res.duration, 1))
         await self.jobs.finish(dq.token, result, error)
 
-    async def _upload(self, job: Any, targets: list[dict], artifact: Path) -> tuple[list[dict], Any]:
+    async def _upload(self, job: Any, targets: list[dict], artifact: Path,
+                      seal_error: str | None = None) -> tuple[list[dict], Any]:
         """Run the upload targets concurrently (osbuildd.upload); local targets keep the artifact."""
         out: list[dict] = []
         remote = [t for t in targets if t.get("name") not in LOCAL_TARGETS]
@@ -225,6 +234,9 @@ class LocalExecutor:
                 out.append({"name": t["name"], "options": {"artifact_path": str(artifact)}})
         if not remote:
             return out, None
+        if seal_error is not None:   # no credentials: every remote target fails, saying why
+            failed = [{"id": errors.INVALID_CONFIG, "reason": seal_error} for _ in remote]
+            return out + [{"name": t["name"], "target_error": e} for t, e in zip(remote, failed, strict=True)], failed
         from osbuildd import upload
         from osbuildd.compose.model import UploadTarget
         creds = await asyncio.to_thread(upload.Credentials.load, self.config)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from osbuildd import distro as distros
+from osbuildd import sealing
 from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.depsolve import PackageSpec
 from osbuildd.distro import Repository
@@ -108,6 +109,12 @@ class ComposeService:
         self._jobs_gone = 0                  # job rows deleted so far (store.counts), as last seen
         self._deletes = 0                    # bumped by delete(): a list() that read before it
         self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
+        self._sealer_obj: sealing.Sealer | None = None   # opened on the first compose with credentials
+
+    async def _sealer(self) -> sealing.Sealer:
+        if self._sealer_obj is None:
+            self._sealer_obj = await asyncio.to_thread(sealing.Sealer.open, self.config.state_dir)
+        return self._sealer_obj
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -190,6 +197,9 @@ class ComposeService:
             "image_boot_mode": it.boot_mode,
             "export": export, "filename": it.filename,
         }
+        if any(sealing.has_secret(t.options) for t in req.targets):
+            # credentials never reach the database in clear (see osbuildd/sealing.py)
+            sealing.seal_targets(build.args, await self._sealer())
         depsolve.id, mani.id, build.id = (str(uuid.uuid4()) for _ in range(3))
         mani.dependencies = [depsolve.id]
         build.dependencies = [mani.id]

@@ -57,7 +57,7 @@ class SandboxMissing(RuntimeError):
 
 def require() -> str:
     """The bwrap binary; without it the engine refuses to run (no unsandboxed fallback)."""
-    path = shutil.which("bwrap", path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    path = shutil.which("bwrap")
     if not path:
         raise SandboxMissing("bwrap (bubblewrap) is not installed: osbuildd-engine runs every stage in a "
                              "bubblewrap sandbox and will not run stages without it (apt-get install bubblewrap)")

@@ -112,6 +112,34 @@ def run_engine(manifest: dict, store: Path, out: Path, exports: list[str], check
     return elapsed
 
 
+# --- stage sandbox start cost (owned by the stage-sandbox work; osbuildd/engine/bwrap.py) ---
+def sandbox_start_ms(rounds: int = 40) -> float:
+    """Mean extra wall time of starting /bin/true through the stage sandbox's argv over a direct start."""
+    from osbuildd.engine import bwrap
+
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        dirs = {d: Path(tmp) / d for d in ("tree", "api", "mounts", "input")}
+        for d in dirs.values():
+            d.mkdir()
+        box = bwrap.Sandbox(root=None, tree=dirs["tree"], api=dirs["api"], mounts=dirs["mounts"],
+                            inputs={"in": dirs["input"]})
+        argv = box.argv(bwrap.require())
+
+        def mean(cmd: list[str]) -> float:
+            subprocess.run(cmd, check=True)  # warm the page cache
+            start = time.perf_counter()
+            for _ in range(rounds):
+                subprocess.run(cmd, check=True)
+            return (time.perf_counter() - start) / rounds
+
+        return max(0.0, mean([*argv, "/bin/true"]) - mean(["/bin/true"])) * 1000
+
+
+def count_stages(manifest: dict) -> int:
+    return sum(len(p.get("stages", [])) for p in manifest["pipelines"])
+# --- end of the stage sandbox section ---
+
+
 def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("bench/engine.py needs root (mmdebstrap --mode=root, loop devices)")
@@ -125,6 +153,12 @@ def main() -> None:
         names = sorted(p.name for p in solved["os"])
         print(f"Debian 12 qcow2: {len(names)} packages, "
               f"{sum(p.size for p in solved['os']) / 1e6:.0f} MB of .debs")
+
+        # stage sandbox section: the per-stage start cost, and what it adds to a cold build
+        per_stage = sandbox_start_ms()
+        n_stages = count_stages(res.manifest)
+        print(f"sandbox start: {per_stage:.1f} ms/stage (bar <= 20 ms); {n_stages} stages -> "
+              f"{per_stage * n_stages / 1000:.2f} s per build")
 
         base_dir = state / "baseline"
         base_dir.mkdir()

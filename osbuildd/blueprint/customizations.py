@@ -15,6 +15,7 @@ from typing import Any
 
 from .codec import DecodeContext, encode, fld, join, type_error
 from .errors import BlueprintError
+from .pathpolicy import path_limit_error
 
 # ----------------------------------------------------------------------------- small sections
 
@@ -213,6 +214,9 @@ def _check_fsnode(path: str, node_path: str, mode: str, user: Any, group: Any) -
     where = join(path, "path")
     if node_path == "":
         raise BlueprintError(where, "path must not be empty")
+    too_bad = path_limit_error(node_path)  # NUL bytes, over-long paths: ours, upstream fails later
+    if too_bad is not None:
+        raise BlueprintError(where, too_bad)
     if not node_path.startswith("/"):
         raise BlueprintError(where, f"path {node_path!r} must be absolute")
     if node_path != "/" and node_path.endswith("/"):

@@ -20,14 +20,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from osbuildd.blueprint import pathpolicy
 from osbuildd.blueprint.errors import BlueprintError
+from osbuildd.engine import datasizes
 
 Stage = dict[str, Any]
 
 # Mountpoints a filesystem customization may not create (system directories, pseudo file systems).
-_DENIED_MOUNTPOINTS = ("/bin", "/sbin", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys", "/run", "/boot/efi")
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9,
-               "gib": 2**30, "tb": 10**12, "tib": 2**40}
 _PATH_RE = re.compile(r"^/(?!\.\.)((?!/\.\./).)*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$")
 # Blueprint top-level customization keys -> names used in ImageType.supported_customizations.
@@ -58,14 +57,10 @@ def stage(type_: str, options: dict[str, Any] | None = None, **extra: Any) -> St
 
 def parse_size(value: Any, field_name: str) -> int:
     """minsize: int bytes or a string like "2 GiB" / "500MiB" (upstream's datasizes)."""
-    if isinstance(value, bool):
-        raise BlueprintError(field_name, f"invalid size {value!r}")
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", str(value))
-    if not m or m.group(2).lower() not in _SIZE_UNITS:
-        raise BlueprintError(field_name, f"invalid size {value!r}")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    try:
+        return datasizes.parse(value)
+    except ValueError as exc:
+        raise BlueprintError(field_name, f"invalid size {value!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- inline file sources
@@ -121,11 +116,10 @@ def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
     if c.get("fips") and c.get("fips") is not True:
         raise BlueprintError("customizations.fips", "fips must be a boolean")
     for i, fs in enumerate(c.get("filesystem") or []):
-        mp = _check_path(fs.get("mountpoint"), f"customizations.filesystem[{i}].mountpoint")
+        _check_path(fs.get("mountpoint"), f"customizations.filesystem[{i}].mountpoint")
         parse_size(fs.get("minsize", 0), f"customizations.filesystem[{i}].minsize")
-        if any(mp == d or mp.startswith(d + "/") for d in _DENIED_MOUNTPOINTS):
-            raise BlueprintError(f"customizations.filesystem[{i}].mountpoint",
-                                 f"the mountpoint {mp} is not allowed")
+    # upstream's path policy for mountpoints, files, directories (and ours for user homes)
+    pathpolicy.check_customizations(c)
     for i, d in enumerate(c.get("directories") or []):
         _check_path(d.get("path"), f"customizations.directories[{i}].path")
         _check_mode(d.get("mode"), f"customizations.directories[{i}].mode")

@@ -164,8 +164,9 @@ async def compose_start(request: web.Request) -> web.Response:
     except Exception as e:
         kind = type(e).__name__
         if kind == "ComposeRequestError":
-            if getattr(e, "kind", "") == "blueprint":
-                raise bad_request("ManifestCreationFailed", f"failed to initialize osbuild manifest: {e}") from e
+            if getattr(e, "kind", "") == "blueprint":  # upstream's text: the message, no field prefix
+                raise bad_request("ManifestCreationFailed",
+                                  f"failed to initialize osbuild manifest: {getattr(e, 'message', e)}") from e
             raise bad_request("ComposeError", str(e)) from e
         if kind == "DepsolveError":
             raise WeldrError(500, "DepsolveError", str(e)) from e

@@ -87,27 +87,30 @@ def _components(path: str) -> list[str]:
 _DENY = PathPolicy(deny=True)
 _ALLOW = PathPolicy()
 
-# pkg/policies MountpointPolicies
-MOUNTPOINT_POLICIES = PathPolicies({
+_MOUNTPOINTS = {
     "/": _ALLOW,
     "/etc": _DENY,                  # must be on the root filesystem
     "/usr": PathPolicy(exact=True),  # systemd's fstab generator cannot mount below /usr before switch-root
     "/sys": _DENY, "/proc": _DENY, "/dev": _DENY, "/run": _DENY,   # API filesystems
     "/bin": _DENY, "/sbin": _DENY, "/lib": _DENY, "/lib64": _DENY,  # merged /usr
-    "/lost+found": _DENY, "/boot/efi": _DENY, "/sysroot": _DENY,
+    "/lost+found": _DENY, "/sysroot": _DENY,
     "/var/run": _DENY, "/var/lock": _DENY,                         # symlinks into /run (tmpfs)
-})
+}
+# pkg/policies MountpointPoliciesDisk and MountpointPoliciesFS: an ESP can be a disk partition, but
+# not a filesystem customization
+MOUNTPOINT_POLICIES_DISK = PathPolicies(_MOUNTPOINTS)
+MOUNTPOINT_POLICIES = PathPolicies({**_MOUNTPOINTS, "/boot/efi": _DENY})
 
-_COMMON_DENIED = ("/bin", "/boot", "/dev", "/efi", "/lib", "/lib64", "/lost+found", "/proc", "/run",
-                  "/sbin", "/sys", "/sysroot", "/tmp", "/usr", "/var/run", "/var/tmp")
+_COMMON = {"/": _ALLOW, "/usr/local": _ALLOW, **{p: _DENY for p in (
+    "/bin", "/boot", "/dev", "/efi", "/lib", "/lib64", "/lost+found", "/proc", "/run",
+    "/sbin", "/sys", "/sysroot", "/tmp", "/usr", "/var/run", "/var/tmp")}}
 
 # pkg/policies CustomDirectoriesPolicies
-CUSTOM_DIRECTORIES_POLICIES = PathPolicies({"/": _ALLOW, **{p: _DENY for p in _COMMON_DENIED}})
+CUSTOM_DIRECTORIES_POLICIES = PathPolicies(_COMMON)
 
 # pkg/policies CustomFilesPolicies: the directory list plus the account and mount tables
 CUSTOM_FILES_POLICIES = PathPolicies({
-    "/": _ALLOW, **{p: _DENY for p in _COMMON_DENIED},
-    "/etc/fstab": _DENY, "/etc/group": _DENY, "/etc/passwd": _DENY, "/etc/shadow": _DENY,
+    **_COMMON, "/etc/fstab": _DENY, "/etc/group": _DENY, "/etc/passwd": _DENY, "/etc/shadow": _DENY,
 })
 
 
@@ -196,7 +199,7 @@ def disk_mountpoints(disk: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def check_disk_mountpoints_policy(disk: Mapping[str, Any] | None,
-                                  policy: PathPolicies = MOUNTPOINT_POLICIES) -> None:
+                                  policy: PathPolicies = MOUNTPOINT_POLICIES_DISK) -> None:
     """customizations.disk (upstream's CheckDiskMountpointsPolicy). Upstream joins the errors with
     newlines; we join them with "; " so that the message stays one line."""
     if not disk:

@@ -48,6 +48,8 @@ CASES = [
     ("file", "/dev/x", _files("/dev/x")),
     ("file", "/boot/x", _files("/boot/x")),
     ("file", "/usr/bin/x", _files("/usr/bin/x")),
+    ("file", "/usr/local/bin/x", None),                   # /usr/local is carved out of /usr
+    ("file", "/usr", _files("/usr")),
     ("file", "/tmp/x", _files("/tmp/x")),
     ("file", "/var/tmp/x", _files("/var/tmp/x")),
     ("file", "/efi/x", _files("/efi/x")),
@@ -60,6 +62,8 @@ CASES = [
     ("dir", "/etc/x", None),
     ("dir", "/etc/fstab", None),                          # only files are denied there
     ("dir", "/opt/app", None),
+    ("dir", "/usr/local/share/x", None),
+    ("dir", "/usr/share/x", _dirs("/usr/share/x")),
     ("dir", "/var/run/x", _dirs("/var/run/x")),
     ("dir", "/var/lock/x", None),
     ("dir", "/run/x", _dirs("/run/x")),
@@ -156,6 +160,8 @@ def test_disk_mountpoints():
                                  "path '/usr/x ' is not allowed; path '/run ' is not allowed")
     assert exc.value.field == "customizations.disk.partitions[1].mountpoint"
     pp.check_disk_mountpoints_policy({"partitions": [{"mountpoint": "/"}, {"subvolumes": [{"mountpoint": "/home"}]}]})
+    # an ESP may be a partition of a disk customization (MountpointPoliciesDisk), not a filesystem one
+    pp.check_disk_mountpoints_policy({"partitions": [{"mountpoint": "/boot/efi"}]})
 
 
 def test_dir_file_structure():

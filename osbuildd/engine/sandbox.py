@@ -19,6 +19,7 @@ ENV = "OSBUILDD_ENGINE_SANDBOX"
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 
@@ -42,6 +43,11 @@ def enter(argv: list[str]) -> NoReturn:
     if pid == 0:
         try:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            # a /proc of this PID namespace: tools that look up their children by pid (bwrap opens
+            # /proc/<child>/ns/*) must not find the host's process of that number
+            if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"mounting /proc for the engine failed: {os.strerror(err)}")
             os.environ[ENV] = "1"
             os.execv(sys.executable, [sys.executable, "-m", "osbuildd.engine.cli", *argv])
         finally:

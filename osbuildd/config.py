@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 import types
 import typing
@@ -16,31 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osbuildd.engine import datasizes
+
 DEFAULT_PATH = Path("/etc/osbuildd/osbuildd.toml")
 ENV_VAR = "OSBUILDD_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 1000**2, "mb": 1000**2,
-               "mib": 1024**2, "mi": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
-               "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4}
-
-
 class ConfigError(ValueError):
     """A configuration problem, worded ``<file>: <key>: <message>`` (one line)."""
 
 
 def parse_size(text: str | int) -> int:
-    """Bytes of a size such as ``"20GiB"``, ``"500MB"`` or ``1048576``."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise ValueError("must not be negative")
-        return text
-    m = _SIZE.match(str(text))
-    if not m:
-        raise ValueError(f"not a size: {text!r} (e.g. \"20GiB\")")
-    return int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()]
+    """Bytes of a size such as ``"20GiB"``, ``"20Gi"``, ``"500MB"`` or ``1048576`` (one parser:
+    ``osbuildd.engine.datasizes``)."""
+    return datasizes.parse(text)
 
 
 @dataclass(frozen=True)

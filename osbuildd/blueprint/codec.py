@@ -17,6 +17,8 @@ from dataclasses import MISSING, field, fields, is_dataclass
 from functools import cache
 from typing import Any
 
+from osbuildd.engine import datasizes
+
 from .errors import BlueprintError
 
 # ---------------------------------------------------------------------------------------------
@@ -87,23 +89,9 @@ def _is_union(tp: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # data sizes ("2 GiB", "500MiB", 1024) as osbuild/images datasizes parses them
 
-_SIZE_UNITS = {
-    "": 1, "b": 1,
-    "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3,
-    "tb": 1000**4, "tib": 1024**4,
-}
-_SIZE_RE = re.compile(r"^\s*([0-9]+)\s*([A-Za-z]*)\s*$")
-
-
 def parse_size(text: str) -> int:
-    """Bytes of a size string; units B, kB, KiB, MB, MiB, GB, GiB, TB, TiB (case-insensitive)."""
-    m = _SIZE_RE.match(text)
-    if not m:
-        raise ValueError(f"failed to parse size field named {text!r}: not a number with an optional unit")
-    factor = _SIZE_UNITS.get(m.group(2).lower())
-    if factor is None:
-        raise ValueError(f"unknown data size units in string: {text}")
-    return int(m.group(1)) * factor
+    """Bytes of a size string (upstream's datasizes units, see ``osbuildd.engine.datasizes``)."""
+    return datasizes.parse(text)
 
 
 # ---------------------------------------------------------------------------------------------

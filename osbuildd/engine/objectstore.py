@@ -11,28 +11,20 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from . import datasizes
+
 CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# osbuildd-engine object store\n"
-_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
-          "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_size(text: str) -> int | None:
     """``20GiB`` -> bytes, ``unlimited`` -> None. Raises ValueError on anything else."""
-    t = str(text).strip().lower()
-    if t == "unlimited":
-        return None
-    m = re.fullmatch(r"(\d+)\s*([a-z]*)", t)
-    if not m or m.group(2) not in _UNITS:
-        raise ValueError(f"invalid size: {text!r}")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    return datasizes.parse_limit(text)
 
 
 def tree_size(path: Path) -> int:

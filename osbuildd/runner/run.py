@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osbuildd.engine import datasizes
+
 from .cleanup import JOB_MARKER, MARKER, cleanup_under, kill_group, marker_value, snapshot_under
 from .logs import BuildLog
 from .monitor import MonitorEvent, MonitorParser, Progress
@@ -75,11 +77,18 @@ def resolve_osbuild(setting: str | Sequence[str] = "auto") -> list[str]:
     return [sys.executable, "-m", "osbuildd.engine.cli"]
 
 
+def cache_size_arg(value: str | int) -> str:
+    """``--cache-max-size`` in a form every engine takes: upstream osbuild knows only kB..TiB and
+    bare bytes, so ``"20Gi"`` (valid in our config) goes as ``21474836480``."""
+    limit = datasizes.parse_limit(value)
+    return "unlimited" if limit is None else str(limit)
+
+
 def build_argv(osbuild: Sequence[str], *, store: Path, outdir: Path, exports: Sequence[str],
                checkpoints: Sequence[str], cache_max_size: str) -> list[str]:
     argv = [*osbuild, "--store", str(store), "--output-directory", str(outdir)]
     if cache_max_size:
-        argv += ["--cache-max-size", str(cache_max_size)]
+        argv += ["--cache-max-size", cache_size_arg(cache_max_size)]
     for e in exports:
         argv += ["--export", e]
     for c in checkpoints:

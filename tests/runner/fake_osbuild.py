@@ -4,6 +4,8 @@
 Stands in for `osbuild --monitor=JSONSeqMonitor --monitor-fd=N --json -` only for the failure modes the
 real engine can't be made to show on demand: a crash with empty stdout, a hang, a stage that ignores
 SIGTERM. Mode from env FAKE_OSBUILD_MODE: success | failure | crash | hang | stubborn.
+With FAKE_OSBUILD_RECORD=<file> it also writes its argv and the manifest's stage types there (which
+engine the runner chose, and with which --cache-max-size).
 """
 
 import json
@@ -19,6 +21,10 @@ fd = next(int(a.split("=", 1)[1]) for a in args if a.startswith("--monitor-fd=")
 store = args[args.index("--store") + 1]
 manifest = json.loads(sys.stdin.read())  # like osbuild: the whole manifest first
 assert manifest.get("version") == "2"
+if os.environ.get("FAKE_OSBUILD_RECORD"):  # what the runner asked of "upstream osbuild"
+    with open(os.environ["FAKE_OSBUILD_RECORD"], "w") as f:
+        json.dump({"argv": [sys.argv[0], *args], "stages": sorted({
+            st["type"] for p in manifest.get("pipelines", []) for st in p.get("stages", [])})}, f)
 mon = os.fdopen(fd, "wb", buffering=0)
 sample = "osbuild-monitor-sample-failure.jsonseq" if mode == "failure" else "osbuild-monitor-sample.jsonseq"
 records = open(os.path.join(notes, sample), "rb").read().split(b"\n")

@@ -16,7 +16,6 @@ import hashlib
 import random
 import re
 import string
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,10 +218,10 @@ def _hashed(password: str, rng: random.Random) -> str:
     if password.startswith(("$1$", "$2", "$5$", "$6$", "$y$", "$7$")):
         return password
     salt = "".join(rng.choice(string.ascii_letters + string.digits + "./") for _ in range(16))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # Python 3.11 still has it; Debian 12's python3 is 3.11
-    return crypt.crypt(password, "$6$" + salt)
+    # passlib (libpass), as blueprint/validation.py: the crypt module is gone in Python 3.13
+    from passlib.hash import sha512_crypt
+
+    return sha512_crypt.using(rounds=5000, salt=salt).hash(password)
 
 
 def users_stage(c: dict[str, Any], rng: random.Random) -> Stage | None:

@@ -81,5 +81,16 @@ def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
 
 
 def chroot_run(tree: str, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-    """Run a command inside the image tree (for useradd, systemctl, update-initramfs ...)."""
-    return run(["chroot", tree, *cmd], **kwargs)
+    """Run a command inside the image tree (for useradd, systemctl, update-initramfs ...).
+
+    The tree is mounted nodev in the stage sandbox (a device node planted in a tree opens nothing),
+    so the sandbox's own minimal /dev is bound over the tree's /dev, in a private mount namespace
+    that vanishes with the command."""
+    dev = os.path.join(tree, "dev")
+    if not os.path.isdir(dev) or os.path.islink(dev) or not os.path.isdir("/dev/pts"):
+        return run(["chroot", tree, *cmd], **kwargs)
+    print("+ " + " ".join(["chroot", tree, *cmd]), flush=True)
+    kwargs.setdefault("check", True)
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'mount --rbind /dev "$1/dev" && exec chroot "$@"', "sh", tree, *cmd],
+                          stdout=sys.stdout, stderr=sys.stderr, **kwargs)

@@ -48,6 +48,7 @@ CAPABILITIES = frozenset({
     "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
     "CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
 })
+BINFMT = "/proc/sys/fs/binfmt_misc"
 HOST_DIRS = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
@@ -101,7 +102,10 @@ class Sandbox:
             a += ["--bind", str(self.root), "/"]
         else:
             a += _host_view()
-        a += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys",
+        a += ["--proc", "/proc"]
+        if os.path.ismount(BINFMT):  # bootstrap checks for a foreign architecture's qemu-user handler
+            a += ["--ro-bind", BINFMT, BINFMT]
+        a += ["--dev", "/dev", "--ro-bind", "/sys", "/sys",
               "--tmpfs", "/run", "--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp"]
         for dev in sorted(set(self.devices)):
             a += ["--dev-bind", dev, dev]

@@ -20,6 +20,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+BINFMT = "/proc/sys/fs/binfmt_misc"
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 
@@ -45,9 +46,12 @@ def enter(argv: list[str]) -> NoReturn:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             # a /proc of this PID namespace: tools that look up their children by pid (bwrap opens
             # /proc/<child>/ns/*) must not find the host's process of that number
+            binfmt = os.path.ismount(BINFMT)
             if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"mounting /proc for the engine failed: {os.strerror(err)}")
+            if binfmt:  # foreign-architecture builds look up their qemu-user handler there
+                libc.mount(b"binfmt_misc", BINFMT.encode(), b"binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
             os.environ[ENV] = "1"
             os.execv(sys.executable, [sys.executable, "-m", "osbuildd.engine.cli", *argv])
         finally:

@@ -1,7 +1,8 @@
 """Runs one stage: ``python3 -m osbuildd.engine.stagerun <stage-type> <args.json>``.
 
-This runs inside the build root when the pipeline has one, with whatever Python that tree has, so it
-imports nothing but the standard library and ``osbuildd.engine.stageapi`` + the stage module.
+This runs in the stage sandbox (``bwrap.py``) with the ``/usr/bin/python3`` of its root (the build
+pipeline's tree, or the host's), so it imports nothing but the standard library and
+``osbuildd.engine.stageapi`` + the stage module.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ REDACTED = "***"
 _SECRET_WORDS = {"password", "passwd", "secret", "token", "key", "credentials", "credential",
                  "authorization", "sas", "passphrase", "apikey", "private"}
 _SPLIT = re.compile(r"[_\-.\s]+")
+SDK_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "azure", "google", "gcloud",
+               "aiosqlite")
 
 
 def is_secret_key(name: str) -> bool:
@@ -79,6 +81,10 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
     root.setLevel(numeric)
     # one line per HTTP request is noise at info level
     logging.getLogger("aiohttp.access").setLevel(max(numeric, logging.WARNING))
+    # at debug these print request headers (AWS key ids, session tokens), signed URLs (SAS) and SQL
+    # parameters: never below info, whatever the level asked for
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
 
 
 def get_logger(name: str = "osbuildd", **bound: Any) -> Any:

@@ -78,6 +78,10 @@ class BuilderConfig:
     local_executor: bool = True
     cache_max_size: str = "20GiB"
     stage_timeout: float = 0  # seconds, 0 = none
+    # where repository `file:` URLs may point (empty: none) and where signed_by/gpgkey paths may be
+    local_repo_dirs: list[str] = field(default_factory=list)
+    keyring_dirs: list[str] = field(default_factory=lambda: ["/usr/share/keyrings", "/etc/apt/keyrings",
+                                                              "/etc/pki/rpm-gpg"])
 
     @property
     def cache_max_bytes(self) -> int:
@@ -212,6 +216,9 @@ class Config:
             fail("builder.stage_timeout", "must not be negative (0 = no timeout)")
         if self.builder.osbuild != "auto" and not self.builder.osbuild.startswith("/"):
             fail("builder.osbuild", f"must be \"auto\" or an absolute path, got {self.builder.osbuild!r}")
+        for key in ("local_repo_dirs", "keyring_dirs"):
+            if any(not d.startswith("/") for d in getattr(self.builder, key)):
+                fail(f"builder.{key}", "must be absolute paths")
         try:
             self.builder.cache_max_bytes  # noqa: B018 - parsing is the check
         except ValueError as exc:
@@ -242,6 +249,10 @@ def _build(cls: type, data: Any, src: str, prefix: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, src: str, key: str) -> Any:
+    if typing.get_origin(hint) is list:
+        if isinstance(value, list) and all(isinstance(x, str) for x in value):
+            return list(value)
+        raise ConfigError(f"{src}: {key}: must be a list of strings, got {value!r}")
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for t in allowed:
         if t is bool and isinstance(value, bool):

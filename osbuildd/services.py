@@ -23,6 +23,8 @@ class Services:
     async def open(cls, config: Config, *, recover: bool = True) -> Services:
         """Open the database (migrations applied) and job store; ``recover`` runs crash recovery
         (jobs left running by a dead process settled, ``<state_dir>/tmp`` emptied) first."""
+        from osbuildd.distro import repocheck
+        repocheck.configure(config.builder.local_repo_dirs, config.builder.keyring_dirs)
         for d in (config.state_dir, config.tmp_dir, config.results_dir, config.store_dir, config.cache_dir):
             await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
         db = await Database.open(config.db_path)

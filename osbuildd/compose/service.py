@@ -21,7 +21,7 @@ from osbuildd import distro as distros
 from osbuildd import sealing
 from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.depsolve import PackageSpec
-from osbuildd.distro import Repository
+from osbuildd.distro import Repository, repocheck
 from osbuildd.queue import JobNotFound, JobStatus, errors
 from osbuildd.queue.errors import JobStoreError
 
@@ -66,8 +66,15 @@ def _check_repositories(repos: list[Repository]) -> None:
         where = f"repositories[{i}]"
         if not (r.baseurl or r.mirrorlist or r.metalink):
             raise ComposeRequestError(where, "must specify baseurl, mirrorlist, or metalink")
-        if r.check_gpg and not r.gpgkeys and not r.signed_by:
+        if r.check_gpg and not r.gpgkeys and not r.signed_by and not r.suite:
             raise ComposeRequestError(where, "check_gpg is set but no gpgkey is given")
+        try:
+            if r.suite is not None:
+                repocheck.check_deb(r)
+            else:
+                repocheck.check_rpm(r)
+        except repocheck.RepoCheckError as e:
+            raise ComposeRequestError(f"{where}.{e.field}", str(e)) from None
 
 
 def _check_targets(targets: list[UploadTarget]) -> None:

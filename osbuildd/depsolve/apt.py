@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec
+from osbuildd.distro import repocheck
 
-DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+DEBIAN_KEYRING = repocheck.DEBIAN_KEYRING
 # Indexes younger than this are used as they are; older ones get a conditional `apt-get update`
 # (If-Modified-Since on InRelease, so an unchanged mirror costs one small request per suite).
 REFRESH_AFTER = 600.0
@@ -55,25 +56,51 @@ def _repo_field(repo: Any, name: str, default: Any = None) -> Any:
     return getattr(repo, name, default)
 
 
-def _sources_list(repos: list[Any]) -> str:
+def _sources_list(repos: list[Any], key_dir: Path | None = None) -> str:
+    """sources.list from typed fields only, each checked again here (defence in depth: a bad line
+    from the database or config never reaches apt). Armoured keys are written under ``key_dir``."""
     lines = []
     for repo in repos:
+        rid = _repo_field(repo, "id", "?")
         urls = _repo_field(repo, "baseurl") or []
         if isinstance(urls, str):
             urls = [urls]
         suite = _repo_field(repo, "suite")
-        components = _repo_field(repo, "components") or ["main"]
+        components = _repo_field(repo, "components")
+        if components is None:
+            components = [] if str(suite or "").endswith("/") else ["main"]
         if not urls or not suite:
-            rid = _repo_field(repo, "id", "?")
             raise _error("repository", f"repository {rid}: an apt repository needs baseurl and suite", rid)
-        # InRelease is always verified: the repository's keyring, else Debian's archive keyring
-        keyring = _repo_field(repo, "signed_by") or DEBIAN_KEYRING
-        for key in _repo_field(repo, "gpgkeys") or []:
-            if isinstance(key, str) and key.startswith("/") and os.path.exists(key):
-                keyring = key
-        opts = f"signed-by={keyring}"
-        lines.append(f"deb [{opts}] {urls[0]} {suite} {' '.join(components)}")
+        try:
+            repocheck.check_deb({**_as_dict(repo), "components": components})
+            keyring = repocheck.deb_keyring(repo)
+            if keyring and repocheck.is_armoured(keyring):
+                keyring = _key_file(keyring, key_dir)
+            line = repocheck.apt_line(urls[0], suite, components, keyring)
+        except repocheck.RepoCheckError as e:
+            raise _error("repository", f"repository {rid}: {e}", rid) from None
+        lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _as_dict(repo: Any) -> dict[str, Any]:
+    if isinstance(repo, dict):
+        return dict(repo)
+    return {k: getattr(repo, k, None) for k in ("id", "name", "baseurl", "suite", "signed_by", "gpgkeys")}
+
+
+def _key_file(text: str, key_dir: Path | None) -> str:
+    """An armoured key as a file apt can name in signed-by (path by content hash)."""
+    import hashlib
+
+    name = hashlib.sha256(text.encode()).hexdigest()[:16] + ".asc"
+    if key_dir is None:
+        return f"/keys/{name}"   # only for the root's tag; the real root passes its key dir
+    key_dir.mkdir(parents=True, exist_ok=True)
+    path = key_dir / name
+    if not path.exists():
+        path.write_text(text)
+    return str(path)
 
 
 class AptRoot:
@@ -103,6 +130,7 @@ class AptRoot:
         if not status.exists():
             status.write_text("")
         sl = r / "etc" / "sources.list"
+        self.sources = _sources_list(self.repos, r / "keys")
         if not sl.exists() or sl.read_text() != self.sources:
             sl.write_text(self.sources)
         conf = f"""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSetRequest, PackageSpec
+from osbuildd.distro import repocheck
 
 HELPER = Path(__file__).with_name("dnf_helper.py")
 SYSTEM_PYTHON = os.environ.get("OSBUILDD_DNF_PYTHON", "/usr/bin/python3")
@@ -23,6 +24,11 @@ _CACHE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 def _repo_json(repo: Any) -> dict[str, Any]:
+    # checked again at use: a bad field from the database or config never reaches dnf
+    try:
+        repocheck.check_rpm(repo)
+    except repocheck.RepoCheckError as e:
+        raise DepsolveError("repository", f"repository {repo.id}: {e}", repository=str(repo.id)) from None
     return {"id": repo.id, "name": repo.name or repo.id, "baseurl": list(repo.baseurl or []),
             "metalink": repo.metalink or "", "mirrorlist": repo.mirrorlist or "",
             "gpgkeys": list(repo.gpgkeys or []), "check_gpg": bool(repo.check_gpg),

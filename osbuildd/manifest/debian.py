@@ -20,7 +20,7 @@ from typing import Any
 
 from osbuildd.blueprint.errors import BlueprintError
 from osbuildd.depsolve import PackageSetRequest, PackageSpec
-from osbuildd.distro import Distro, ImageType
+from osbuildd.distro import Distro, ImageType, repocheck
 from osbuildd.manifest import common
 from osbuildd.manifest import customizations as cz
 
@@ -102,6 +102,8 @@ def _bootstrap_stage(distro: Distro, arch: str, packages: list[PackageSpec]) -> 
 def _apt_sources_stage(distro: Distro, arch: str) -> dict[str, Any]:
     sources = []
     for r in distro.arch(arch).repositories:
+        # the image's apt sources: grammar only (key paths name files of the image, not the host)
+        repocheck.check_deb(r, must_exist=False)
         sources.append({"filename": f"{r.id}.sources", "types": ["deb"], "uris": list(r.baseurl or []),
                         "suites": [r.suite], "components": list(r.components or ["main"]),
                         "signed_by": r.signed_by or KEYRING})

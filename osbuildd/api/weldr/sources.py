@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import tomli_w
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from osbuildd.api.weldr.bodies import BodyError, media_type, parse_json, parse_toml, read_body
 from osbuildd.api.weldr.errors import WeldrError, bad_request, error_entry, not_found
-from osbuildd.api.weldr.sourcestore import SOURCE_TYPES, SourceConfig, repo_source
+from osbuildd.api.weldr.sourcestore import SOURCE_TYPES, SourceConfig, check_source, repo_source
 from osbuildd.api.weldr.util import (
     V,
     api_version,
@@ -19,6 +20,7 @@ from osbuildd.api.weldr.util import (
     ok,
     text_response,
 )
+from osbuildd.distro.repocheck import RepoCheckError
 
 routes = web.RouteTableDef()
 
@@ -117,13 +119,15 @@ def _source_config(data: dict[str, Any]) -> SourceConfig:
         raise bad_request("ProjectsError", f"Problem parsing POST body: unknown source type '{kind}'")
     if kind == "deb" and not want("suite", str, ""):
         raise bad_request("ProjectsError", "Problem parsing POST body: 'suite' field is missing from request")
+    suite = want("suite", str, "")
     return SourceConfig(
         name=want("name", str, ""), type=kind, url=want("url", str, ""),
-        check_gpg=want("check_gpg", bool, False), check_ssl=want("check_ssl", bool, False),
+        # a deb source is verified unless it says check_gpg = false (explicitly unsigned)
+        check_gpg=want("check_gpg", bool, kind == "deb"), check_ssl=want("check_ssl", bool, False),
         system=False, proxy=want("proxy", str, ""), gpgkeys=want("gpgkeys", list, []),
         distros=want("distros", list, []), rhsm=want("rhsm", bool, False),
-        check_repogpg=want("check_repogpg", bool, False), suite=want("suite", str, ""),
-        components=want("components", list, []) or (["main"] if kind == "deb" else []),
+        check_repogpg=want("check_repogpg", bool, False), suite=suite,
+        components=want("components", list, []) or (["main"] if kind == "deb" and not suite.endswith("/") else []),
         signed_by=want("signed_by", str, ""),
     )
 
@@ -148,6 +152,10 @@ async def source_new(request: web.Request) -> web.Response:
         raise bad_request("SystemSource", f"{key} is a system source, it cannot be changed.")
     if "/" in key or ".." in key:
         raise bad_request("ProjectsError", f"Problem parsing POST body: invalid source id '{key}'")
+    try:
+        await asyncio.to_thread(check_source, key, cfg)   # resolves key paths on disk
+    except RepoCheckError as e:
+        raise bad_request("ProjectsError", f"Problem parsing POST body: {e}") from e
     await c.sources.put(key, cfg)
     return ok()
 

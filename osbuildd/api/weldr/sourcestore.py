@@ -97,6 +97,25 @@ def repo_source(repo: Any) -> SourceConfig:
     )
 
 
+def check_source(key: str, cfg: SourceConfig) -> None:
+    """The repository grammar (osbuildd.distro.repocheck) on a source's fields; raises RepoCheckError
+    naming the field with Weldr's field names (url, gpgkeys, ...)."""
+    from osbuildd.distro import repocheck
+
+    repocheck.check_id(key, "id")
+    repocheck.check_name(cfg.name, "name")
+    if cfg.proxy:
+        repocheck.check_url(cfg.proxy, "proxy", allow_file=False)
+    if cfg.type == "deb":
+        repocheck.check_deb({"id": key, "name": cfg.name, "url": cfg.url, "suite": cfg.suite,
+                             "components": cfg.components, "signed_by": cfg.signed_by,
+                             "gpgkeys": cfg.gpgkeys}, url_field="url")
+        return
+    repocheck.check_url(cfg.url, "url")
+    for k in cfg.gpgkeys:
+        repocheck.check_gpgkey(k, "gpgkeys")
+
+
 class SourceStore:
     """User sources keyed by id (v1) — v0 clients key them by name, which upstream stores as the id."""
 

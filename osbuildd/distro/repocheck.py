@@ -1,0 +1,267 @@
+"""Repository fields checked before apt or dnf sees them, and the apt line built from typed fields.
+
+Every entry point (Weldr sources, compose requests, distro data, the apt/dnf depsolvers, the Debian
+manifest) calls these checks, so a field can never carry a second line, an apt `[option]` or a file
+outside the configured directories. `configure()` is called once from the config at start-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_KEYRING_DIRS = ("/usr/share/keyrings", "/etc/apt/keyrings", "/etc/pki/rpm-gpg")
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+_local_repo_dirs: tuple[str, ...] = ()
+_keyring_dirs: tuple[str, ...] = DEFAULT_KEYRING_DIRS
+
+# RFC 3986 characters minus the ones apt's one-line format treats specially ([ ] " #) and no spaces.
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?@!$&'()*+,;=%]+")
+# Debian suites and components: archive path words (sources.list(5)); "/" only inside, no "..".
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_/-]*")
+_ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+_ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
+_ARMOR_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [\x20-\x7e]*")
+_B64_LINE = re.compile(r"[A-Za-z0-9+/=]+")
+
+
+class RepoCheckError(ValueError):
+    """A repository field that breaks the grammar; ``field`` names it, str() is the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"'{field}' {message}")
+        self.field = field
+
+
+def configure(local_repo_dirs: Iterable[str] = (), keyring_dirs: Iterable[str] = DEFAULT_KEYRING_DIRS) -> None:
+    """Set the directories `file:` URLs and key paths may name ([builder] local_repo_dirs, keyring_dirs)."""
+    global _local_repo_dirs, _keyring_dirs
+    _local_repo_dirs = tuple(str(d) for d in local_repo_dirs)
+    _keyring_dirs = tuple(str(d) for d in keyring_dirs)
+
+
+def _no_controls(value: str, field: str) -> None:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise RepoCheckError(field, "must not contain newlines or control characters")
+
+
+def _inside(path: str, dirs: Sequence[str], field: str, what: str) -> str:
+    """The resolved path if it lies inside one of ``dirs`` (symlinks resolved), else an error."""
+    if not path.startswith("/"):
+        raise RepoCheckError(field, f"must be an absolute path, got {path!r}")
+    if ".." in path.split("/"):
+        raise RepoCheckError(field, f"must not contain '..', got {path!r}")
+    if not dirs:
+        raise RepoCheckError(field, f"names {path!r} but no {what} is configured")
+    real = os.path.realpath(path)
+    for d in dirs:
+        base = os.path.realpath(d)
+        if real == base or real.startswith(base.rstrip("/") + "/"):
+            return real
+    raise RepoCheckError(field, f"must be inside {', '.join(dirs)} ({what}), got {path!r}")
+
+
+def check_url(value: Any, field: str = "url", *, allow_file: bool = True) -> str:
+    """http(s) URL, or a `file:` URL under [builder] local_repo_dirs."""
+    if not isinstance(value, str) or not value:
+        raise RepoCheckError(field, "must be a non-empty string")
+    _no_controls(value, field)
+    parts = urlsplit(value)
+    # brackets only as an IPv6 host literal
+    rest = value.replace(parts.netloc, "", 1) if parts.netloc.startswith("[") else value
+    if not _URL_CHARS.fullmatch(rest):
+        raise RepoCheckError(field, f"contains characters not allowed in a repository URL: {value!r}")
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise RepoCheckError(field, f"has no host: {value!r}")
+        return value
+    if scheme == "file" and allow_file:
+        if parts.netloc not in ("", "localhost"):
+            raise RepoCheckError(field, f"file: URLs name no host, got {value!r}")
+        path = unquote(parts.path)
+        _no_controls(path, field)
+        _inside(path, _local_repo_dirs, field, "[builder] local_repo_dirs")
+        return value
+    raise RepoCheckError(field, f"must be an http, https or file: URL, got {value!r}")
+
+
+def check_suite(value: Any, field: str = "suite") -> str:
+    if not isinstance(value, str) or not value:
+        raise RepoCheckError(field, "must be a non-empty string")
+    _no_controls(value, field)
+    if not _WORD.fullmatch(value) or ".." in value.split("/") or len(value) > 128:
+        raise RepoCheckError(field, f"is not a Debian suite name (letters, digits, . + ~ _ - /): {value!r}")
+    return value
+
+
+def check_components(value: Any, suite: str = "", field: str = "components") -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise RepoCheckError(field, "must be a list of strings")
+    for c in value:
+        _no_controls(c, field)
+        if not _WORD.fullmatch(c) or ".." in c.split("/") or len(c) > 128:
+            raise RepoCheckError(field, f"is not a Debian component name (one word each): {c!r}")
+    if suite.endswith("/") and value:
+        raise RepoCheckError(field, "must be empty for a flat repository (suite ending in '/')")
+    return value
+
+
+def is_armoured(text: str) -> bool:
+    return text.lstrip().startswith("-----BEGIN PGP")
+
+
+def check_armoured_key(text: str, field: str) -> str:
+    """An ASCII-armoured OpenPGP public key block (RFC 4880 §6.2) whose first packet is a public key."""
+    lines = text.strip().replace("\r\n", "\n").split("\n")
+    if len(lines) < 3 or lines[0].strip() != _ARMOR_BEGIN or lines[-1].strip() != _ARMOR_END:
+        raise RepoCheckError(field, "is not an ASCII-armoured OpenPGP public key block")
+    body = lines[1:-1]
+    while body and _ARMOR_HEADER.fullmatch(body[0]):
+        body = body[1:]
+    if body and body[0].strip() == "":
+        body = body[1:]
+    if body and body[-1].startswith("=") and len(body[-1]) == 5:
+        body = body[:-1]  # CRC-24 line
+    if not body or not all(_B64_LINE.fullmatch(ln.strip()) for ln in body):
+        raise RepoCheckError(field, "is not an ASCII-armoured OpenPGP public key block (bad base64 body)")
+    try:
+        data = base64.b64decode("".join(ln.strip() for ln in body), validate=True)
+    except (binascii.Error, ValueError):
+        raise RepoCheckError(field, "is not an ASCII-armoured OpenPGP public key block (bad base64)") from None
+    # packet tag: old format bits 5..2, new format bits 5..0; 6 = public key
+    if not data or not data[0] & 0x80:
+        raise RepoCheckError(field, "does not hold an OpenPGP packet")
+    tag = data[0] & 0x3F if data[0] & 0x40 else (data[0] >> 2) & 0x0F
+    if tag != 6:
+        raise RepoCheckError(field, "does not start with an OpenPGP public key packet")
+    return text
+
+
+def check_keyring_path(value: str, field: str = "signed_by", *, must_exist: bool = True) -> str:
+    _no_controls(value, field)
+    if any(ch.isspace() or ch in '[]"' for ch in value):
+        raise RepoCheckError(field, f"must be a path without spaces or brackets, got {value!r}")
+    real = _inside(value, _keyring_dirs, field, "[builder] keyring_dirs")
+    if must_exist and not os.path.isfile(real):
+        raise RepoCheckError(field, f"names no keyring file: {value!r}")
+    return value
+
+
+def check_signed_by(value: Any, field: str = "signed_by", *, must_exist: bool = True) -> str:
+    if not isinstance(value, str) or not value:
+        raise RepoCheckError(field, "must be a non-empty string")
+    if is_armoured(value):
+        return check_armoured_key(value, field)
+    return check_keyring_path(value, field, must_exist=must_exist)
+
+
+def check_gpgkey(value: Any, field: str = "gpgkeys") -> str:
+    """RPM gpgkey: armoured key text, an http(s) URL, or a file: URL under the keyring/local repo dirs."""
+    if not isinstance(value, str) or not value:
+        raise RepoCheckError(field, "must be a non-empty string")
+    if is_armoured(value):
+        return check_armoured_key(value, field)
+    if value.startswith("/"):
+        return check_keyring_path(value, field)
+    if urlsplit(value).scheme.lower() == "file":
+        _no_controls(value, field)
+        path = unquote(urlsplit(value).path)
+        _inside(path, _keyring_dirs + _local_repo_dirs, field, "[builder] keyring_dirs or local_repo_dirs")
+        return value
+    return check_url(value, field, allow_file=False)
+
+
+def check_id(value: Any, field: str = "id") -> str:
+    if not isinstance(value, str) or not value:
+        raise RepoCheckError(field, "must be a non-empty string")
+    _no_controls(value, field)
+    if any(ch.isspace() or ch in "[]/" for ch in value) or ".." in value:
+        raise RepoCheckError(field, f"must not contain spaces, brackets, '/' or '..': {value!r}")
+    return value
+
+
+def check_name(value: Any, field: str = "name") -> str:
+    if not isinstance(value, str):
+        raise RepoCheckError(field, "must be a string")
+    _no_controls(value, field)
+    return value
+
+
+def _get(repo: Any, name: str, default: Any = None) -> Any:
+    value = repo.get(name, default) if isinstance(repo, dict) else getattr(repo, name, default)
+    return default if value is None else value
+
+
+def check_deb(repo: Any, *, prefix: str = "", url_field: str = "baseurl", must_exist: bool = True) -> None:
+    """A Debian repository (Repository, dict, or Weldr SourceConfig with ``url_field="url"``)."""
+    check_id(_get(repo, "id", "x"), prefix + "id")
+    check_name(_get(repo, "name", ""), prefix + "name")
+    urls = _get(repo, url_field, [])
+    for u in [urls] if isinstance(urls, str) else urls:
+        check_url(u, prefix + url_field)
+    suite = check_suite(_get(repo, "suite", ""), prefix + "suite")
+    check_components(_get(repo, "components", []), suite, prefix + "components")
+    if _get(repo, "signed_by", ""):
+        check_signed_by(_get(repo, "signed_by"), prefix + "signed_by", must_exist=must_exist)
+    for key in _get(repo, "gpgkeys", []):
+        check_signed_by(key, prefix + "gpgkeys", must_exist=must_exist)
+
+
+def check_rpm(repo: Any, *, prefix: str = "") -> None:
+    check_id(_get(repo, "id", "x"), prefix + "id")
+    check_name(_get(repo, "name", ""), prefix + "name")
+    urls = _get(repo, "baseurl", [])
+    for u in [urls] if isinstance(urls, str) else urls:
+        check_url(u, prefix + "baseurl")
+    for key in ("metalink", "mirrorlist"):
+        if _get(repo, key, ""):
+            check_url(_get(repo, key), prefix + key)
+    for key in _get(repo, "gpgkeys", []):
+        check_gpgkey(key, prefix + "gpgkeys")
+
+
+def deb_keyring(repo: Any) -> str:
+    """What apt verifies the repository with: signed_by, else the first key, else Debian's archive
+    keyring when check_gpg is set; "" = an explicitly unsigned repository (check_gpg false)."""
+    if _get(repo, "signed_by", ""):
+        return _get(repo, "signed_by")
+    keys = _get(repo, "gpgkeys", [])
+    if keys:
+        return keys[0]
+    return DEBIAN_KEYRING if _get(repo, "check_gpg", False) else ""
+
+
+def apt_line(url: str, suite: str, components: Sequence[str], keyring_path: str) -> str:
+    """One sources.list line from checked fields; ``keyring_path`` "" gives ``[trusted=yes]``."""
+    check_url(url, "baseurl")
+    check_suite(suite)
+    check_components(list(components), suite)
+    if keyring_path:
+        _no_controls(keyring_path, "signed_by")
+        bad = any(ch.isspace() or ch in '[]"' for ch in keyring_path) or ".." in keyring_path.split("/")
+        if bad or not keyring_path.startswith("/"):
+            raise RepoCheckError("signed_by", f"cannot be written into an apt line: {keyring_path!r}")
+        opts = f"signed-by={keyring_path}"
+    else:
+        opts = "trusted=yes"
+    return " ".join(["deb", f"[{opts}]", url, suite, *components])
+
+
+def keyring_dirs() -> tuple[str, ...]:
+    return _keyring_dirs
+
+
+def local_repo_dirs() -> tuple[str, ...]:
+    return _local_repo_dirs
+
+
+__all__ = ["DEBIAN_KEYRING", "DEFAULT_KEYRING_DIRS", "RepoCheckError", "apt_line", "check_armoured_key",
+           "check_components", "check_deb", "check_gpgkey", "check_id", "check_name", "check_rpm",
+           "check_signed_by", "check_suite", "check_url", "configure", "deb_keyring"]

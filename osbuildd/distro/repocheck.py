@@ -25,6 +25,7 @@ _keyring_dirs: tuple[str, ...] = DEFAULT_KEYRING_DIRS
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?@!$&'()*+,;=%]+")
 # Debian suites and components: archive path words (sources.list(5)); "/" only inside, no "..".
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_/-]*")
+_SUITE = re.compile(r"[A-Za-z0-9./][A-Za-z0-9.+~_/-]*")   # "./" = a flat repository
 _ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 _ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
 _ARMOR_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [\x20-\x7e]*")
@@ -96,7 +97,7 @@ def check_suite(value: Any, field: str = "suite") -> str:
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
     _no_controls(value, field)
-    if not _WORD.fullmatch(value) or ".." in value.split("/") or len(value) > 128:
+    if not _SUITE.fullmatch(value) or ".." in value.split("/") or len(value) > 128:
         raise RepoCheckError(field, f"is not a Debian suite name (letters, digits, . + ~ _ - /): {value!r}")
     return value
 
@@ -118,7 +119,18 @@ def is_armoured(text: str) -> bool:
 
 
 def check_armoured_key(text: str, field: str) -> str:
-    """An ASCII-armoured OpenPGP public key block (RFC 4880 §6.2) whose first packet is a public key."""
+    """One or more ASCII-armoured OpenPGP public key blocks (RFC 4880 §6.2), nothing else between them."""
+    blocks = re.findall(re.escape(_ARMOR_BEGIN) + r".*?" + re.escape(_ARMOR_END), text, re.DOTALL)
+    rest = re.sub(re.escape(_ARMOR_BEGIN) + r".*?" + re.escape(_ARMOR_END), "", text, flags=re.DOTALL)
+    if not blocks or rest.strip():
+        raise RepoCheckError(field, "is not an ASCII-armoured OpenPGP public key block")
+    for block in blocks:
+        _check_block(block, field)
+    return text
+
+
+def _check_block(text: str, field: str) -> None:
+    """One armoured block whose first packet is a public key (tag 6)."""
     lines = text.strip().replace("\r\n", "\n").split("\n")
     if len(lines) < 3 or lines[0].strip() != _ARMOR_BEGIN or lines[-1].strip() != _ARMOR_END:
         raise RepoCheckError(field, "is not an ASCII-armoured OpenPGP public key block")
@@ -141,7 +153,6 @@ def check_armoured_key(text: str, field: str) -> str:
     tag = data[0] & 0x3F if data[0] & 0x40 else (data[0] >> 2) & 0x0F
     if tag != 6:
         raise RepoCheckError(field, "does not start with an OpenPGP public key packet")
-    return text
 
 
 def check_keyring_path(value: str, field: str = "signed_by", *, must_exist: bool = True) -> str:

@@ -244,7 +244,9 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
 
 def _deliver(image: Path, outdir: Path, dest: Path) -> None:
     """Move the image out of the (owner-only) state dir with the modes the user's umask gives."""
-    outdir.mkdir(mode=0o777 & ~USER_UMASK[0], parents=True, exist_ok=True)
+    if not outdir.is_dir():
+        outdir.mkdir(parents=True)
+        os.chmod(outdir, 0o777 & ~USER_UMASK[0])   # mkdir's mode is cut by this process's umask
     shutil.move(str(image), dest)
     os.chmod(dest, 0o666 & ~USER_UMASK[0])
 

@@ -24,8 +24,12 @@ def test_debian_tar_manifest(tmp_path: Path, shared_state_dir: Path) -> None:
     bp = tmp_path / "bp.toml"
     bp.write_text('name = "cli"\nversion = "0.0.1"\n[[packages]]\nname = "tmux"\n'
                   '[customizations]\nhostname = "cli-host"\n')
+    # a state dir of its own (one process per state dir) on the run's shared depsolve cache
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "cache").symlink_to(shared_state_dir / "cache")
     args = ["--distro", "debian-12", "--type", "tar", "--arch", "x86_64", "--blueprint", str(bp),
-            "--state-dir", str(shared_state_dir), "--seed", "5"]
+            "--state-dir", str(state), "--seed", "5"]
     first = run(*args)
     assert first.returncode == 0, first.stderr
     m = json.loads(first.stdout)

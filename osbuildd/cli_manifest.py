@@ -62,11 +62,20 @@ def _load_blueprint(path: str | None) -> Any:
 
 
 def _repositories(distro: Any, urls: list[str]) -> list[Any]:
-    from osbuildd.distro import Repository
+    from urllib.parse import unquote, urlsplit
+
+    from osbuildd.distro import Repository, repocheck
     repos = []
     for i, url in enumerate(urls):
         if "://" not in url:
             raise UsageError(f"--repo: {url!r} is not a URL")
+        if url.startswith("file:"):
+            # the operator named this directory on the command line: allow it for this run
+            repocheck.allow_local_dir(unquote(urlsplit(url).path))
+        try:
+            repocheck.check_url(url, "--repo")
+        except repocheck.RepoCheckError as e:
+            raise UsageError(str(e)) from None
         if distro.family == "debian":
             keyring = next((r.signed_by for r in distro.arch(next(iter(distro.arches))).repositories if r.signed_by),
                            None)

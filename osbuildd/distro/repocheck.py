@@ -47,6 +47,13 @@ def configure(local_repo_dirs: Iterable[str] = (), keyring_dirs: Iterable[str] =
     _keyring_dirs = tuple(str(d) for d in keyring_dirs)
 
 
+def allow_local_dir(path: str) -> None:
+    """Add a directory for `file:` URLs (a repository the operator named on the command line)."""
+    global _local_repo_dirs
+    if path.startswith("/") and ".." not in path.split("/") and path not in _local_repo_dirs:
+        _local_repo_dirs = (*_local_repo_dirs, path)
+
+
 def _no_controls(value: str, field: str) -> None:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise RepoCheckError(field, "must not contain newlines or control characters")

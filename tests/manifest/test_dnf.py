@@ -10,7 +10,7 @@ import pytest
 
 from osbuildd import depsolve, distro
 from osbuildd.depsolve import DepsolveError, PackageSetRequest
-from osbuildd.distro import Repository
+from osbuildd.distro import Repository, repocheck
 
 from .rpmrepo import build_repo
 
@@ -18,6 +18,7 @@ from .rpmrepo import build_repo
 @pytest.fixture(scope="module")
 def local_repo(tmp_path_factory: pytest.TempPathFactory) -> Repository:
     path = build_repo(tmp_path_factory.mktemp("rpmrepo"))
+    repocheck.allow_local_dir(str(path))   # file: repositories only from allowed dirs ([builder] local_repo_dirs)
     return Repository(id="local", name="local test repo", baseurl=[f"file://{path}"])
 
 
@@ -85,6 +86,7 @@ async def test_conflict_and_missing_dependency(local_repo: Repository, cache: Pa
 
 
 async def test_unreachable_repository_is_named(tmp_path: Path, cache: Path) -> None:
+    repocheck.allow_local_dir(str(tmp_path))
     gone = Repository(id="gone-repo", baseurl=[f"file://{tmp_path}/missing"])
     with pytest.raises(DepsolveError) as exc:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(include=["bash"],

@@ -10,13 +10,230 @@ module and calls its ``main(args)``. Stage stdout/stderr become the stage's log.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+
+class TreePathError(OSError):
+    """A manifest path that cannot be resolved inside its tree."""
+
+
+_SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437, "ppc64le": 437, "s390x": 437, "riscv64": 437}
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_IN_ROOT = 0x10
+_MAX_LINKS = 40
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_libc: Any = None
+
+
+def openat2_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
+    """openat2(2) with RESOLVE_IN_ROOT: absolute symlinks and ``..`` stay under ``root_fd``.
+
+    There is no text fallback: without openat2 the kernel cannot promise the write stays in the
+    tree, so the stage fails instead."""
+    global _libc
+    if "\0" in path:
+        raise TreePathError(errno.EINVAL, "path contains a NUL byte", path)
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    nr = _SYS_OPENAT2.get(os.uname().machine)
+    if nr is None:
+        raise TreePathError(errno.ENOSYS, "openat2 syscall number unknown on this architecture", path)
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+    fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(root_fd), os.fsencode(path or "."),
+                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err == errno.ENOSYS:
+            raise TreePathError(err, "the kernel lacks openat2(2) (Linux >= 5.6 needed to write "
+                                "into a tree safely)", path)
+        raise OSError(err, os.strerror(err), path)
+    return int(fd)
+
+
+class TreeRoot:
+    """Paths inside one tree, resolved by the kernel as if the tree were ``/``.
+
+    Every operation opens the parent directory with openat2(RESOLVE_IN_ROOT) and acts on the last
+    component with an *at() call that does not follow it, so neither a symlink on the way
+    (``var/run -> /run``) nor one at the end (``etc/x -> /etc/passwd``) leads out of the tree."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+
+    # -- resolution -------------------------------------------------------------------------
+    def _rel(self, path: str) -> str:
+        if "\0" in path:
+            raise TreePathError(errno.EINVAL, "path contains a NUL byte", path)
+        return path.lstrip("/")
+
+    def _open(self, path: str, flags: int, mode: int = 0) -> int:
+        rfd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return openat2_in_root(rfd, self._rel(path), flags, mode)
+        except TreePathError:
+            raise
+        except OSError as e:
+            raise type(e)(e.errno, e.strerror, path) from None
+        finally:
+            os.close(rfd)
+
+    def parent(self, path: str) -> tuple[int, str]:
+        """An O_PATH fd of the directory holding ``path`` (inside the tree) and the last name."""
+        rel = os.path.normpath("/" + self._rel(path)).lstrip("/")
+        head, name = os.path.split(rel)
+        if not name:
+            raise TreePathError(errno.EINVAL, "path names the tree root itself", path)
+        try:
+            fd = self._open(head or ".", os.O_PATH | os.O_DIRECTORY)
+        except TreePathError:
+            raise
+        except OSError as e:
+            raise type(e)(e.errno, f"{e.strerror} (parent directory, inside the tree)",
+                          path) from None
+        return fd, name
+
+    def _fd_path(self, fd: int, path: str) -> str:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        if real != self.root and not real.startswith(self.root.rstrip("/") + "/"):
+            raise TreePathError(errno.EXDEV, "path resolves outside the tree", path)
+        return real
+
+    def host_path(self, path: str, follow: bool = True) -> str:
+        """The host path ``path`` names inside the tree, for tools that take a path (cp, mkfs ...).
+
+        Symlinks are resolved inside the tree; a dangling symlink at the end is followed inside
+        the tree too (its target's parent must exist). The result is always under the tree."""
+        for _ in range(_MAX_LINKS):
+            pfd, name = self.parent(path)
+            try:
+                try:
+                    st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    return os.path.join(self._fd_path(pfd, path), name)
+                if not (follow and stat.S_ISLNK(st.st_mode)):
+                    return os.path.join(self._fd_path(pfd, path), name)
+                target = os.readlink(name, dir_fd=pfd)
+                here = os.path.relpath(self._fd_path(pfd, path), self.root)
+            finally:
+                os.close(pfd)
+            path = target if target.startswith("/") else os.path.join("/", here, target)
+        raise TreePathError(errno.ELOOP, "too many symlinks", path)
+
+    def exists(self, path: str) -> bool:
+        try:
+            os.close(self._open(path, os.O_PATH))
+            return True
+        except FileNotFoundError:
+            return False
+
+    # -- writes -----------------------------------------------------------------------------
+    def open(self, path: str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+        """An fd of ``path``; with O_CREAT the last component is created, never followed out."""
+        return self._open(path, flags, mode)
+
+    def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with open(fd, "wb") as f:
+            f.write(data)
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.write_bytes(path, text.encode("utf-8"), mode)
+
+    def append_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+        with open(fd, "a", encoding="utf-8") as f:
+            f.write(text)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(self._open(path, os.O_RDONLY), "rb") as f:
+            return f.read()
+
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8")
+
+    def mkdir(self, path: str, mode: int = 0o755, parents: bool = False,
+              exist_ok: bool = False) -> None:
+        if parents:
+            head = os.path.dirname(os.path.normpath("/" + self._rel(path)))
+            if head != "/" and not self.exists(head):
+                self.mkdir(head, 0o755, parents=True, exist_ok=True)
+        pfd, name = self.parent(path)
+        try:
+            os.mkdir(name, mode, dir_fd=pfd)
+        except FileExistsError:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            if not (exist_ok or parents):
+                raise FileExistsError(errno.EEXIST, "File exists", path) from None
+            if stat.S_ISLNK(st.st_mode):
+                # a symlinked directory is fine only if it resolves to a directory inside the tree
+                os.close(self._open(path, os.O_PATH | os.O_DIRECTORY))
+            elif not stat.S_ISDIR(st.st_mode):
+                raise FileExistsError(errno.EEXIST, "exists and is not a directory", path) from None
+        finally:
+            os.close(pfd)
+
+    def makedirs(self, path: str, mode: int = 0o755, exist_ok: bool = True) -> None:
+        self.mkdir(path, mode, parents=True, exist_ok=exist_ok)
+
+    def chmod(self, path: str, mode: int) -> None:
+        fd = self._open(path, os.O_PATH)  # follows symlinks, inside the tree only
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+        finally:
+            os.close(fd)
+
+    def chown(self, path: str, uid: int, gid: int, follow: bool = True) -> None:
+        if follow:
+            fd = self._open(path, os.O_PATH)
+            try:
+                os.chown(f"/proc/self/fd/{fd}", uid, gid)
+            finally:
+                os.close(fd)
+            return
+        pfd, name = self.parent(path)
+        try:
+            os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(pfd)
+
+    def symlink(self, target: str, path: str) -> None:
+        pfd, name = self.parent(path)
+        try:
+            os.symlink(target, name, dir_fd=pfd)
+        finally:
+            os.close(pfd)
+
+    def unlink(self, path: str, missing_ok: bool = True) -> None:
+        pfd, name = self.parent(path)
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+        finally:
+            os.close(pfd)
+
+    def truncate(self, path: str, size: int) -> None:
+        fd = self._open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
 
 
 @dataclass
@@ -58,14 +275,38 @@ class StageArgs:
             base = self.mounts[u.netloc]["path"] if u.netloc in self.mounts else self.paths_mounts
         else:
             raise ValueError(f"unsupported path url: {url}")
-        path = os.path.normpath(os.path.join(base, rel))
-        if path != base and not path.startswith(base.rstrip("/") + "/"):
-            raise ValueError(f"path escapes its root: {url}")
-        return path
+        if u.scheme == "input":
+            # inputs are engine-made read-only trees: text resolution is enough
+            path = os.path.normpath(os.path.join(base, rel))
+            if path != base and not path.startswith(base.rstrip("/") + "/"):
+                raise ValueError(f"path escapes its root: {url}")
+            return path
+        # trees and mounts are image content: symlinks in them resolve inside them (openat2)
+        return TreeRoot(base).host_path("/" + rel)
+
+    def root_for(self, url: str) -> tuple[TreeRoot, str]:
+        """The TreeRoot a ``tree://`` / ``mount://`` URL (or a bare tree path) lives in, and the
+        path inside it."""
+        if "://" not in url:
+            return self.tree_root(), url
+        u = urlparse(url)
+        if u.scheme == "tree":
+            return self.tree_root(), u.path or "/"
+        if u.scheme == "mount":
+            base = self.mounts[u.netloc]["path"] if u.netloc in self.mounts else self.paths_mounts
+            return TreeRoot(base), u.path or "/"
+        raise ValueError(f"unsupported path url for a write: {url}")
+
+    def tree_root(self) -> TreeRoot:
+        """The tree as a TreeRoot: every write a stage makes into the tree goes through it."""
+        return TreeRoot(self.tree)
 
     def tree_path(self, path: str) -> str:
-        """A path inside the tree, refusing anything that climbs out of it."""
-        return self.resolve("tree:///" + path.lstrip("/"))
+        """The host path of a path inside the tree, symlinks resolved inside the tree (openat2).
+
+        For tools that take a path; prefer ``tree_root()`` methods, which also never follow the
+        last component."""
+        return self.tree_root().host_path(path)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         if self.meta_path:

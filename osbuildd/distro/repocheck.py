@@ -75,8 +75,16 @@ def _inside(path: str, dirs: Sequence[str], field: str, what: str) -> str:
     raise RepoCheckError(field, f"must be inside {', '.join(dirs)} ({what}), got {path!r}")
 
 
-def check_url(value: Any, field: str = "url", *, allow_file: bool = True) -> str:
-    """http(s) URL, or a `file:` URL under [builder] local_repo_dirs."""
+def _image_path(path: str, field: str) -> str:
+    """A path inside the image being built: absolute, canonical, no `..` (never resolved on the host)."""
+    if not path.startswith("/") or ".." in path.split("/") or any(ch.isspace() or ch in '[]"' for ch in path):
+        raise RepoCheckError(field, f"must be an absolute path without '..', spaces or brackets, got {path!r}")
+    return path
+
+
+def check_url(value: Any, field: str = "url", *, allow_file: bool = True, on_host: bool = True) -> str:
+    """http(s) URL, or a `file:` URL under [builder] local_repo_dirs (``on_host=False``: a URL the
+    built image uses, whose file: path names a file of the image)."""
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
     _no_controls(value, field)
@@ -95,7 +103,10 @@ def check_url(value: Any, field: str = "url", *, allow_file: bool = True) -> str
             raise RepoCheckError(field, f"file: URLs name no host, got {value!r}")
         path = unquote(parts.path)
         _no_controls(path, field)
-        _inside(path, _local_repo_dirs, field, "[builder] local_repo_dirs")
+        if on_host:
+            _inside(path, _local_repo_dirs, field, "[builder] local_repo_dirs")
+        else:
+            _image_path(path, field)
         return value
     raise RepoCheckError(field, f"must be an http, https or file: URL, got {value!r}")
 
@@ -270,6 +281,29 @@ def apt_line(url: str, suite: str, components: Sequence[str], keyring_path: str)
     else:
         opts = "trusted=yes"
     return " ".join(["deb", f"[{opts}]", url, suite, *components])
+
+
+def check_image_repo(r: dict[str, Any], family: str, prefix: str) -> None:
+    """A blueprint `customizations.repositories` entry, written into the image's apt/yum config."""
+    check_id(r.get("id") or "", prefix + "id")
+    check_name(r.get("name") or "", prefix + "name")
+    if r.get("filename"):
+        check_id(r["filename"], prefix + "filename")
+    for u in r.get("baseurls") or []:
+        check_url(u, prefix + "baseurls", on_host=False)
+    for key in ("metalink", "mirrorlist"):
+        if r.get(key):
+            check_url(r[key], prefix + key, allow_file=False)
+    for k in r.get("gpgkeys") or []:
+        if not isinstance(k, str) or not k:
+            raise RepoCheckError(prefix + "gpgkeys", "must be a non-empty string")
+        if is_armoured(k):
+            check_armoured_key(k, prefix + "gpgkeys")
+        elif family == "debian" or k.startswith("/"):
+            _no_controls(k, prefix + "gpgkeys")
+            _image_path(k, prefix + "gpgkeys")
+        else:
+            check_url(k, prefix + "gpgkeys", on_host=False)
 
 
 def keyring_dirs() -> tuple[str, ...]:

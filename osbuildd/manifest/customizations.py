@@ -21,6 +21,7 @@ from typing import Any
 
 from osbuildd.blueprint import pathpolicy
 from osbuildd.blueprint.errors import BlueprintError
+from osbuildd.distro import repocheck
 from osbuildd.engine import datasizes
 
 Stage = dict[str, Any]
@@ -128,6 +129,10 @@ def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
         if f.get("uri"):
             raise BlueprintError(f"customizations.files[{i}].uri", "files with 'uri' are not supported")
     for i, r in enumerate(c.get("repositories") or []):
+        try:   # no field may carry a second line or an apt option into the image's sources
+            repocheck.check_image_repo(r, distro.family, f"customizations.repositories[{i}].")
+        except repocheck.RepoCheckError as e:
+            raise BlueprintError(e.field, str(e)) from None
         if not (r.get("baseurls") or r.get("metalink") or r.get("mirrorlist")):
             raise BlueprintError(f"customizations.repositories[{i}]",
                                  f"repository {r.get('id')!r}: baseurls, mirrorlist or metalink required")

@@ -160,3 +160,43 @@ def test_compose_request_repositories() -> None:
         _check_repositories([bad])
     assert e.value.field == "repositories[0].metalink"
     _check_repositories([Repository(id="ok", baseurl=["https://r.example.org/"])])
+
+
+@pytest.mark.parametrize(("repo", "field"), [
+    ({"id": "x", "baseurls": ["http://x.org/debian\nTrusted: yes"]}, "baseurls"),
+    ({"id": "x", "baseurls": ["http://x.org/debian [trusted=yes]"]}, "baseurls"),
+    ({"id": "x\n[evil]", "baseurls": ["http://x.org/debian"]}, "id"),
+    ({"id": "x", "filename": "../../etc/apt/sources.list", "baseurls": ["http://x.org/debian"]}, "filename"),
+    ({"id": "x", "baseurls": ["http://x.org/debian"], "gpgkeys": ["/usr/share/keyrings/k.gpg\nTrusted: yes"]}, "gpgkeys"),
+    ({"id": "x", "baseurls": ["http://x.org/debian"], "gpgkeys": ["/usr/share/keyrings/../../../etc/shadow"]},
+     "gpgkeys"),
+    ({"id": "x", "baseurls": ["ftp://x.org/debian"]}, "baseurls"),
+])
+def test_blueprint_repositories_refused_at_compose_start(repo: dict, field: str) -> None:
+    from osbuildd.blueprint import BlueprintError
+    from osbuildd.manifest import customizations as cz
+
+    d = distro.get("debian-12")
+    it = d.arch("x86_64").image_type("qcow2")
+    from osbuildd.blueprint import Blueprint
+
+    bp = Blueprint.from_dict({"name": "b", "customizations": {"repositories": [repo]}})
+    with pytest.raises(BlueprintError) as e:
+        cz.validate_for(d, it, bp)
+    assert e.value.field == f"customizations.repositories[0].{field}"
+
+
+def test_apt_sources_stage_refuses_injection() -> None:
+    from osbuildd.engine.stages.org_osbuildd_apt_sources import render
+
+    good = {"filename": "x.sources", "uris": ["http://x.org/debian"], "suites": ["bookworm"],
+            "components": ["main"], "signed_by": KEY}
+    text = render(good)
+    assert text.startswith("Types: deb\nURIs: http://x.org/debian\n")
+    assert "Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n" in text
+    assert all(ln.startswith((" ", "Types:", "URIs:", "Suites:", "Components:", "Signed-By:"))
+               for ln in text.splitlines())
+    for bad in ({"suites": ["bookworm\nTrusted: yes"]}, {"uris": ["http://x.org/ http://y"]},
+                {"signed_by": "/k.gpg\nTrusted: yes"}, {"components": ["main\n"]}):
+        with pytest.raises(ValueError):
+            render({**good, **bad})

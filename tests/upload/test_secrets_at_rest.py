@@ -184,7 +184,9 @@ async def test_no_credential_at_rest_after_three_cloud_composes(
                 {"storageAccount": ACCOUNT, "container": container},
                 {"bucket": gcs_bucket, "object": "sealed.tar", "region": "us-central1"}]
             async with asyncio.timeout(1700):
-                while (c := await s.compose.get(cid)).state not in ("finished", "failed", "canceled"):
+                while True:
+                    if (c := await s.compose.get(cid)).state in ("finished", "failed", "canceled"):
+                        break
                     await asyncio.sleep(1)
             assert c.state == "finished", (c.error, c.result and c.result.get("target_results"))
             assert [u["status"] for u in c.upload_statuses] == ["success"] * 3

@@ -200,3 +200,15 @@ def test_apt_sources_stage_refuses_injection() -> None:
                 {"signed_by": "/k.gpg\nTrusted: yes"}, {"components": ["main\n"]}):
         with pytest.raises(ValueError):
             render({**good, **bad})
+
+
+def test_config_keys() -> None:
+    from osbuildd.config import Config, ConfigError
+
+    c = Config.from_dict({"builder": {"local_repo_dirs": ["/srv/repos"]}})
+    assert c.builder.local_repo_dirs == ["/srv/repos"]
+    assert c.builder.keyring_dirs == ["/usr/share/keyrings", "/etc/apt/keyrings", "/etc/pki/rpm-gpg"]
+    assert Config().builder.local_repo_dirs == []
+    for bad in ({"local_repo_dirs": ["relative"]}, {"keyring_dirs": "/usr/share/keyrings"}, {"keyring_dirs": [1]}):
+        with pytest.raises(ConfigError, match="builder"):
+            Config.from_dict({"builder": bad})

@@ -117,9 +117,18 @@ class TreeRoot:
         """The host path ``path`` names inside the tree, for tools that take a path (cp, mkfs ...).
 
         Symlinks are resolved inside the tree; a dangling symlink at the end is followed inside
-        the tree too (its target's parent must exist). The result is always under the tree."""
+        the tree too. Missing directories are kept as names (they hold no symlink). The result
+        is always under the tree."""
         for _ in range(_MAX_LINKS):
-            pfd, name = self.parent(path)
+            try:
+                pfd, name = self.parent(path)
+            except FileNotFoundError:
+                # missing directories on the way: the deepest existing one is resolved, the rest
+                # does not exist yet, so it holds no symlink (the stage then creates it)
+                head, name = os.path.split(os.path.normpath("/" + self._rel(path)))
+                if head == "/":
+                    raise
+                return os.path.join(self.host_path(head), name)
             try:
                 try:
                     st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
@@ -168,6 +177,10 @@ class TreeRoot:
 
     def mkdir(self, path: str, mode: int = 0o755, parents: bool = False,
               exist_ok: bool = False) -> None:
+        if os.path.normpath("/" + self._rel(path)) == "/":
+            if exist_ok or parents:
+                return
+            raise FileExistsError(errno.EEXIST, "File exists", path)
         if parents:
             head = os.path.dirname(os.path.normpath("/" + self._rel(path)))
             if head != "/" and not self.exists(head):

@@ -18,7 +18,6 @@ def main(args: StageArgs) -> int:
             src = fs["device"]
         lines.append(" ".join([src, fs["path"], fs.get("vfs_type", "none"), fs.get("options", "defaults"),
                                str(fs.get("freq", 0)), str(fs.get("passno", 0))]))
-    with open(args.tree_path("/etc/fstab"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    args.tree_root().write_text("/etc/fstab", "\n".join(lines) + "\n")  # openat2 in the tree
     print("\n".join(lines))
     return 0

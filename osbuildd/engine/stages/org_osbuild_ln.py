@@ -9,11 +9,18 @@ from osbuildd.engine.stageapi import StageArgs
 
 def main(args: StageArgs) -> int:
     for item in args.options["paths"]:
-        link = args.resolve(item["link_name"])
+        # the link's directory resolves inside its tree; the link itself is made with symlinkat/
+        # linkat, so an existing symlink of that name is not followed
+        root, inner = args.root_for(item["link_name"])
         target = item["target"]
         if item.get("symbolic", False):
-            os.symlink(target, link)
+            root.symlink(target, inner)
         else:
-            os.link(args.resolve(target) if "://" in target else target, link)
-        print(f"{link} -> {target}")
+            src = args.resolve(target) if "://" in target else root.host_path(target)
+            pfd, name = root.parent(inner)
+            try:
+                os.link(src, name, dst_dir_fd=pfd, follow_symlinks=False)
+            finally:
+                os.close(pfd)
+        print(f"{item['link_name']} -> {target}")
     return 0

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 from osbuildd.engine.stageapi import StageArgs
 
 
 def main(args: StageArgs) -> int:
     for item in args.options.get("paths", []):
         path = item["path"]
-        target = args.resolve(path) if "://" in path else args.tree_path(path)
-        mode = item.get("mode", 0o777)
-        if item.get("parents", False):
-            os.makedirs(target, mode=mode, exist_ok=True)
-        else:
-            try:
-                os.mkdir(target, mode)
-            except FileExistsError:
-                if not item.get("exist_ok", False):
-                    raise
+        # openat2 in the tree (or mount): a symlink on the way resolves inside it
+        root, inner = args.root_for(path)
+        root.mkdir(inner, item.get("mode", 0o777), parents=item.get("parents", False),
+                   exist_ok=item.get("exist_ok", False))
         print(f"created {path}")
     return 0

@@ -10,8 +10,9 @@ from osbuildd.engine.stageapi import StageArgs
 def main(args: StageArgs) -> int:
     o = args.options
     kind = "user" if o.get("unit-type", "system") == "global" else "system"
-    path = args.tree_path(f"/usr/lib/systemd/{kind}/{o['unit']}.d/{o['dropin']}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = f"/usr/lib/systemd/{kind}/{o['unit']}.d/{o['dropin']}"
+    root = args.tree_root()  # openat2 in the tree
+    root.makedirs(os.path.dirname(path))
     out = []
     for section, values in o["config"].items():
         out.append(f"[{section}]")
@@ -23,7 +24,6 @@ def main(args: StageArgs) -> int:
             else:
                 out.append(f"{key}={val}")
         out.append("")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(out))
+    root.write_text(path, "\n".join(out))
     print("\n".join(out))
     return 0

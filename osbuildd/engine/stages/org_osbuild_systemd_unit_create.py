@@ -24,10 +24,10 @@ def main(args: StageArgs) -> int:
     o = args.options
     base = "/usr/lib/systemd" if o.get("unit-path", "usr") == "usr" else "/etc/systemd"
     kind = "user" if o.get("unit-type", "system") == "global" else "system"
-    path = args.tree_path(f"{base}/{kind}/{o['filename']}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = f"{base}/{kind}/{o['filename']}"
+    root = args.tree_root()  # openat2 in the tree: a symlinked unit dir resolves inside it
+    root.makedirs(os.path.dirname(path))
     text = render(o["config"])
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    root.write_text(path, text)
     print(text)
     return 0

@@ -11,11 +11,9 @@ def main(args: StageArgs) -> int:
     zone = args.options["zone"]
     if not os.path.exists(args.tree_path(f"/usr/share/zoneinfo/{zone}")):
         print(f"warning: /usr/share/zoneinfo/{zone} is not in the tree")
-    link = args.tree_path("/etc/localtime")
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(f"../usr/share/zoneinfo/{zone}", link)
-    with open(args.tree_path("/etc/timezone"), "w", encoding="utf-8") as f:
-        f.write(zone + "\n")
+    root = args.tree_root()  # unlinkat/symlinkat on the name itself, in the tree's /etc
+    root.unlink("/etc/localtime")
+    root.symlink(f"../usr/share/zoneinfo/{zone}", "/etc/localtime")
+    root.write_text("/etc/timezone", zone + "\n")
     print(f"timezone set to {zone}")
     return 0

@@ -14,9 +14,9 @@ def main(args: StageArgs) -> int:
         if "argument" in c:
             fields.append(c["argument"])
         lines.append(" ".join(fields))
-    path = args.tree_path(f"/usr/lib/tmpfiles.d/{args.options['filename']}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    path = f"/usr/lib/tmpfiles.d/{args.options['filename']}"
+    root = args.tree_root()  # openat2 in the tree
+    root.makedirs(os.path.dirname(path))
+    root.write_text(path, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -14,11 +14,10 @@ def parse_size(text: str) -> int:
 
 
 def main(args: StageArgs) -> int:
-    path = args.tree_path(args.options["filename"])
+    filename = args.options["filename"]
     size = parse_size(args.options["size"])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "ab"):
-        pass
-    os.truncate(path, size)
+    root = args.tree_root()
+    root.makedirs(os.path.dirname(os.path.normpath("/" + filename.lstrip("/"))))
+    root.truncate(filename, size)  # opened with openat2 inside the tree, never followed out
     print(f"{args.options['filename']}: {size} bytes")
     return 0

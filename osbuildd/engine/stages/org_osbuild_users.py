@@ -6,18 +6,18 @@ import os
 import subprocess
 import sys
 
-from osbuildd.engine.stageapi import StageArgs, run
+from osbuildd.engine.stageapi import StageArgs, TreeRoot, run
 
 
 def passwd_entry(tree: str, name: str) -> list[str] | None:
     try:
-        with open(os.path.join(tree, "etc/passwd"), encoding="utf-8") as f:
-            for line in f:
-                fields = line.rstrip("\n").split(":")
-                if fields[0] == name:
-                    return fields
+        text = TreeRoot(tree).read_text("/etc/passwd")  # inside the tree, whatever it links to
     except FileNotFoundError:
-        pass
+        return None
+    for line in text.splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return fields
     return None
 
 
@@ -52,12 +52,13 @@ def main(args: StageArgs) -> int:
             entry = passwd_entry(tree, name)
             assert entry is not None
             uid, gid, home = int(entry[2]), int(entry[3]), entry[5]
-            ssh = os.path.join(tree, home.lstrip("/"), ".ssh")
-            os.makedirs(ssh, mode=0o700, exist_ok=True)
-            auth = os.path.join(ssh, "authorized_keys")
-            with open(auth, "w", encoding="utf-8") as f:
-                f.write("\n".join(keys) + "\n")
-            os.chmod(auth, 0o600)
+            # the home comes from the manifest (and useradd): a symlink in it resolves in the tree
+            root = TreeRoot(tree)
+            ssh = os.path.join("/", home.lstrip("/"), ".ssh")
+            root.makedirs(ssh, mode=0o700)
+            auth = ssh + "/authorized_keys"
+            root.write_text(auth, "\n".join(keys) + "\n", mode=0o600)
+            root.chmod(auth, 0o600)
             for p in (ssh, auth):
-                os.chown(p, uid, gid)
+                root.chown(p, uid, gid, follow=False)
     return 0

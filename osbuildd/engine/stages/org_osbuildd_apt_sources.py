@@ -44,9 +44,7 @@ def render(src: dict) -> str:
 def main(args: StageArgs) -> int:
     parts = args.tree_path("/etc/apt/sources.list.d")
     os.makedirs(parts, exist_ok=True)
-    legacy = args.tree_path("/etc/apt/sources.list")
-    if os.path.lexists(legacy):
-        os.unlink(legacy)
+    args.tree_root().unlink("/etc/apt/sources.list")  # the name itself, not what it links to
     for src in args.options["sources"]:
         if "/" in src["filename"] or src["filename"].startswith("."):
             raise ValueError(f"apt source filename {src['filename']!r} must be a plain file name")

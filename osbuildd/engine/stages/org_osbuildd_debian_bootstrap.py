@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 
-from osbuildd.engine.stageapi import StageArgs, run
+from osbuildd.engine.stageapi import StageArgs, TreeRoot, run
 
 
 def _control_names(repo: str) -> list[str]:
@@ -108,15 +109,18 @@ def main(args: StageArgs) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
     # mmdebstrap leaves the build repository as the system's source and copies host files in
-    for rel in ("etc/apt/sources.list",):
-        path = os.path.join(tree, rel)
-        if os.path.lexists(path):
-            os.unlink(path)
-    with open(os.path.join(tree, "etc/hostname"), "w", encoding="utf-8") as f:
-        f.write("localhost\n")
-    resolv = os.path.join(tree, "etc/resolv.conf")
-    if os.path.lexists(resolv) and not os.path.islink(resolv):
-        open(resolv, "w").close()
+    root = TreeRoot(tree)  # the packages' tree: its symlinks resolve inside it
+    root.unlink("/etc/apt/sources.list")
+    root.write_text("/etc/hostname", "localhost\n")
+    pfd, name = root.parent("/etc/resolv.conf")
+    try:
+        st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    finally:
+        os.close(pfd)
+    if st is not None and not stat.S_ISLNK(st.st_mode):
+        root.write_text("/etc/resolv.conf", "")
 
     pkgs = _installed(tree)
     missing = sorted(set(names) - {p["name"] for p in pkgs})

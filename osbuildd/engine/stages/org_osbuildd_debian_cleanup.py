@@ -10,11 +10,21 @@ import glob
 import os
 import shutil
 
-from osbuildd.engine.stageapi import StageArgs
+from osbuildd.engine.stageapi import StageArgs, TreeRoot
+
+_ROOT: TreeRoot | None = None
 
 
 def _remove(pattern: str) -> None:
-    for path in glob.glob(pattern):
+    # the directory part resolves inside the tree (var/cache may be a symlink); the glob is
+    # only over names in it, and rmtree/unlink do not follow symlinks
+    assert _ROOT is not None
+    head, tail = os.path.split(pattern[len(_ROOT.root):] if pattern.startswith(_ROOT.root) else pattern)
+    try:
+        base = _ROOT.host_path(head)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for path in glob.glob(os.path.join(glob.escape(base), tail)):
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
@@ -23,9 +33,11 @@ def _remove(pattern: str) -> None:
 
 def main(args: StageArgs) -> int:
     opts = args.options
-    t = args.tree.rstrip("/")
+    global _ROOT
+    _ROOT = args.tree_root()
+    t = _ROOT.root.rstrip("/")
     if opts.get("machine_id", True):
-        open(f"{t}/etc/machine-id", "w").close()
+        _ROOT.write_text("/etc/machine-id", "")
         _remove(f"{t}/var/lib/dbus/machine-id")
     if opts.get("apt_lists", True):
         _remove(f"{t}/var/lib/apt/lists/*_*")

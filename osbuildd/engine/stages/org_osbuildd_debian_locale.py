@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 
-from osbuildd.engine.stageapi import StageArgs, chroot_run
+from osbuildd.engine.stageapi import StageArgs, TreeRoot, chroot_run
 
 BUILTIN = {"C", "C.UTF-8", "C.utf8", "POSIX"}
 
 
 def _charmap(tree: str, locale: str) -> str:
-    supported = os.path.join(tree, "usr/share/i18n/SUPPORTED")
+    supported = TreeRoot(tree).host_path("/usr/share/i18n/SUPPORTED")
     if os.path.exists(supported):
         for line in open(supported, encoding="utf-8"):
             parts = line.split()

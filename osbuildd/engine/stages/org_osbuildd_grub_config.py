@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 
-from osbuildd.engine.stageapi import StageArgs
+from osbuildd.engine.stageapi import StageArgs, TreeRoot
 
 
 def _version_key(kver: str) -> list:
@@ -20,7 +20,7 @@ def _version_key(kver: str) -> list:
 
 
 def kernels(tree: str) -> list[str]:
-    boot = os.path.join(tree, "boot")
+    boot = TreeRoot(tree).host_path("/boot")
     found = [n[len("vmlinuz-"):] for n in os.listdir(boot) if n.startswith("vmlinuz-")] if os.path.isdir(boot) else []
     return sorted(found, key=_version_key, reverse=True)
 

@@ -119,6 +119,8 @@ class TreeRoot:
         Symlinks are resolved inside the tree; a dangling symlink at the end is followed inside
         the tree too. Missing directories are kept as names (they hold no symlink). The result
         is always under the tree."""
+        if os.path.normpath("/" + self._rel(path)) == "/":
+            return self.root
         for _ in range(_MAX_LINKS):
             try:
                 pfd, name = self.parent(path)
@@ -193,8 +195,13 @@ class TreeRoot:
             if not (exist_ok or parents):
                 raise FileExistsError(errno.EEXIST, "File exists", path) from None
             if stat.S_ISLNK(st.st_mode):
-                # a symlinked directory is fine only if it resolves to a directory inside the tree
-                os.close(self._open(path, os.O_PATH | os.O_DIRECTORY))
+                # a symlinked directory is fine only if it resolves to a directory inside the
+                # tree; a dangling one (var/lock -> /run/lock) gets its target made in the tree
+                try:
+                    os.close(self._open(path, os.O_PATH | os.O_DIRECTORY))
+                except FileNotFoundError:
+                    inner = "/" + os.path.relpath(self.host_path(path), self.root)
+                    self.mkdir(inner, mode, parents=True, exist_ok=True)
             elif not stat.S_ISDIR(st.st_mode):
                 raise FileExistsError(errno.EEXIST, "exists and is not a directory", path) from None
         finally:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 from osbuildd.engine.stageapi import StageArgs
 
 
 def main(args: StageArgs) -> int:
-    path = args.tree_path(f"/etc/cloud/cloud.cfg.d/{args.options['filename']}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(args.options["config"], f, indent=2, sort_keys=True)
-        f.write("\n")
+    path = f"/etc/cloud/cloud.cfg.d/{args.options['filename']}"
+    root = args.tree_root()  # openat2 in the tree
+    root.makedirs("/etc/cloud/cloud.cfg.d")
+    root.write_text(path, json.dumps(args.options["config"], indent=2, sort_keys=True) + "\n")
     print(f"wrote {path}")
     return 0

@@ -6,8 +6,6 @@ from osbuildd.engine.stageapi import StageArgs
 
 
 def main(args: StageArgs) -> int:
-    path = args.tree_path("/etc/hostname")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(args.options["hostname"] + "\n")
-    print(f"{path} written.")
+    args.tree_root().write_text("/etc/hostname", args.options["hostname"] + "\n")  # openat2 in the tree
+    print("/etc/hostname written.")
     return 0

@@ -5,20 +5,17 @@ preserve: keep the file as it is (it must exist)."""
 
 from __future__ import annotations
 
-import os
-
 from osbuildd.engine.stageapi import StageArgs
 
 
 def main(args: StageArgs) -> int:
     mode = args.options["first-boot"]
-    path = args.tree_path("/etc/machine-id")
+    root = args.tree_root()  # openat2 in the tree
     if mode == "preserve":
-        if not os.path.exists(path):
+        if not root.exists("/etc/machine-id"):
             print("/etc/machine-id does not exist, cannot preserve it")
             return 1
         return 0
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("uninitialized\n" if mode == "yes" else "")
-    os.chmod(path, 0o444)
+    root.write_text("/etc/machine-id", "uninitialized\n" if mode == "yes" else "", mode=0o444)
+    root.chmod("/etc/machine-id", 0o444)
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from osbuildd.engine.stageapi import StageArgs
 
 
@@ -14,9 +12,8 @@ def main(args: StageArgs) -> int:
             lines.append(f"blacklist {c['modulename']}")
         else:
             lines.append(f"install {c['modulename']} {c['cmdline']}")
-    path = args.tree_path(f"/usr/lib/modprobe.d/{args.options['filename']}")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    root = args.tree_root()  # openat2 in the tree
+    root.makedirs("/usr/lib/modprobe.d")
+    root.write_text(f"/usr/lib/modprobe.d/{args.options['filename']}", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

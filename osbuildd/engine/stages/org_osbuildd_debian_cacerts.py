@@ -27,14 +27,13 @@ def main(args: StageArgs) -> int:
     if not os.path.exists(args.tree_path("/usr/sbin/update-ca-certificates")):
         print("update-ca-certificates is missing: the image needs the 'ca-certificates' package")
         return 1
-    local = args.tree_path(LOCAL_DIR)
-    os.makedirs(local, mode=0o755, exist_ok=True)
+    root = args.tree_root()  # openat2 in the tree
+    root.makedirs(LOCAL_DIR, mode=0o755)
     for cert in certs:
-        path = args.tree_path(f"{LOCAL_DIR}/{cert['name']}.crt")
+        path = f"{LOCAL_DIR}/{cert['name']}.crt"
         pem = cert["pem"].replace("\r\n", "\n")
-        with open(path, "w", encoding="ascii") as f:
-            f.write(pem if pem.endswith("\n") else pem + "\n")
-        os.chmod(path, 0o644)
+        root.write_bytes(path, (pem if pem.endswith("\n") else pem + "\n").encode("ascii"))
+        root.chmod(path, 0o644)
         print(f"{LOCAL_DIR}/{cert['name']}.crt written.")
     chroot_run(args.tree, ["update-ca-certificates"])
     return 0

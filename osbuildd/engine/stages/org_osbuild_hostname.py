@@ -7,5 +7,5 @@ from osbuildd.engine.stageapi import StageArgs
 
 def main(args: StageArgs) -> int:
     args.tree_root().write_text("/etc/hostname", args.options["hostname"] + "\n")  # openat2 in the tree
-    print("/etc/hostname written.")
+    print(f"{args.tree_path('/etc/hostname')} written.")
     return 0

@@ -88,7 +88,7 @@ class TreeRoot:
         except TreePathError:
             raise
         except OSError as e:
-            raise type(e)(e.errno, e.strerror, path) from None
+            raise type(e)(e.errno, f"{e.strerror} (resolved inside the tree)", path) from None
         finally:
             os.close(rfd)
 

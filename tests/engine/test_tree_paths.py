@@ -259,3 +259,33 @@ def test_user_home_under_var_run_stays_in_tree(tmp_path: Path) -> None:
     assert os.stat(auth).st_uid == 1600 and os.stat(auth).st_mode & 0o777 == 0o600
     assert _host_run() == before
     assert not any(n.startswith(PROBE) for n in os.listdir("/run"))
+
+
+def test_grub_config_and_masked_generator_stay_in_tree(hostile) -> None:
+    """Stage code called directly (as stagerun does): a grub.cfg symlink to a host file and a
+    generator name that climbs with ``..`` are handled inside the tree."""
+    from osbuildd.engine.stages import org_osbuild_systemd, org_osbuildd_grub_config
+
+    tree, decoy = hostile
+    (tree / "boot/grub").mkdir(parents=True)
+    (tree / "boot/vmlinuz-6.1.0-99-amd64").write_text("k")
+    (tree / "usr/lib/grub/i386-pc").mkdir(parents=True)
+    (tree / "usr/lib/grub/i386-pc/normal.mod").write_text("m")
+    os.symlink(str(decoy / "passwd"), tree / "boot/grub/grub.cfg")
+    args = StageArgs(tree=str(tree), options={"root_fs_uuid": "0194FDC2-FA2F-4CC0-81D3-FF12045B73C8",
+                                              "platforms": ["i386-pc"]})
+    # the link's target has no directory in the tree: refused, naming the path
+    with pytest.raises(FileNotFoundError, match="inside the tree") as e:
+        org_osbuildd_grub_config.main(args)
+    assert e.value.filename == "/boot/grub/grub.cfg"
+    _decoy_untouched(decoy)
+    os.unlink(tree / "boot/grub/grub.cfg")
+    org_osbuildd_grub_config.main(args)
+    _decoy_untouched(decoy)
+    cfg = tree / "boot/grub/grub.cfg"
+    assert "0194fdc2" in cfg.read_text() and not cfg.is_symlink()
+    (tree / "etc/systemd").mkdir()
+    org_osbuild_systemd.main(StageArgs(tree=str(tree), options={
+        "masked_generators": ["../../../../var/run/" + PROBE]}))
+    assert os.readlink(tree / "run" / PROBE) == "/dev/null"
+    assert not any(n.startswith(PROBE) for n in os.listdir("/run"))

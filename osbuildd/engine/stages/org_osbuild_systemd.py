@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 from osbuildd.engine.stageapi import StageArgs, chroot_run, run
@@ -24,12 +23,12 @@ def main(args: StageArgs) -> int:
     for unit in o.get("masked_services", []):
         systemctl(tree, "mask", unit)
     for gen in o.get("masked_generators", []):
-        d = args.tree_path("/etc/systemd/system-generators")
-        os.makedirs(d, exist_ok=True)
-        link = os.path.join(d, gen)
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink("/dev/null", link)
+        # the generator name comes from the manifest: its link is made in the tree (symlinkat)
+        root = args.tree_root()
+        root.makedirs("/etc/systemd/system-generators")
+        link = f"/etc/systemd/system-generators/{gen}"
+        root.unlink(link)
+        root.symlink("/dev/null", link)
     if "default_target" in o:
         systemctl(tree, "set-default", o["default_target"])
     return 0

@@ -82,14 +82,13 @@ def main(args: StageArgs) -> int:
         src = args.tree_path(f"/usr/lib/grub/{plat}")
         if not os.path.isdir(src):
             raise SystemExit(f"GRUB modules for {plat} missing in the tree (/usr/lib/grub/{plat}): install its grub-*-bin package")
-        dst = os.path.join(grubdir, plat)
-        shutil.rmtree(dst, ignore_errors=True)
+        dst = args.tree_path(f"/boot/grub/{plat}")  # resolved in the tree
+        shutil.rmtree(dst, ignore_errors=True)  # a symlink there is not followed: copytree then fails
         shutil.copytree(src, dst)
-    with open(os.path.join(grubdir, "grub.cfg"), "w", encoding="utf-8") as f:
-        f.write(render(opts, kvers))
-    os.chmod(os.path.join(grubdir, "grub.cfg"), 0o600)
-    os.makedirs(args.tree_path("/etc/default"), exist_ok=True)
-    with open(args.tree_path("/etc/default/grub"), "w", encoding="utf-8") as f:
-        f.write(_default_grub(opts))
+    root = args.tree_root()  # openat2 in the tree: a grub.cfg symlink a package ships stays inside
+    root.write_text("/boot/grub/grub.cfg", render(opts, kvers), mode=0o600)
+    root.chmod("/boot/grub/grub.cfg", 0o600)
+    root.makedirs("/etc/default")
+    root.write_text("/etc/default/grub", _default_grub(opts))
     print(f"grub.cfg with kernels: {', '.join(kvers)}", flush=True)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -14,6 +15,29 @@ from typing import Any
 import aiosqlite
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Set while this task (or one it started) holds the write lock: its statements use the writer.
+_WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("osbuildd_db_writing", default=False)
+
+
+class _Routed:
+    """``db.conn``: statements of a task that holds the write lock go to the writer connection,
+    all others to a second (reader) connection. In WAL mode the reader sees only committed data,
+    so a read never sees another task's open transaction, and it does not wait for it either."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer, self._reader = writer, reader
+
+    def _pick(self) -> aiosqlite.Connection:
+        return self._writer if _WRITING.get() else self._reader
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        return self._pick().execute(sql, parameters)
+
+    def execute_fetchall(self, sql: str, parameters: Any = None) -> Any:
+        return self._pick().execute_fetchall(sql, parameters)
+
+    def __getattr__(self, name: str) -> Any:   # executemany, in_transaction, row_factory, ...
+        return getattr(self._writer, name)
 
 
 async def _to_completion(op: Awaitable[Any]) -> Any:
@@ -59,8 +83,11 @@ def migrations() -> list[tuple[int, str, str]]:
 class Database:
     """One aiosqlite connection in autocommit mode; writes go through :meth:`transaction`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self.conn = conn
+    def __init__(self, conn: aiosqlite.Connection, path: Path,
+                 reader: aiosqlite.Connection | None = None) -> None:
+        self.writer = conn
+        self.reader = reader
+        self.conn: Any = _Routed(conn, reader) if reader is not None else conn
         self.path = path
         # One connection is shared by every task: the lock keeps transactions from interleaving.
         self._lock = asyncio.Lock()
@@ -80,18 +107,32 @@ class Database:
             await conn.execute("PRAGMA busy_timeout=5000")
             db = cls(conn, path)
             await db._migrate()
+            db.reader = await cls._open_reader(path)
+            db.conn = _Routed(conn, db.reader)
         except BaseException:
             await conn.close()
             raise
         return db
 
+    @staticmethod
+    async def _open_reader(path: Path) -> aiosqlite.Connection:
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        reader.row_factory = aiosqlite.Row
+        try:
+            await reader.execute("PRAGMA foreign_keys=ON")
+            await reader.execute("PRAGMA busy_timeout=5000")
+        except BaseException:
+            await reader.close()
+            raise
+        return reader
+
     async def _migrate(self) -> None:
         # Which files were applied is kept in a table as well as in user_version (the highest one),
         # so a lower number that lands after a higher one (parts are built side by side) still runs.
-        await self.conn.execute(
+        await self.writer.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
-        async with self.conn.execute("SELECT number FROM schema_migrations") as cur:
+        async with self.writer.execute("SELECT number FROM schema_migrations") as cur:
             applied = {row[0] for row in await cur.fetchall()}
         highest = max([await self.schema_version(), *applied])
         for number, name, sql in migrations():
@@ -103,14 +144,14 @@ class Database:
                       f"INSERT INTO schema_migrations VALUES ({number}, '{name}', (julianday('now') - 2440587.5) * 86400.0);"
                       f"PRAGMA user_version = {highest};\nCOMMIT;")
             try:
-                await self.conn.executescript(script)
+                await self.writer.executescript(script)
             except Exception as exc:
-                if self.conn.in_transaction:
-                    await self.conn.execute("ROLLBACK")
+                if self.writer.in_transaction:
+                    await self.writer.execute("ROLLBACK")
                 raise MigrationError(f"migration {name} failed: {exc}") from exc
 
     async def schema_version(self) -> int:
-        async with self.conn.execute("PRAGMA user_version") as cur:
+        async with self.writer.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
@@ -118,19 +159,28 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One committed transaction; rolled back if the body raises (or the task is cancelled)."""
         async with self._lock:
+            mark = _WRITING.set(True)
             try:
-                await _to_completion(self.conn.execute("BEGIN IMMEDIATE"))
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:
-                    await _to_completion(self.conn.execute("ROLLBACK"))
-                raise
-            try:
-                await _to_completion(self.conn.execute("COMMIT"))
-            except BaseException:
-                if self.conn.in_transaction:  # COMMIT itself failed (disk full, ...)
-                    await _to_completion(self.conn.execute("ROLLBACK"))
-                raise
+                async with self._transaction() as conn:
+                    yield conn
+            finally:
+                _WRITING.reset(mark)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        try:
+            await _to_completion(self.writer.execute("BEGIN IMMEDIATE"))
+            yield self.writer
+        except BaseException:
+            if self.writer.in_transaction:
+                await _to_completion(self.writer.execute("ROLLBACK"))
+            raise
+        try:
+            await _to_completion(self.writer.execute("COMMIT"))
+        except BaseException:
+            if self.writer.in_transaction:  # COMMIT itself failed (disk full, ...)
+                await _to_completion(self.writer.execute("ROLLBACK"))
+            raise
 
     async def write(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         """One statement as its own transaction (SQLite autocommit), e.g. ``UPDATE ... RETURNING``.
@@ -140,19 +190,21 @@ class Database:
         """
         async with self._lock:
             try:
-                return list(await _to_completion(self.conn.execute_fetchall(sql, params)))
+                return list(await _to_completion(self.writer.execute_fetchall(sql, params)))
             except sqlite3.OperationalError as exc:
                 # Another connection wrote since this statement's read began (SQLITE_BUSY_SNAPSHOT,
                 # which skips the busy timeout): retry inside BEGIN IMMEDIATE, which waits properly.
-                if "locked" not in str(exc) or self.conn.in_transaction:
+                if "locked" not in str(exc) or self.writer.in_transaction:
                     raise
         async with self.transaction() as conn:
             return list(await conn.execute_fetchall(sql, params))
 
     async def integrity_check(self) -> str:
-        async with self.conn.execute("PRAGMA integrity_check") as cur:
+        async with self.writer.execute("PRAGMA integrity_check") as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else ""
 
     async def close(self) -> None:
-        await self.conn.close()
+        if self.reader is not None:
+            await self.reader.close()
+        await self.writer.close()

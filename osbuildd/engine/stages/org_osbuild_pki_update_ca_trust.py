@@ -18,13 +18,13 @@ def main(args: StageArgs) -> int:
     if not os.path.exists(args.tree_path("/usr/sbin/update-ca-certificates")):
         print("neither update-ca-trust nor update-ca-certificates is installed in the tree")
         return 1
-    anchors = args.tree_path("/etc/pki/ca-trust/source/anchors")
-    local = args.tree_path("/usr/local/share/ca-certificates")
-    os.makedirs(local, exist_ok=True)
-    if os.path.isdir(anchors):
-        for name in sorted(os.listdir(anchors)):
+    anchors = "/etc/pki/ca-trust/source/anchors"
+    local = "/usr/local/share/ca-certificates"
+    root = args.tree_root()  # reads and writes resolve inside the tree (an anchor may be a symlink)
+    root.makedirs(local)
+    if os.path.isdir(args.tree_path(anchors)):
+        for name in sorted(os.listdir(args.tree_path(anchors))):
             base = name.rsplit(".", 1)[0]
-            with open(os.path.join(anchors, name), "rb") as fin, open(os.path.join(local, base + ".crt"), "wb") as fout:
-                fout.write(fin.read())
+            root.write_bytes(f"{local}/{base}.crt", root.read_bytes(f"{anchors}/{name}"))
     chroot_run(tree, ["update-ca-certificates"])
     return 0

@@ -85,8 +85,8 @@ class TreeRoot:
         rfd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             return openat2_in_root(rfd, self._rel(path), flags, mode)
-        except TreePathError:
-            raise
+        except TreePathError as e:
+            raise TreePathError(e.errno, e.strerror, path) from None
         except OSError as e:
             raise type(e)(e.errno, f"{e.strerror} (resolved inside the tree)", path) from None
         finally:

@@ -289,3 +289,14 @@ def test_grub_config_and_masked_generator_stay_in_tree(hostile) -> None:
         "masked_generators": ["../../../../var/run/" + PROBE]}))
     assert os.readlink(tree / "run" / PROBE) == "/dev/null"
     assert not any(n.startswith(PROBE) for n in os.listdir("/run"))
+
+
+def test_no_openat2_is_an_error_not_a_text_fallback(hostile, monkeypatch) -> None:
+    from osbuildd.engine import stageapi
+
+    tree, decoy = hostile
+    monkeypatch.setattr(stageapi, "_SYS_OPENAT2", {})
+    with pytest.raises(stageapi.TreePathError, match="openat2") as e:
+        TreeRoot(str(tree)).write_text("/var/run/x", "x")
+    assert e.value.filename == "/var/run/x"
+    assert not (tree / "run/x").exists()

@@ -23,6 +23,7 @@ from typing import Any
 
 from osbuildd.engine import datasizes
 
+from . import engines
 from .cleanup import JOB_MARKER, MARKER, cleanup_under, kill_group, marker_value, snapshot_under
 from .logs import BuildLog
 from .monitor import MonitorEvent, MonitorParser, Progress
@@ -59,8 +60,10 @@ class OSBuildResult:
         return text.rstrip("\n").splitlines()[-n:]
 
 
-def resolve_osbuild(setting: str | Sequence[str] = "auto") -> list[str]:
-    """``[builder] osbuild``: "auto" = upstream osbuild on PATH, else the bundled engine."""
+def resolve_osbuild(setting: str | Sequence[str] = "auto", manifest: dict | None = None) -> list[str]:
+    """``[builder] osbuild``: a path is used as is; "auto" picks per manifest (engines.choose): the
+    bundled engine for ``org.osbuildd.*`` stages, upstream osbuild on PATH for stages the bundled
+    engine lacks. Raises NoEngine when neither can run ``manifest``."""
     if not isinstance(setting, str):
         return list(setting)
     if setting and setting != "auto":
@@ -69,7 +72,9 @@ def resolve_osbuild(setting: str | Sequence[str] = "auto") -> list[str]:
             raise OSBuildNotFound(f"[builder] osbuild = {setting!r}: no such executable")
         return [path]
     upstream = shutil.which("osbuild")
-    if upstream:
+    which = engines.choose(manifest, bool(upstream)) if manifest is not None else (
+        "upstream" if upstream else "bundled")
+    if which == "upstream" and upstream:
         return [upstream]
     engine = Path(sys.executable).parent / "osbuildd-engine"
     if engine.exists():
@@ -127,7 +132,7 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
                       progress_interval: float = 0.5,
                       env: dict[str, str] | None = None) -> OSBuildResult:
     """Build ``manifest``; never raises for build problems, the result says what happened."""
-    argv = build_argv(resolve_osbuild(osbuild), store=store, outdir=outdir, exports=exports,
+    argv = build_argv(resolve_osbuild(osbuild, manifest), store=store, outdir=outdir, exports=exports,
                       checkpoints=checkpoints, cache_max_size=cache_max_size)
     store, outdir = Path(store), Path(outdir)
     await asyncio.to_thread(lambda: (store.mkdir(parents=True, exist_ok=True),

@@ -8,12 +8,14 @@ monitor stream and --json result) and records the argv and stage types it was gi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from osbuildd.compose import attach
 from osbuildd.config import Config
+from osbuildd.runner import engines, resolve_osbuild, run_osbuild
 from osbuildd.services import Services
 
 from .helpers import enqueue_manifest, wait_state
@@ -53,3 +55,57 @@ async def test_config_size_reaches_osbuild_as_bytes(tmp_path, record):
     argv = json.loads(record.read_text())["argv"]
     assert argv[0] == str(FAKE)                       # the explicit [builder] osbuild path is used as is
     assert argv[argv.index("--cache-max-size") + 1] == "21474836480"
+
+
+@pytest.fixture
+def upstream_on_path(tmp_path, monkeypatch) -> Path:
+    """A fake upstream ``osbuild`` first on PATH."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "osbuild").symlink_to(FAKE)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    return bindir / "osbuild"
+
+
+DEBIAN = manifest("org.osbuildd.debian.bootstrap", "org.osbuild.mkdir")
+RPM = manifest("org.osbuild.rpm", "org.osbuild.mkdir")
+PLAIN = manifest("org.osbuild.mkdir", "org.osbuild.tar")
+
+
+def is_bundled(argv: list[str]) -> bool:
+    return argv[0].endswith("osbuildd-engine") or argv[-1] == "osbuildd.engine.cli"
+
+
+def test_bundled_engine_lists_come_from_its_files():
+    have = engines.bundled()
+    assert "org.osbuildd.debian.bootstrap" in have["stages"] and "org.osbuild.rpm" not in have["stages"]
+    assert "org.osbuild.curl" in have["sources"] and "org.osbuild.loopback" in have["devices"]
+    assert engines.missing_in_bundled(RPM) == ["org.osbuild.rpm"]
+    assert engines.missing_in_bundled({"version": "2", "sources": {"org.osbuild.ostree": {}},
+                                       "pipelines": []}) == ["org.osbuild.ostree"]
+
+
+def test_auto_picks_per_manifest_with_upstream_installed(upstream_on_path):
+    assert is_bundled(resolve_osbuild("auto", DEBIAN))                # upstream can't run org.osbuildd.*
+    assert resolve_osbuild("auto", RPM) == [str(upstream_on_path)]    # the bundled engine lacks rpm
+    assert resolve_osbuild("auto", PLAIN) == [str(upstream_on_path)]  # both can: upstream, as before
+    with pytest.raises(engines.NoEngine, match="lacks org.osbuild.rpm and it also uses org.osbuildd"):
+        resolve_osbuild("auto", manifest("org.osbuildd.debian.bootstrap", "org.osbuild.rpm"))
+    # an explicit path is used as is, whatever the manifest
+    assert resolve_osbuild(str(FAKE), DEBIAN) == [str(FAKE)]
+
+
+def test_auto_without_upstream(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))   # no osbuild on PATH
+    assert is_bundled(resolve_osbuild("auto", DEBIAN)) and is_bundled(resolve_osbuild("auto", PLAIN))
+    with pytest.raises(engines.NoEngine, match="lacks org.osbuild.rpm and upstream osbuild is not installed"):
+        resolve_osbuild("auto", RPM)
+
+
+async def test_rpm_manifest_runs_on_upstream(tmp_path, record, upstream_on_path):
+    res = await run_osbuild(RPM, osbuild="auto", store=tmp_path / "store", outdir=tmp_path / "out",
+                            exports=["tree"], checkpoints=[], cache_max_size="20Gi", stage_timeout=None,
+                            on_progress=None, log_dir=tmp_path / "logs", state_dir=tmp_path)
+    rec = json.loads(record.read_text())
+    assert rec["argv"][0] == str(upstream_on_path) and "org.osbuild.rpm" in rec["stages"]
+    assert res.returncode == 0

@@ -168,12 +168,30 @@ class ComposeService:
             raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint",
                                       exc.message, kind="blueprint") from None
         sets = manifest.package_sets(d, arch.name, it, bp)
+        await self._check_engine(d, arch, it, bp, sets, req.size)
         package_sets = {}
         for name, s in sets.items():
             repos = req.repositories if req.repositories is not None else s.repositories
             package_sets[name] = [{"include": list(s.include), "exclude": list(s.exclude),
                                    "repos": [r.to_dict() for r in repos]}]
         return d, arch, it, package_sets
+
+    async def _check_engine(self, d: Any, arch: Any, it: Any, bp: Any, sets: dict, size: int | None) -> None:
+        """Refuse now, not after depsolve, a compose no engine here can build: the real generator,
+        fed empty package sets, says which stages the manifest will use."""
+        from osbuildd import manifest
+        from osbuildd.runner import engines
+
+        if self.config.builder.osbuild != "auto" or not self.config.builder.local_executor:
+            return   # an explicit engine, or remote workers: theirs to say
+        try:
+            res = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, {k: [] for k in sets}, 0, size)
+        except Exception:   # noqa: BLE001 - a generator that needs real packages: the build job will tell
+            return
+        try:
+            engines.choose(res.manifest, shutil.which("osbuild") is not None)
+        except engines.NoEngine as exc:
+            raise ComposeRequestError("image_type", f"{it.name} for {d.name}: {exc}", kind="image_type") from None
 
     def _request_json(self, req: ComposeRequest, d: Any, arch: Any, it: Any, seed: int) -> dict:
         return {

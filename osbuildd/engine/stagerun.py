@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 import traceback
 
@@ -43,6 +44,16 @@ def main(argv: list[str]) -> int:
             return code or 0
         # SystemExit("message"), as stages use for a clear error: the message is the stage's log
         print(code, file=sys.stderr, flush=True)
+        return 1
+    except subprocess.CalledProcessError as e:
+        # the command's own output is already in the log above: say which command failed, not where
+        cmd = " ".join(str(a) for a in e.cmd) if isinstance(e.cmd, list) else str(e.cmd)
+        print(f"{stage_type}: command failed with exit status {e.returncode}: {cmd}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:
+        # a path the manifest named could not be used (missing, outside the tree, ...): one line naming it
+        where = f": {e.filename!r}" if e.filename else ""
+        print(f"{stage_type}: {e.strerror or e}{where}", file=sys.stderr, flush=True)
         return 1
     except BaseException:
         traceback.print_exc()

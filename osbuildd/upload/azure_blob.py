@@ -27,7 +27,10 @@ def vhd_name(image_name: str) -> str:
 
 
 def service_client(account_url: str, account: str, key: str) -> BlobServiceClient:
-    return BlobServiceClient(account_url, credential={"account_name": account, "account_key": key})
+    # retries are the project's own loop (common.retry, logged, per page); the SDK's policy is off
+    # so a failing page is not tried 5 x 4 times
+    return BlobServiceClient(account_url, credential={"account_name": account, "account_key": key},
+                             retry_total=0)
 
 
 async def ensure_container(svc: BlobServiceClient, container: str) -> None:

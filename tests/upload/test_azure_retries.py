@@ -1,0 +1,34 @@
+"""Retries are not multiplied across layers: the Azure SDK's own retry policy is off, so one call of
+the SDK is one HTTP request and the project's retry loop (upload/common.retry) is the only one."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from azure.core.exceptions import HttpResponseError
+
+from osbuildd.upload.azure_blob import service_client
+
+
+async def test_sdk_does_not_retry_on_its_own():
+    hits: list[str] = []
+
+    async def busy(request: web.Request) -> web.Response:
+        hits.append(request.method)
+        return web.Response(status=503, text="busy")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", busy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        svc = service_client(f"http://127.0.0.1:{port}/acct", "acct", "a2V5")
+        async with svc:
+            with pytest.raises(HttpResponseError):
+                await svc.get_blob_client("c", "b.vhd").create_page_blob(512)
+        assert hits == ["PUT"]   # the SDK default would have sent it 4 times
+    finally:
+        await runner.cleanup()

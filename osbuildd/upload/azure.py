@@ -1,7 +1,8 @@
 """org.osbuild.azure (page blob in a given storage account) and org.osbuild.azure.image (managed image).
 
-azure.image follows upstream's worker: log in with the service principal from ``[azure] credentials``,
-find (or create) the storage account tagged for the location, list its keys, upload the VHD as a
+azure.image follows upstream's worker: authenticate as the service principal from ``[azure] credentials``
+(azure-identity's async ClientSecretCredential, which caches the token and fetches a new one before it
+expires, so a long upload's later ARM calls still carry a valid token), find (or create) the storage account tagged for the location, list its keys, upload the VHD as a
 page blob into container ``imagebuilder``, then create the image from the blob. The management
 (ARM) calls are plain REST with aiohttp against a configurable ``management_url``; the blob upload
 uses azure-storage-blob's aio client.
@@ -10,12 +11,14 @@ uses azure-storage-blob's aio client.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from azure.identity.aio import ClientSecretCredential
 
 from .azure_blob import AlignmentError, ensure_container, service_client, upload_page_blob, vhd_name
 from .common import ProgressCounter, decompressed, log, option, retry
@@ -84,10 +87,16 @@ async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
         raise UploadError(INVALID_TARGET_CONFIG, "hyperv_generation: must be V1 or V2")
     client_id, secret = await asyncio.to_thread(read_azure_credentials_file, creds.azure.credentials)
     image_name = target.image_name
-    async with aiohttp.ClientSession() as session:
-        arm = _ARM(session, creds, options["tenant_id"], options["subscription_id"], options["resource_group"])
+    tls = await asyncio.to_thread(_tls_context, creds.azure.ca_bundle)
+    try:
+        credential = _credential(creds, options["tenant_id"], client_id, secret)
+    except ValueError as e:   # azure-identity checks the tenant id's characters and the authority's scheme
+        raise UploadError(INVALID_CONFIG, f"Azure credential: {_message(e)}") from None
+    del secret   # from here on only the credential holds it
+    async with credential, aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session:
+        arm = _ARM(session, creds, credential, options["tenant_id"], options["subscription_id"],
+                   options["resource_group"])
         try:
-            await arm.login(client_id, secret)
             location = option(options, "location") or await arm.resource_group_location()
             account = await arm.storage_account(location)
             key = await arm.storage_key(account)
@@ -115,34 +124,40 @@ async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
     return {"image_name": image_name}
 
 
-class _ARM:
-    """The Azure Resource Manager calls azure.image needs (REST, bearer token from AAD)."""
+def _tls_context(ca_bundle: str) -> ssl.SSLContext | bool:
+    """``[azure] ca_bundle`` (a PEM file) for AAD and ARM, else the system's trust store. Blocking."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
-    def __init__(self, session: aiohttp.ClientSession, creds: Credentials, tenant: str, subscription: str,
-                 resource_group: str) -> None:
+
+def _credential(creds: Credentials, tenant: str, client_id: str, secret: str) -> ClientSecretCredential:
+    settings = creds.azure
+    extra: dict[str, Any] = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
+    # no instance discovery: it asks login.microsoftonline.com about the authority, which a sovereign
+    # cloud or a closed network cannot reach. retry_total=0: a failing token request is retried by the
+    # project's loop around the ARM call (where there is one), not 4 times more inside the SDK.
+    return ClientSecretCredential(tenant, client_id, secret, authority=settings.authority_url,
+                                  disable_instance_discovery=True, retry_total=0, **extra)
+
+
+class _ARM:
+    """The Azure Resource Manager calls azure.image needs (REST, bearer token from the credential)."""
+
+    def __init__(self, session: aiohttp.ClientSession, creds: Credentials, credential: ClientSecretCredential,
+                 tenant: str, subscription: str, resource_group: str) -> None:
         self.session = session
         self.settings = creds.azure
+        self.credential = credential
         self.tenant = tenant
+        self.scope = f"{self.settings.management_url.rstrip('/')}/.default"
         self.rg_path = f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        self.token = ""
-
-    async def login(self, client_id: str, secret: str) -> None:
-        url = f"{self.settings.authority_url.rstrip('/')}/{self.tenant}/oauth2/v2.0/token"
-        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
-                "scope": f"{self.settings.management_url.rstrip('/')}/.default"}
-        async with self.session.post(url, data=form) as resp:
-            data = await resp.json(content_type=None)
-            if resp.status != 200 or "access_token" not in data:
-                # AAD's error_description names the problem; the secret is not in it
-                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                                  message=str(data.get("error", "login failed")))
-            self.token = data["access_token"]
 
     async def _call(self, method: str, path: str, api: str, body: Any = None,
                     absolute: bool = False) -> tuple[int, Any, Any]:
         url = path if absolute else f"{self.settings.management_url.rstrip('/')}{path}"
         params = None if absolute else {"api-version": api}
-        headers = {"Authorization": f"Bearer {self.token}"}
+        # asked for on every call: the credential answers from its cache and refreshes near expiry
+        token = await self.credential.get_token(self.scope)
+        headers = {"Authorization": f"Bearer {token.token}"}
         async with self.session.request(method, url, params=params, json=body, headers=headers) as resp:
             text = await resp.text()
             data = _json(text)

@@ -59,7 +59,8 @@ class AzureSettings:
     upload_threads: int = 16
     blob_endpoint: str = "https://{account}.blob.core.windows.net"
     management_url: str = "https://management.azure.com"
-    authority_url: str = "https://login.microsoftonline.com"
+    authority_url: str = "https://login.microsoftonline.com"   # https only (azure-identity insists)
+    ca_bundle: str = ""             # PEM CA file for authority_url and management_url; "" = system store
     poll_interval: float = 5.0
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -93,13 +94,22 @@ def disk_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"raw": raw, "vhd": vhd, "tar.gz": targz}
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+async def serve(app: web.Application, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def loopback_pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
+    """(CA file, server context) for fakes served over TLS on 127.0.0.1."""
+    from .tls_proxy import make_pki, server_context
+
+    ca, cert, key = make_pki(tmp_path_factory.mktemp("pki"))
+    return ca, server_context(cert, key)
 
 
 @pytest.fixture
@@ -119,9 +129,10 @@ async def fake_compute(gcs_url: str) -> AsyncIterator[tuple[FakeCompute, str]]:
 
 
 @pytest.fixture
-async def fake_arm() -> AsyncIterator[tuple[FakeARM, str]]:
+async def fake_arm(loopback_pki: tuple[Path, ssl.SSLContext]) -> AsyncIterator[tuple[FakeARM, str]]:
     fake = FakeARM(client_id="00000000-0000-0000-0000-00000000c1d0", client_secret="arm-Secret-do-not-log")
-    runner, url = await serve(fake.app())
+    # TLS: azure-identity refuses a plain-http authority
+    runner, url = await serve(fake.app(), loopback_pki[1])
     fake.base = url
     yield fake, url
     await runner.cleanup()
@@ -145,7 +156,7 @@ def gcp_service_file(tmp_path: Path, fake_compute: tuple[FakeCompute, str]) -> P
 @pytest.fixture
 def credentials(tmp_path: Path, moto_url: str, azurite_url: str, gcs_url: str, ec2_shim: tuple[EC2Shim, str],
                 fake_compute: tuple[FakeCompute, str], fake_arm: tuple[FakeARM, str],
-                gcp_service_file: Path) -> Credentials:
+                gcp_service_file: Path, loopback_pki: tuple[Path, ssl.SSLContext]) -> Credentials:
     aws_file = tmp_path / "aws-credentials"
     aws_file.write_text("[default]\naws_access_key_id = AKIDFROMFILE\naws_secret_access_key = aws-Secret-do-not-log\n")
     azure_file = tmp_path / "azure-credentials.toml"
@@ -164,6 +175,7 @@ def credentials(tmp_path: Path, moto_url: str, azurite_url: str, gcs_url: str, e
     creds.azure.blob_endpoint = azurite_url + "/{account}"
     creds.azure.management_url = fake_arm[1]
     creds.azure.authority_url = fake_arm[1]
+    creds.azure.ca_bundle = str(loopback_pki[0])
     creds.azure.poll_interval = 0.05
     return creds
 

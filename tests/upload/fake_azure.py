@@ -1,14 +1,20 @@
 """Fake of the Azure Resource Manager calls org.osbuild.azure.image makes (no ARM emulator exists).
 
-Replays upstream's: AAD client-credentials token, ResourceGroups.Get, StorageAccounts.List (by tag)
+Replays upstream's: the AAD v2 client-credentials token request (``POST /{tenant}/oauth2/v2.0/token``,
+answered in AAD's shape: token_type, expires_in, ext_expires_in, access_token), ResourceGroups.Get, StorageAccounts.List (by tag)
 and ListKeys, and Images.BeginCreateOrUpdate with its Azure-AsyncOperation polling. The storage
 account it hands out is azurite's dev account, so the VHD really goes to azurite; the image
 creation checks with the azurite client that the ``blobUri`` exists at that moment.
+
+Each token request mints a new token living ``token_lifetime`` seconds; an ARM call with an unknown
+or expired token is a 401 (counted in ``rejected``), so a client that does not refresh fails. The
+fake is served over TLS (azure-identity accepts only an https authority).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +24,7 @@ from azure.storage.blob.aio import BlobClient
 
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-TOKEN = "fake-arm-token"
+TRANSIT = 0.5   # seconds a token may take from the client's expiry check to arriving here
 RG = "/subscriptions/{sub}/resourceGroups/{rg}"
 
 
@@ -31,6 +37,12 @@ class FakeARM:
     blob_existed: list[bool] = field(default_factory=list)
     ops: dict[str, int] = field(default_factory=dict)
     base: str = ""
+    token_lifetime: int = 3600
+    polls_until_done: int = 2      # an image operation answers InProgress until its Nth poll
+    token_requests: int = 0
+    tokens: dict[str, float] = field(default_factory=dict)       # token -> expiry (time.time())
+    used: list[str] = field(default_factory=list)                # token of each accepted ARM call
+    rejected: list[str] = field(default_factory=list)            # why each ARM call was refused
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -47,12 +59,26 @@ class FakeARM:
         form = await request.post()
         if (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) != \
                 ("client_credentials", self.client_id, self.client_secret):
-            return web.json_response({"error": "invalid_client"}, status=401)
-        return web.json_response({"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+            return web.json_response({"error": "invalid_client", "error_description": "AADSTS7000215: "
+                                      "Invalid client secret provided."}, status=401)
+        self.token_requests += 1
+        token = f"fake-arm-token-{self.token_requests}"
+        self.tokens[token] = time.time() + self.token_lifetime
+        return web.json_response({"token_type": "Bearer", "expires_in": self.token_lifetime,
+                                  "ext_expires_in": self.token_lifetime, "access_token": token})
 
     def _check(self, request: web.Request) -> None:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}" or "api-version" not in request.query:
-            raise web.HTTPUnauthorized(text='{"error":{"message":"bad token or no api-version"}}')
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ")
+        expiry = self.tokens.get(token) if auth.startswith("Bearer ") else None
+        why = ("no api-version" if "api-version" not in request.query else
+               "unknown token" if expiry is None else
+               "expired token" if time.time() > expiry + TRANSIT else "")
+        if why:
+            self.rejected.append(f"{request.method} {request.path}: {why}")
+            raise web.HTTPUnauthorized(text=f'{{"error":{{"message":"{why}"}}}}',
+                                       content_type="application/json")
+        self.used.append(token)
 
     async def resource_group(self, request: web.Request) -> web.Response:
         self._check(request)
@@ -91,6 +117,7 @@ class FakeARM:
         return web.json_response({"name": name, **body}, status=201, headers=headers)
 
     async def operation(self, request: web.Request) -> web.Response:
+        self._check(request)
         op = request.match_info["op"]
         self.ops[op] += 1
-        return web.json_response({"status": "InProgress" if self.ops[op] == 1 else "Succeeded"})
+        return web.json_response({"status": "InProgress" if self.ops[op] < self.polls_until_done else "Succeeded"})

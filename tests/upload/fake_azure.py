@@ -13,6 +13,7 @@ fake is served over TLS (azure-identity accepts only an https authority).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class FakeARM:
     base: str = ""
     token_lifetime: int = 3600
     polls_until_done: int = 2      # an image operation answers InProgress until its Nth poll
+    keys_delay: float = 0.0        # listKeys answers this late (a token outlives it or not)
     token_requests: int = 0
     tokens: dict[str, float] = field(default_factory=dict)       # token -> expiry (time.time())
     used: list[str] = field(default_factory=list)                # token of each accepted ARM call
@@ -93,6 +95,7 @@ class FakeARM:
 
     async def keys(self, request: web.Request) -> web.Response:
         self._check(request)
+        await asyncio.sleep(self.keys_delay)
         return web.json_response({"keys": [{"keyName": "key1", "value": KEY, "permissions": "FULL"}]})
 
     async def create_image(self, request: web.Request) -> web.Response:

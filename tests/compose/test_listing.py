@@ -97,14 +97,14 @@ async def _one_by_one(services, where: str = "1", params: tuple = ()) -> list[st
 
 async def _delete_job(services, job_id: str) -> None:
     """Remove a job row behind the compose's back (a store damaged or raced by a delete)."""
-    await services.db.conn.execute("PRAGMA foreign_keys=OFF")   # a no-op inside a transaction
+    await services.db.writer.execute("PRAGMA foreign_keys=OFF")   # a no-op inside a transaction
     try:
         async with services.db.transaction() as conn:
             await conn.execute("DELETE FROM job_dependencies WHERE job_id = ? OR dependency_id = ?",
                                (job_id, job_id))
             await conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     finally:
-        await services.db.conn.execute("PRAGMA foreign_keys=ON")
+        await services.db.writer.execute("PRAGMA foreign_keys=ON")
 
 
 async def test_listing_many_composes_equals_per_compose_reads(services):

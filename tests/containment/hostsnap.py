@@ -53,6 +53,12 @@ def snapshot(extra_volatile: Iterable[str] = ()) -> dict[str, Entry]:
                 except OSError:
                     continue
                 digest = ""
+                size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+                if dirpath == "/tmp" and stat.S_ISREG(st.st_mode):
+                    # files right in /tmp are the callers' own logs (a CI job's, a shell's), growing
+                    # while the tests run: their names and modes count, not their size and content
+                    out[path] = (st.st_mode, 0, "")
+                    continue
                 if stat.S_ISLNK(st.st_mode):
                     digest = "-> " + os.readlink(path)
                 elif stat.S_ISREG(st.st_mode) and st.st_size <= SMALL:
@@ -61,7 +67,7 @@ def snapshot(extra_volatile: Iterable[str] = ()) -> dict[str, Entry]:
                             digest = hashlib.sha256(f.read()).hexdigest()
                     except OSError:
                         digest = "unreadable"
-                out[path] = (st.st_mode, st.st_size if stat.S_ISREG(st.st_mode) else 0, digest)
+                out[path] = (st.st_mode, size, digest)
     return out
 
 

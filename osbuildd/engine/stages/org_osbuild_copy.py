@@ -24,5 +24,9 @@ def main(args: StageArgs) -> int:
             run(cmd + ["-T", src, dst])
         else:
             print(f"copying '{src}' -> '{dst}'")
+            if not os.path.isdir(dst):
+                # dst is resolved to its last component inside the tree: nothing left to follow, so
+                # an existing file is written in place, as upstream's cp does
+                cmd.remove("--remove-destination")
             run(cmd + [src, dst])
     return 0

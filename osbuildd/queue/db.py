@@ -20,15 +20,19 @@ _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("osbuildd_db_wri
 
 
 class _Routed:
-    """``db.conn``: statements of a task that holds the write lock go to the writer connection,
-    all others to a second (reader) connection. In WAL mode the reader sees only committed data,
+    """``db.conn``: statements of a task that holds the write lock go to the writer connection; while
+    another task's transaction is open, everyone else's go to a second (reader) connection. In WAL mode the reader sees only committed data,
     so a read never sees another task's open transaction, and it does not wait for it either."""
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self._writer, self._reader = writer, reader
 
     def _pick(self) -> aiosqlite.Connection:
-        return self._writer if _WRITING.get() else self._reader
+        # With no transaction open the writer is read too: it has every commit, so a task reads its
+        # own writes at once (the reader's snapshot can lag while another task's cursor on it is open).
+        if _WRITING.get() or not self._writer.in_transaction:
+            return self._writer
+        return self._reader
 
     def execute(self, sql: str, parameters: Any = None) -> Any:
         return self._pick().execute(sql, parameters)

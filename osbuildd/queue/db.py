@@ -19,26 +19,70 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("osbuildd_db_writing", default=False)
 
 
+class _Rows:
+    """A reader statement's rows, fetched whole in one trip to the database thread: no cursor is
+    left open on the reader, so its snapshot never outlives the statement."""
+
+    def __init__(self, op: Awaitable[Any]) -> None:
+        self._op, self._rows = op, None
+
+    def __await__(self) -> Any:
+        return self._load().__await__()
+
+    async def _load(self) -> _Rows:
+        if self._rows is None:
+            self._rows = list(await self._op)
+        return self
+
+    async def __aenter__(self) -> _Rows:
+        return await self._load()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows or [], []
+        return rows
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int = 1) -> list[Any]:
+        rows, self._rows = (self._rows or [])[:size], (self._rows or [])[size:]
+        return rows
+
+    def __aiter__(self) -> _Rows:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._rows:
+            raise StopAsyncIteration
+        return self._rows.pop(0)
+
+
 class _Routed:
-    """``db.conn``: statements of a task that holds the write lock go to the writer connection; while
-    another task's transaction is open, everyone else's go to a second (reader) connection. In WAL mode the reader sees only committed data,
-    so a read never sees another task's open transaction, and it does not wait for it either."""
+    """``db.conn``: a task's statements go to the writer connection unless another task holds the
+    write lock; then they go to a second (reader) connection. In WAL mode the reader sees only
+    committed data, so a read never sees another task's open transaction, nor waits for it.
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
-        self._writer, self._reader = writer, reader
+    The lock, not ``in_transaction``, decides: a task that holds the lock may not have run its
+    BEGIN yet, and a read queued behind it on the writer would see its uncommitted rows."""
 
-    def _pick(self) -> aiosqlite.Connection:
-        # With no transaction open the writer is read too: it has every commit, so a task reads its
-        # own writes at once (the reader's snapshot can lag while another task's cursor on it is open).
-        if _WRITING.get() or not self._writer.in_transaction:
-            return self._writer
-        return self._reader
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 lock: asyncio.Lock) -> None:
+        self._writer, self._reader, self._lock = writer, reader, lock
+
+    def _use_reader(self) -> bool:
+        return not _WRITING.get() and self._lock.locked()
 
     def execute(self, sql: str, parameters: Any = None) -> Any:
-        return self._pick().execute(sql, parameters)
+        if self._use_reader():
+            return _Rows(self._reader.execute_fetchall(sql, parameters))
+        return self._writer.execute(sql, parameters)
 
     def execute_fetchall(self, sql: str, parameters: Any = None) -> Any:
-        return self._pick().execute_fetchall(sql, parameters)
+        conn = self._reader if self._use_reader() else self._writer
+        return conn.execute_fetchall(sql, parameters)
 
     def __getattr__(self, name: str) -> Any:   # executemany, in_transaction, row_factory, ...
         return getattr(self._writer, name)
@@ -91,10 +135,10 @@ class Database:
                  reader: aiosqlite.Connection | None = None) -> None:
         self.writer = conn
         self.reader = reader
-        self.conn: Any = _Routed(conn, reader) if reader is not None else conn
         self.path = path
         # One connection is shared by every task: the lock keeps transactions from interleaving.
         self._lock = asyncio.Lock()
+        self.conn: Any = _Routed(conn, reader, self._lock) if reader is not None else conn
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
@@ -112,7 +156,7 @@ class Database:
             db = cls(conn, path)
             await db._migrate()
             db.reader = await cls._open_reader(path)
-            db.conn = _Routed(conn, db.reader)
+            db.conn = _Routed(conn, db.reader, db._lock)
         except BaseException:
             await conn.close()
             raise

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.api.weldr import blueprints, compose, projects, sources, status, upload
+from osbuildd.api.weldr import blueprints, compose, composefiles, projects, sources, status, upload
 from osbuildd.api.weldr.context import WeldrContext
 from osbuildd.api.weldr.errors import WeldrError, not_found
 from osbuildd.api.weldr.sourcestore import SourceStore
@@ -121,6 +121,6 @@ def build_app(
     app[SERVICES] = services
     app[WELDR] = context
     app[compose.LISTS] = compose.ListCoalescer()
-    for module in (status, blueprints, compose, projects, sources, upload):
+    for module in (status, blueprints, compose, composefiles, projects, sources, upload):
         app.router.add_routes(module.routes)
     return app

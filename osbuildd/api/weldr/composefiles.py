@@ -1,0 +1,144 @@
+"""``compose`` downloads: log, logs, metadata, results, image."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from osbuildd.api.weldr.compose import existing
+from osbuildd.api.weldr.composeview import state
+from osbuildd.api.weldr.errors import WeldrError, bad_request
+from osbuildd.api.weldr.tarstream import Member, stream_tar
+from osbuildd.api.weldr.util import V, ctx, json_response
+
+routes = web.RouteTableDef()
+EMPTY_RESULT = "The compose result is empty.\n"
+
+
+def _manifest_bytes(compose: Any) -> bytes:
+    return json.dumps(compose.manifest or {}, separators=(",", ":")).encode()
+
+
+def _log_path(compose: Any) -> Path | None:
+    p = getattr(compose, "log_path", None)
+    return Path(p) if p else None
+
+
+def _mtime(compose: Any) -> float:
+    return float(compose.finished or compose.created or 0)
+
+
+async def _stream_log(request: web.Request, head: str, path: Path | None, empty: str) -> web.StreamResponse:
+    """``head`` then the osbuild log as it is on disk (chunked: a running build's log keeps growing)."""
+    fh = None
+    if path is not None:
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except OSError:
+            fh = None
+    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    if head:
+        await resp.write(head.encode())
+    wrote = False
+    try:
+        while fh is not None:
+            chunk = await asyncio.to_thread(fh.read, 1 << 20)
+            if not chunk:
+                break
+            wrote = True
+            await resp.write(chunk)
+    finally:
+        if fh is not None:
+            await asyncio.to_thread(fh.close)
+    if not wrote and empty:
+        await resp.write(empty.encode())
+    await resp.write_eof()
+    return resp
+
+
+@routes.get(V + "/compose/log/{uuid}")
+async def compose_log(request: web.Request) -> web.StreamResponse:
+    """Upstream's text for a waiting/running compose; osbuildd adds the log so far after the running
+    line (composer-cli prints the body as it is), and sends a finished compose's whole log."""
+    compose = await existing(request, request.match_info["uuid"])
+    st = state(compose)
+    if st == "WAITING":  # upstream sends this error with status 200
+        return json_response(WeldrError(200, "BuildInWrongState",
+                                        f"Build {compose.id} has not started yet. No logs to view.").body())
+    if st == "RUNNING":
+        return await _stream_log(request, f"Build {compose.id} is still running.\n", _log_path(compose), "")
+    return await _stream_log(request, "", _log_path(compose), EMPTY_RESULT)
+
+
+def _finished_or_failed(compose: Any, msg: str) -> None:
+    if state(compose) not in ("FINISHED", "FAILED"):
+        raise bad_request("BuildInWrongState", msg)
+
+
+async def _log_member(compose: Any) -> Member:
+    path = _log_path(compose)
+    exists = path is not None and await asyncio.to_thread(lambda: path.is_file() and path.stat().st_size > 0)
+    if exists:
+        return Member("logs/osbuild.log", 0o644, _mtime(compose), path=path)
+    return Member("logs/osbuild.log", 0o644, _mtime(compose), data=EMPTY_RESULT.encode())
+
+
+@routes.get(V + "/compose/logs/{uuid}")
+async def compose_logs(request: web.Request) -> web.StreamResponse:
+    compose = await existing(request, request.match_info["uuid"])
+    _finished_or_failed(compose, f"Build {compose.id} not in FINISHED or FAILED state.")
+    return await stream_tar(request, f"{compose.id}-logs.tar", [await _log_member(compose)])
+
+
+@routes.get(V + "/compose/metadata/{uuid}")
+async def compose_metadata(request: web.Request) -> web.StreamResponse:
+    compose = await existing(request, request.match_info["uuid"])
+    _finished_or_failed(compose, f"Build {compose.id} is in wrong state: {state(compose)}")
+    member = Member(f"{compose.id}.json", 0o600, _mtime(compose), data=_manifest_bytes(compose))
+    return await stream_tar(request, f"{compose.id}-metadata.tar", [member])
+
+
+def _image_path(compose: Any) -> Path | None:
+    p = getattr(compose, "image_path", None)
+    return Path(p) if p else None
+
+
+@routes.get(V + "/compose/results/{uuid}")
+async def compose_results(request: web.Request) -> web.StreamResponse:
+    compose = await existing(request, request.match_info["uuid"])
+    _finished_or_failed(compose, f"Build {compose.id} is in wrong state: {state(compose)}")
+    members = [Member(f"{compose.id}.json", 0o644, _mtime(compose), data=_manifest_bytes(compose)),
+               await _log_member(compose)]
+    image = _image_path(compose)
+    if image is not None and await asyncio.to_thread(image.is_file):
+        members.append(Member(f"{compose.id}-{compose.image_filename}", 0o644, _mtime(compose), path=image))
+    return await stream_tar(request, f"{compose.id}.tar", members)
+
+
+@routes.get(V + "/compose/image/{uuid}")
+async def compose_image(request: web.Request) -> web.StreamResponse:
+    compose = await existing(request, request.match_info["uuid"])
+    if state(compose) != "FINISHED":
+        raise bad_request("BuildInWrongState", f"Build {compose.id} is in wrong state: {state(compose)}")
+    image = _image_path(compose)
+    if image is None or not await asyncio.to_thread(image.is_file):
+        raise bad_request("InternalServerError", f"Error accessing image file for compose {compose.id}")
+    return web.FileResponse(image, headers={
+        "Content-Type": _mime(request, compose),
+        "Content-Disposition": f"attachment; filename={compose.id}-{compose.image_filename}",
+    })
+
+
+def _mime(request: web.Request, compose: Any) -> str:
+    c = ctx(request)
+    try:
+        return c.distro(compose.distro).arch(compose.arch).image_type(compose.image_type).mime_type
+    except LookupError:
+        return "application/octet-stream"
+

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"osbuildd manifest: {exc}", file=sys.stderr)
         return USAGE_EXIT
     except BlueprintError as exc:
-        where = f"{exc.field}: " if exc.field else ""
+        # a compose-time check names its field in the message already (Weldr shows only the message)
+        where = f"{exc.field}: " if exc.field and not exc.message.startswith(exc.field) else ""
         print(f"osbuildd manifest: blueprint: {where}{exc.message}", file=sys.stderr)
         return USAGE_EXIT
     except DepsolveError as exc:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from osbuildd.engine.names import hostname_error
+
 from .customizations import Customizations, DiskCustomization
 from .errors import BlueprintError
 
@@ -108,7 +110,13 @@ _FIRSTBOOT_TYPES = ("custom", "satellite", "aap")
 
 
 def validate_customizations(c: Customizations) -> None:
+    if c.hostname is not None:
+        err = hostname_error(c.hostname)
+        if err is not None:
+            raise BlueprintError("customizations.hostname",
+                                 f"customizations.hostname: invalid hostname {c.hostname!r}: {err}")
     _check_users_groups(c)
+    _check_words(c)
     for i, port in enumerate(c.firewall.ports if c.firewall else []):
         if not _PORT_RE.match(port):
             raise BlueprintError(f"customizations.firewall.ports[{i}]",
@@ -153,6 +161,86 @@ def _check_users_groups(c: Customizations) -> None:
     for i, key in enumerate(c.sshkey):
         if not key.user or not key.key:
             raise BlueprintError(f"customizations.sshkey[{i}]", "sshkey entries need a user and a key")
+
+
+# What the image's tools take, and nothing that could start another line of the file they write:
+# shadow's useradd refuses ':' and newlines in a comment, home or shell; systemd's timezone_is_valid;
+# unit, locale, keymap and firewalld names are single words.
+_SHADOW_BAD = re.compile(r"[:\n\x00]")
+_GROUP_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$")
+_TIMEZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+_NTP_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
+_WORD_RE = re.compile(r"^[A-Za-z0-9_.@+-]+$")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
+_ZONE_RE = re.compile(r"^[a-zA-Z0-9_-]+$")            # upstream's org.osbuild.firewall schema
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _refuse(field: str, what: str, value: str, why: str) -> None:
+    raise BlueprintError(field, f"{field}: invalid {what} {value!r}: {why}")
+
+
+def _check_user_fields(i: int, user) -> None:  # noqa: ANN001 - UserCustomization
+    where = f"customizations.user[{i}]"
+    if user.description is not None and _SHADOW_BAD.search(user.description):
+        _refuse(f"{where}.description", "description", user.description, "must not contain ':' or a newline")
+    for key, value in (("home", user.home), ("shell", user.shell)):
+        if value is not None and (not value.startswith("/") or _SHADOW_BAD.search(value)):
+            _refuse(f"{where}.{key}", key, value, "must be an absolute path without ':' or a newline")
+    for j, group in enumerate(user.groups):
+        if not _GROUP_RE.fullmatch(group):
+            _refuse(f"{where}.groups[{j}]", "group name", group, f"must match {_GROUP_RE.pattern}")
+    if user.expiredate is not None and user.expiredate < -1:
+        _refuse(f"{where}.expiredate", "expiredate", str(user.expiredate),
+                "must be days since 1970-01-01 (or -1 for never)")
+
+
+def _check_words(c: Customizations) -> None:
+    """The string customizations that become a line of a file or an argument in the image."""
+    if c.kernel is not None and _CONTROL_RE.search(c.kernel.append or ""):
+        _refuse("customizations.kernel.append", "kernel command line", c.kernel.append,
+                "must not contain control characters")
+    if c.kernel is not None and c.kernel.name and not _WORD_RE.fullmatch(c.kernel.name):
+        _refuse("customizations.kernel.name", "kernel package", c.kernel.name, "must be a package name")
+    for i, user in enumerate(c.user):
+        _check_user_fields(i, user)
+    tz = c.timezone
+    if tz is not None and tz.timezone is not None and not _TIMEZONE_RE.fullmatch(tz.timezone):
+        _refuse("customizations.timezone.timezone", "timezone", tz.timezone,
+                "must be a zone name such as Europe/Berlin")
+    for i, server in enumerate(tz.ntpservers if tz else []):
+        if not _NTP_RE.fullmatch(server):
+            _refuse(f"customizations.timezone.ntpservers[{i}]", "NTP server", server, "must be a host name or address")
+    loc = c.locale
+    for i, lang in enumerate(loc.languages if loc else []):
+        if not _WORD_RE.fullmatch(lang):
+            _refuse(f"customizations.locale.languages[{i}]", "locale", lang, "must be a locale name such as en_US.UTF-8")
+    if loc is not None and loc.keyboard is not None and not _WORD_RE.fullmatch(loc.keyboard):
+        _refuse("customizations.locale.keyboard", "keyboard", loc.keyboard, "must be a keymap name such as us")
+    svc = c.services
+    for kind in ("enabled", "disabled", "masked"):
+        for i, unit in enumerate(getattr(svc, kind) if svc else []):
+            if not _UNIT_RE.fullmatch(unit):
+                _refuse(f"customizations.services.{kind}[{i}]", "unit name", unit, "must be a systemd unit name")
+    _check_firewall_words(c)
+
+
+def _check_firewall_words(c: Customizations) -> None:
+    fw = c.firewall
+    if fw is None:
+        return
+    for kind in ("enabled", "disabled"):
+        for i, name in enumerate(getattr(fw.services, kind) if fw.services else []):
+            if not _WORD_RE.fullmatch(name):
+                _refuse(f"customizations.firewall.services.{kind}[{i}]", "firewalld service", name,
+                        "must be a firewalld service name such as ssh")
+    for i, zone in enumerate(fw.zones):
+        if zone.name is not None and not _ZONE_RE.fullmatch(zone.name):
+            _refuse(f"customizations.firewall.zones[{i}].name", "zone name", zone.name, f"must match {_ZONE_RE.pattern}")
+        for j, src in enumerate(zone.sources):
+            if not src or _CONTROL_RE.search(src) or " " in src:
+                _refuse(f"customizations.firewall.zones[{i}].sources[{j}]", "zone source", src,
+                        "must be an address, a network or an ipset")
 
 
 def _check_mountpoint(field: str, mp: str, seen: set[str]) -> None:

@@ -33,11 +33,21 @@ def _module(distro: Distro) -> Any:
 
 
 def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
-    """Raise BlueprintError (naming the field) for what this distro/image type cannot honour."""
-    cz.validate_for(distro, image_type, bp)
+    """Raise BlueprintError (naming the field) for what this distro/image type cannot honour, and for
+    what upstream refuses in any blueprint (Blueprint.validate: hostname, users, disk, repositories ...)."""
+    cz.validate_for(distro, image_type, bp)   # first: "not supported here" says more than a detail
+    _blueprint(bp).validate()
     extra = getattr(_module(distro), "validate_for", None)
     if extra is not None:
         extra(distro, image_type, bp)
+
+
+def _blueprint(bp: Any) -> Any:
+    from osbuildd.blueprint import Blueprint
+
+    if isinstance(bp, Blueprint):
+        return bp
+    return Blueprint.from_dict(cz.blueprint_dict(bp))
 
 
 def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> dict[str, PackageSetRequest]:

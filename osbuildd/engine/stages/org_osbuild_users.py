@@ -36,6 +36,8 @@ def main(args: StageArgs) -> int:
             cmd += ["-d", d["home"]] + (["-m"] if exists else [])
         if "shell" in d:
             cmd += ["-s", d["shell"]]
+        if "description" in d:   # the GECOS field, as upstream's stage passes it
+            cmd += ["-c", d["description"]]
         if "password" in d:
             cmd += ["-p", d["password"]]
         if "expiredate" in d:

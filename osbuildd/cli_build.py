@@ -220,16 +220,7 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
             print(f"osbuildd build: canceled (compose {cid})", file=sys.stderr)
             return INTERRUPTED_EXIT
         if c.state == "failed":
-            err = c.error or {}
-            print(f"osbuildd build: build failed: {err.get('reason', 'unknown error')}", file=sys.stderr)
-            details = err.get("details") or {}
-            text = details.get("output") or details.get("stderr") if isinstance(details, dict) else None
-            if isinstance(details, dict) and details.get("error") and isinstance(details["error"], dict):
-                # a dependency failed: show its reason
-                print(f"  caused by: {details['error'].get('reason')}", file=sys.stderr)
-            if text:
-                print("\n".join("  " + line for line in text.splitlines()[-20:]), file=sys.stderr)
-            print(f"  log: {log_path}", file=sys.stderr)
+            report_failure(c.error, log_path, sys.stderr)
             return FAILED_EXIT
         assert c.image_path is not None
         dest = outdir / c.image_filename
@@ -240,6 +231,16 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await services.close()
+
+
+def report_failure(error: dict | None, log_path: Path, out: TextIO) -> None:
+    """One block: the error id, reason, failing stage and its last lines (as compose/log shows it)."""
+    from osbuildd.compose import failure
+    s = failure.summary(error) or {}
+    print(f"osbuildd build: build failed: {s.get('reason') or 'unknown error'}", file=out)
+    body = failure.render(error).splitlines()[1:]   # without the marker line
+    print("\n".join("  " + line for line in body), file=out)
+    print(f"  log: {log_path}", file=out)
 
 
 def _deliver(image: Path, outdir: Path, dest: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from osbuildd import sealing
-from osbuildd.compose import store
+from osbuildd.compose import failure, store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
 from osbuildd.compose.model import LOCAL_TARGETS
 from osbuildd.compose.service import DEPSOLVE, MANIFEST, build_type, host_arch
@@ -48,6 +48,7 @@ class LocalExecutor:
         self.max_parallel = max(1, self.config.builder.max_parallel)
         self._tasks: list[asyncio.Task] = []
         self._running: dict[str, str] = {}   # build job id -> token
+        self._progress: dict[str, dict] = {}  # build job id -> its last progress (which stage runs)
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -103,8 +104,7 @@ class LocalExecutor:
                 # builds end FAILED; depsolve/manifest stay running and are requeued at next start
                 if dq.job.type.startswith("osbuild"):
                     with contextlib.suppress(Exception):
-                        await asyncio.shield(self.jobs.finish(
-                            dq.token, None, JobError(errors.BUILD_JOB, errors.REASON_SHUTTING_DOWN)))
+                        await asyncio.shield(self._fail_shutdown(dq))
                 raise
             except Exception as exc:  # a bug in a handler must fail the job, not the executor
                 log.exception("job handler failed", job_id=dq.job.id, type=dq.job.type)
@@ -112,6 +112,51 @@ class LocalExecutor:
                     await self.jobs.finish(dq.token, None, JobError(
                         errors.BUILD_JOB if dq.job.type.startswith("osbuild") else errors.MANIFEST_GENERATION,
                         f"internal error: {type(exc).__name__}: {exc}"))
+            finally:
+                self._progress.pop(dq.job.id, None)   # kept until here: a shutdown's error names the stage
+
+    # -- failures ------------------------------------------------------------------------------
+
+    def _log_path(self, job_id: str) -> Path:
+        return self.config.results_dir / job_id / "logs" / "osbuild.log"
+
+    async def _where(self, job_id: str, details: dict[str, Any]) -> dict[str, Any]:
+        """``details`` with the stage that ran (from the last progress) and the log's last lines,
+        for failures osbuild itself did not describe (cancel, timeout, shutdown)."""
+        stage = (self._progress.get(job_id) or {}).get("stage")
+        if stage and not details.get("stage"):
+            details["stage"] = stage
+        if not details.get("output"):
+            lines = await asyncio.to_thread(failure.log_tail, self._log_path(job_id))
+            if lines:
+                details["output"] = "\n".join(lines)
+        return details
+
+    async def _note(self, job_id: str, error: JobError) -> None:
+        """The failure block at the end of the compose's osbuild log, for anything reading the log."""
+        try:
+            await asyncio.to_thread(failure.append_block, self._log_path(job_id), error.to_dict())
+        except OSError as exc:
+            log.warning("cannot append the failure to the build log", compose_id=job_id, error=str(exc))
+
+    async def _fail_shutdown(self, dq: Dequeued) -> None:
+        details = await self._where(dq.job.id, {"kind": "shutdown"})
+        err = JobError(errors.BUILD_JOB, errors.REASON_SHUTTING_DOWN, details)
+        await self._note(dq.job.id, err)
+        await self.jobs.finish(dq.token, None, err)
+
+    async def _fail_canceled(self, job_id: str, result: dict) -> None:
+        """A canceled job is settled already (the queue ignores its finish): its error, with the
+        stage and last lines, is written onto it here."""
+        details = await self._where(job_id, {"kind": "canceled"})
+        err = JobError(errors.BUILD_JOB, failure.CANCELED_BY_USER, details)
+        await self._note(job_id, err)
+        await failure.record_canceled(self.db, job_id, err.to_dict())
+        compose = getattr(self.services, "compose", None)
+        if compose is not None and hasattr(compose, "refresh"):
+            compose.refresh(job_id)
+        await asyncio.to_thread(_write_json, self.config.results_dir / job_id / "result.json",
+                                {**result, "canceled": True, "job_error": err.to_dict()})
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -143,7 +188,8 @@ class LocalExecutor:
         self._running[job.id] = dq.token
 
         async def on_progress(p: Progress) -> None:
-            await self.jobs.set_progress(job.id, p.to_dict())
+            self._progress[job.id] = d = p.to_dict()
+            await self.jobs.set_progress(job.id, d)
 
         async def on_start(pgid: int) -> None:
             await store.set_pgid(self.db, job.id, pgid)
@@ -176,8 +222,8 @@ class LocalExecutor:
         }
         if res.kind == "canceled":
             blog.info("build canceled")
-            await asyncio.to_thread(_write_json, results / "result.json", {**result, "canceled": True})
-            await self.jobs.finish(dq.token, result, JobError(errors.BUILD_JOB, "build canceled"))
+            await self._fail_canceled(job.id, result)
+            await self.jobs.finish(dq.token, result, JobError(errors.BUILD_JOB, failure.CANCELED_BY_USER))
             return
         if not res.success:
             details: dict[str, Any] = {"kind": res.kind, "returncode": res.returncode}
@@ -186,9 +232,14 @@ class LocalExecutor:
                 details["output"] = "\n".join(res.failing_lines(40))
             if res.kind == "crashed":
                 details["stderr"] = "\n".join(res.stderr_tail.splitlines()[-40:])
+            if res.kind == "timeout":
+                details["timeout"] = f"{self.config.builder.stage_timeout:g}s per stage ([builder] stage_timeout)"
+                details.pop("output", None)   # osbuild said nothing: the log's last lines instead
+                details = await self._where(job.id, details)
             err = JobError(errors.BUILD_JOB, res.error or "osbuild build failed", details)
             result["job_error"] = err.to_dict()
             blog.warning("build failed", error=res.error, stage=details.get("stage"))
+            await self._note(job.id, err)
             await asyncio.to_thread(_write_json, results / "result.json", result)
             await self.jobs.finish(dq.token, result, err)
             return
@@ -204,6 +255,7 @@ class LocalExecutor:
             err = JobError(errors.BUILD_JOB, f"artifact {filename} missing from export: {exc.strerror}")
             result["success"] = False
             result["job_error"] = err.to_dict()
+            await self._note(job.id, err)
             await self.jobs.finish(dq.token, result, err)
             return
         try:   # credentials unsealed in memory only, for the uploads
@@ -220,6 +272,7 @@ class LocalExecutor:
         if target_error:
             error = JobError(errors.TARGET_ERROR, "at least one target failed", target_error)
             result["job_error"] = error.to_dict()
+            await self._note(job.id, error)
         await asyncio.to_thread(_write_json, results / "result.json", result)
         blog.info("build finished", artifact=str(dst), seconds=round(res.duration, 1))
         await self.jobs.finish(dq.token, result, error)
@@ -236,7 +289,8 @@ class LocalExecutor:
             return out, None
         if seal_error is not None:   # no credentials: every remote target fails, saying why
             failed = [{"id": errors.INVALID_CONFIG, "reason": seal_error} for _ in remote]
-            return out + [{"name": t["name"], "target_error": e} for t, e in zip(remote, failed, strict=True)], failed
+            return (out + [{"name": t["name"], "target_error": e} for t, e in zip(remote, failed, strict=True)],
+                    [{**e, "target": t["name"]} for t, e in zip(remote, failed, strict=True)])
         from osbuildd import upload
         from osbuildd.compose.model import UploadTarget
         creds = await asyncio.to_thread(upload.Credentials.load, self.config)
@@ -261,8 +315,11 @@ class LocalExecutor:
         finally:
             reporter.cancel()
         out += [r.to_dict() for r in results]
-        err = upload.target_error(results)
-        return out, (err.details if err is not None else None)
+        if upload.target_error(results) is None:
+            return out, None
+        # upstream's list of target errors, each naming its target (an osbuildd extra key)
+        return out, [{**d["target_error"], "target": d["name"]} for d in (r.to_dict() for r in results)
+                     if "target_error" in d]
 
 
 def _read_host_os() -> str:

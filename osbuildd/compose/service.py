@@ -300,6 +300,10 @@ class ComposeService:
         if state == "finished":
             progress = {**(progress or {}), "percent": 100.0}
         error = build.error.to_dict() if build.error else None
+        if state == "canceled" and error is None:
+            # until the executor writes the canceled build's own error (stage, last lines), or for
+            # a compose canceled before it ran
+            error = _canceled_error(progress)
         return Compose(
             id=row["id"], request=json.loads(row["request"]), blueprint_name=row["blueprint_name"],
             blueprint_version=row["blueprint_version"], image_type=row["image_type"], distro=row["distro"],
@@ -385,6 +389,13 @@ class ComposeService:
             self._order_stale = False
         return self._order
 
+    def refresh(self, compose_id: str) -> None:
+        """A settled compose changed anyway (the executor wrote a canceled build's error): the next
+        snapshot() reads it again."""
+        if self._settled is not None and self._settled.pop(compose_id, None) is not None:
+            self._changed()
+            self._live.add(compose_id)
+
     def _forget(self, compose_id: str) -> None:
         self._deletes += 1
         if self._settled is not None and self._settled.pop(compose_id, None) is not None:
@@ -463,6 +474,14 @@ class Snapshot:
             keys.insert(i, _order_key(c))
             out.insert(i, c)
         return out
+
+
+def _canceled_error(progress: dict | None) -> dict[str, Any]:
+    from .failure import CANCELED_BY_USER
+    err: dict[str, Any] = {"id": errors.BUILD_JOB, "reason": CANCELED_BY_USER}
+    if progress and progress.get("stage"):
+        err["details"] = {"kind": "canceled", "stage": progress["stage"]}
+    return err
 
 
 def _slim(c: Compose) -> Compose:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from osbuildd.api.weldr import bpstore
 from osbuildd.api.weldr.bodies import BodyError, media_type, parse_json, read_body
-from osbuildd.api.weldr.composeview import PROVIDER_TARGETS, SETTINGS, entry, state, uploads
+from osbuildd.api.weldr.composeview import PROVIDER_TARGETS, SETTINGS, entry, error_field, state, uploads
 from osbuildd.api.weldr.errors import WeldrError, bad_request, error_entry, not_found
 from osbuildd.api.weldr.packages import depsolved, repositories
 from osbuildd.api.weldr.util import (
@@ -451,6 +451,9 @@ async def compose_info(request: web.Request) -> web.Response:
         ups = uploads(compose)
         if ups:
             out["uploads"] = ups
+    error = error_field(compose)
+    if error is not None:
+        out["error"] = error   # osbuildd extra: why it FAILED (clients ignore unknown keys)
     return json_response(out)
 
 

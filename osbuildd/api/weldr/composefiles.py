@@ -10,10 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from osbuildd.api.weldr.compose import existing
-from osbuildd.api.weldr.composeview import state
+from osbuildd.api.weldr.composeview import error_field, state
 from osbuildd.api.weldr.errors import WeldrError, bad_request
 from osbuildd.api.weldr.tarstream import Member, stream_tar
 from osbuildd.api.weldr.util import V, ctx, json_response
+from osbuildd.compose import failure
 
 routes = web.RouteTableDef()
 EMPTY_RESULT = "The compose result is empty.\n"
@@ -32,8 +33,20 @@ def _mtime(compose: Any) -> float:
     return float(compose.finished or compose.created or 0)
 
 
-async def _stream_log(request: web.Request, head: str, path: Path | None, empty: str) -> web.StreamResponse:
-    """``head`` then the osbuild log as it is on disk (chunked: a running build's log keeps growing)."""
+async def _failure_text(compose: Any, path: Path | None) -> str:
+    """A FAILED compose's failure block, unless the log on disk ends with it already (the executor
+    appends it there; a compose that failed before its build ran, or by a crash, has none)."""
+    if state(compose) != "FAILED":
+        return ""
+    if path is not None and await asyncio.to_thread(failure.has_block, path):
+        return ""
+    return failure.render(getattr(compose, "error", None))
+
+
+async def _stream_log(request: web.Request, head: str, path: Path | None, empty: str,
+                      tail: str = "") -> web.StreamResponse:
+    """``head``, the osbuild log as it is on disk (chunked: a running build's log keeps growing),
+    then ``tail``; ``empty`` when there was neither log nor tail."""
     fh = None
     if path is not None:
         try:
@@ -56,7 +69,9 @@ async def _stream_log(request: web.Request, head: str, path: Path | None, empty:
     finally:
         if fh is not None:
             await asyncio.to_thread(fh.close)
-    if not wrote and empty:
+    if tail:
+        await resp.write(((("\n" if wrote else "") + tail)).encode())
+    elif not wrote and empty:
         await resp.write(empty.encode())
     await resp.write_eof()
     return resp
@@ -73,7 +88,8 @@ async def compose_log(request: web.Request) -> web.StreamResponse:
                                         f"Build {compose.id} has not started yet. No logs to view.").body())
     if st == "RUNNING":
         return await _stream_log(request, f"Build {compose.id} is still running.\n", _log_path(compose), "")
-    return await _stream_log(request, "", _log_path(compose), EMPTY_RESULT)
+    path = _log_path(compose)
+    return await _stream_log(request, "", path, EMPTY_RESULT, await _failure_text(compose, path))
 
 
 def _finished_or_failed(compose: Any, msg: str) -> None:
@@ -81,19 +97,28 @@ def _finished_or_failed(compose: Any, msg: str) -> None:
         raise bad_request("BuildInWrongState", msg)
 
 
-async def _log_member(compose: Any) -> Member:
+async def _log_members(compose: Any) -> list[Member]:
+    """``logs/osbuild.log`` (ending with the failure block when the compose FAILED) and, for a
+    FAILED compose, ``logs/error.json``: the error as compose/info shows it."""
     path = _log_path(compose)
     exists = path is not None and await asyncio.to_thread(lambda: path.is_file() and path.stat().st_size > 0)
+    tail = await _failure_text(compose, path if exists else None)
     if exists:
-        return Member("logs/osbuild.log", 0o644, _mtime(compose), path=path)
-    return Member("logs/osbuild.log", 0o644, _mtime(compose), data=EMPTY_RESULT.encode())
+        members = [Member("logs/osbuild.log", 0o644, _mtime(compose), path=path,
+                          suffix=("\n" + tail).encode() if tail else b"")]
+    else:
+        members = [Member("logs/osbuild.log", 0o644, _mtime(compose), data=(tail or EMPTY_RESULT).encode())]
+    if state(compose) == "FAILED":
+        data = json.dumps(error_field(compose), indent=2).encode() + b"\n"
+        members.append(Member("logs/error.json", 0o644, _mtime(compose), data=data))
+    return members
 
 
 @routes.get(V + "/compose/logs/{uuid}")
 async def compose_logs(request: web.Request) -> web.StreamResponse:
     compose = await existing(request, request.match_info["uuid"])
     _finished_or_failed(compose, f"Build {compose.id} not in FINISHED or FAILED state.")
-    return await stream_tar(request, f"{compose.id}-logs.tar", [await _log_member(compose)])
+    return await stream_tar(request, f"{compose.id}-logs.tar", await _log_members(compose))
 
 
 @routes.get(V + "/compose/metadata/{uuid}")
@@ -114,7 +139,7 @@ async def compose_results(request: web.Request) -> web.StreamResponse:
     compose = await existing(request, request.match_info["uuid"])
     _finished_or_failed(compose, f"Build {compose.id} is in wrong state: {state(compose)}")
     members = [Member(f"{compose.id}.json", 0o644, _mtime(compose), data=_manifest_bytes(compose)),
-               await _log_member(compose)]
+               *await _log_members(compose)]
     image = _image_path(compose)
     if image is not None and await asyncio.to_thread(image.is_file):
         members.append(Member(f"{compose.id}-{compose.image_filename}", 0o644, _mtime(compose), path=image))

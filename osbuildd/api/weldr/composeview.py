@@ -112,3 +112,13 @@ def entry(compose: Any, v: int) -> dict[str, Any]:
     if st == "RUNNING" and progress:
         out["progress"] = progress  # osbuildd extra: live build progress (clients ignore unknown keys)
     return out
+
+
+def error_field(compose: Any) -> dict[str, Any] | None:
+    """A FAILED compose's error (osbuildd extra in compose/info and the logs tar's error.json): the
+    root cause's upstream id, its name, reason, details, and the failing stage with its last lines.
+    None for other states. Built from the compose's own data, so a cached rendering keeps it."""
+    if state(compose) != "FAILED":
+        return None
+    from osbuildd.compose import failure
+    return failure.summary(getattr(compose, "error", None)) or {"id": None, "name": "", "reason": "unknown"}

@@ -20,6 +20,7 @@ class Member:
     mtime: float
     data: bytes | None = None  # in-memory content, or
     path: Path | None = None  # a file on disk, streamed in chunks
+    suffix: bytes = b""       # written after the file's bytes (e.g. a failure block after a log)
 
 
 def _header(name: str, size: int, mode: int, mtime: float) -> bytes:
@@ -45,17 +46,18 @@ async def stream_tar(request: web.Request, filename: str, members: list[Member])
         assert m.path is not None
         fh = await asyncio.to_thread(open, m.path, "rb")
         try:
-            size = (await asyncio.to_thread(fh.seek, 0, 2))
+            file_size = (await asyncio.to_thread(fh.seek, 0, 2))
+            size = file_size + len(m.suffix)
             await asyncio.to_thread(fh.seek, 0)
             await resp.write(_header(m.name, size, m.mode, m.mtime))
-            left = size
+            left = file_size
             while left > 0:
                 chunk = await asyncio.to_thread(fh.read, min(CHUNK, left))
                 if not chunk:  # the file shrank under us: keep the archive well-formed
                     chunk = b"\0" * min(CHUNK, left)
                 await resp.write(chunk)
                 left -= len(chunk)
-            await resp.write(_pad(size))
+            await resp.write(m.suffix + _pad(size))
         finally:
             await asyncio.to_thread(fh.close)
     await resp.write(b"\0" * (2 * BLOCK))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from osbuildd.engine.names import hostname_error
+from osbuildd.engine.names import hostname_error, timezone_error
 
 from .customizations import Customizations, DiskCustomization
 from .errors import BlueprintError
@@ -168,7 +168,6 @@ def _check_users_groups(c: Customizations) -> None:
 # unit, locale, keymap and firewalld names are single words.
 _SHADOW_BAD = re.compile(r"[:\n\x00]")
 _GROUP_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$")
-_TIMEZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
 _NTP_RE = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
 _WORD_RE = re.compile(r"^[A-Za-z0-9_.@+-]+$")
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
@@ -205,9 +204,8 @@ def _check_words(c: Customizations) -> None:
     for i, user in enumerate(c.user):
         _check_user_fields(i, user)
     tz = c.timezone
-    if tz is not None and tz.timezone is not None and not _TIMEZONE_RE.fullmatch(tz.timezone):
-        _refuse("customizations.timezone.timezone", "timezone", tz.timezone,
-                "must be a zone name such as Europe/Berlin")
+    if tz is not None and tz.timezone is not None and (err := timezone_error(tz.timezone)) is not None:
+        _refuse("customizations.timezone.timezone", "timezone", tz.timezone, err)
     for i, server in enumerate(tz.ntpservers if tz else []):
         if not _NTP_RE.fullmatch(server):
             _refuse(f"customizations.timezone.ntpservers[{i}]", "NTP server", server, "must be a host name or address")

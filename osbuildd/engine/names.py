@@ -24,3 +24,14 @@ def hostname_error(name: str) -> str | None:
             return ("must be labels of ASCII letters, digits and inner hyphens, separated by single dots "
                     "(no spaces, underscores, leading or trailing hyphens)")
     return None
+
+
+_ZONE_PART = re.compile(r"[A-Za-z0-9_+-]+")
+
+
+def timezone_error(zone: str) -> str | None:
+    """None when ``zone`` has the shape systemd's timezone_is_valid wants (slash-separated names of
+    letters, digits, ``_+-``: no dots, so no way out of /usr/share/zoneinfo), else why not."""
+    if not zone or not all(_ZONE_PART.fullmatch(part) for part in zone.split("/")):
+        return "must be a zone name such as Europe/Berlin"
+    return None

@@ -69,3 +69,14 @@ def test_bad_hostname_fails_the_build(tmp_path: Path, name: str) -> None:
     assert res["success"] is False
     assert "hostname" in json.dumps(res)
     assert not (tree / "etc/hostname").exists()
+
+
+@pytest.mark.usefixtures("require_root")
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "../../etc/passwd"])
+def test_timezone_not_in_tree_fails_the_build(tmp_path: Path, zone: str) -> None:
+    """No tzdata in this tree: upstream's stage fails for a zone it cannot find; so does ours (and a
+    zone that is no zone name never becomes a link)."""
+    res, tree = _build(tmp_path, [{"type": "org.osbuild.timezone", "options": {"zone": zone}}])
+    assert res["success"] is False
+    assert "Timezone" in json.dumps(res)
+    assert not (tree / "etc/localtime").is_symlink()

@@ -250,3 +250,29 @@ async def test_depsolve_failure_after_start(tmp_path):
         assert err["id"] == 25 and err["via"]["reason"] == "dependency failed" and err["failed_job"] == "depsolve"
     finally:
         await s.close()
+
+
+@pytest.mark.build
+def test_osbuildd_build_prints_the_failure(tmp_path, shared_state_dir):
+    """The real ``osbuildd build`` (depsolve from the run's shared cache, the stage failure replayed):
+    one block with id, reason, stage and last lines on stderr, exit 1, no image."""
+    import os
+    import subprocess
+    import sys
+    state = tmp_path / "state"
+    state.mkdir()
+    for sub in ("store", "cache"):
+        (state / sub).symlink_to(shared_state_dir / sub)
+    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(SAMPLES), "FAKE_OSBUILD_MODE": "failure", "TERM": "dumb"}
+    p = subprocess.run(
+        [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "qcow2",
+         "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(FAKE)],
+        capture_output=True, text=True, timeout=900, env=env)
+    assert p.returncode == 1, p.stderr[-3000:]
+    assert p.stdout == "" and not (tmp_path / "out").exists()
+    err = p.stderr[p.stderr.index("osbuildd build: build failed: stage org.osbuild.error failed"):]
+    for needle in ("error id: 10 (ErrorBuildJob)", "stage: org.osbuild.error", "last lines:",
+                   "Error stage will now return error: 3", "log: "):
+        assert needle in err, err
+    log_path = Path(err.split("log: ", 1)[1].strip())
+    assert failure.MARK in log_path.read_text()   # the same block is in the log on disk

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+from osbuildd.depsolve.debversion import weldr_evr
+
 from .errors import BlueprintError
 from .model import Blueprint, Package
 
@@ -12,11 +14,11 @@ _GLOB_CHARS = "*?"
 
 
 def evra(pkg: Any) -> str:
-    """``[epoch:]version-release.arch`` of a depsolved package (an object or a dict). Debian
-    packages have no release: ``[epoch:]version.arch``."""
-    get = pkg.get if isinstance(pkg, dict) else lambda k, d=None: getattr(pkg, k, d)
-    epoch = int(get("epoch", 0) or 0)
-    version, release, arch = get("version", ""), get("release", ""), get("arch", "")
+    """``[epoch:]version-release.arch`` of a depsolved package (an object or a dict); a Debian
+    version reads the same way (release = Debian revision, "0" for native packages), and the apt
+    solver takes this form back."""
+    epoch, version, release = weldr_evr(pkg)
+    arch = pkg.get("arch", "") if isinstance(pkg, dict) else getattr(pkg, "arch", "")
     vr = f"{version}-{release}" if release else version
     return f"{epoch}:{vr}.{arch}" if epoch else f"{vr}.{arch}"
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from osbuildd.distro import Distro, Repository
 
-__all__ = ["DepsolveError", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "search"]
+__all__ = ["DepsolveError", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "details", "search"]
 
 
 @dataclass
@@ -18,16 +18,19 @@ class PackageSpec:
 
     name: str
     epoch: int
-    version: str        # Debian: full Debian version without epoch
-    release: str        # Debian: ""
+    version: str        # Debian: the upstream part of the version (debversion)
+    release: str        # Debian: the revision ("0" for a native package)
     arch: str
     url: str
     checksum: str       # "sha256:<hex>"
     size: int = 0
     repo_id: str = ""
     check_gpg: bool = False
+    deb_version: str = ""   # Debian: the exact version apt knows ([epoch:]upstream[-revision]); RPM: ""
 
     def evr(self) -> str:
+        if self.deb_version:
+            return self.deb_version
         vr = f"{self.version}-{self.release}" if self.release else self.version
         return f"{self.epoch}:{vr}" if self.epoch else vr
 
@@ -65,6 +68,8 @@ class PackageInfo:
     arch: str = ""
     build_time: str = ""      # ISO 8601 UTC, "" when unknown
     repo_id: str = ""
+    source_ref: str = ""      # the source it was built from (Debian: "src=version"; RPM: the source rpm)
+    deb_version: str = ""     # Debian: the exact version apt knows; RPM: ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -106,3 +111,13 @@ async def search(distro: Distro, arch: str, repos: list[Repository], patterns: l
     """Packages matching the glob patterns (empty list = all), newest version of each, by name."""
     distro.arch(arch)
     return await _solver(distro).search(distro, arch, repos, patterns, cache_dir)
+
+
+async def details(distro: Distro, arch: str, repos: list[Repository], found: list[PackageInfo],
+                  cache_dir: Path, *, fetch: bool = True) -> list[PackageInfo]:
+    """``found`` (from :func:`search`) with build time and license filled where the index lacks
+    them (Debian: read from the packages themselves, cached; ``fetch=False`` uses the cache only)."""
+    if distro.family != "debian":
+        return found
+    from osbuildd.depsolve import debmeta
+    return await debmeta.fill(distro, arch, repos, found, cache_dir, fetch=fetch)

@@ -15,11 +15,12 @@ import fnmatch
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec
+from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec, debversion
 from osbuildd.distro import repocheck
 
 DEBIAN_KEYRING = repocheck.DEBIAN_KEYRING
@@ -217,7 +218,7 @@ Debug::NoLocking "true";
     # -----------------------------------------------------------------------------------------
     async def resolve(self, include: list[str], exclude: list[str]) -> list[PackageSpec]:
         await self.refresh()
-        wanted = [await self._pin(spec) for spec in include]
+        wanted = await self._pins(include)
         args = ["apt-get", "install", "-qq", "-y", "--print-uris", "--no-install-recommends",
                 REQUIRED_BASE, *wanted, *[f"{name}-" for name in exclude]]
         rc, out, err = await self._apt(*args)
@@ -232,54 +233,77 @@ Debug::NoLocking "true";
             if not m:
                 continue
             url, fname, size, digest = m.groups()
-            name, version, arch = unquote(fname)[: -len(".deb")].split("_")
-            epoch = 0
-            if ":" in version:
-                e, version = version.split(":", 1)
-                epoch = int(e)
+            name, full, arch = unquote(fname)[: -len(".deb")].split("_")
+            epoch, version, release = debversion.weldr_fields(full)
             algo, _, hexd = digest.partition(":")
             if algo.upper() != "SHA256":
                 raise _error("repository", f"no SHA256 for {name} in the index ({digest})", name)
-            pkgs.append(PackageSpec(name=name, epoch=epoch, version=version, release="", arch=arch, url=url,
+            pkgs.append(PackageSpec(name=name, epoch=epoch, version=version, release=release, arch=arch, url=url,
                                     checksum=f"sha256:{hexd.lower()}", size=int(size),
-                                    repo_id=self._repo_for(url), check_gpg=False))
+                                    repo_id=self._repo_for(url), check_gpg=False, deb_version=full))
         if not pkgs:
             raise _error("conflict", f"apt resolved no packages: {err.strip()[:300]}", "")
         return sorted(pkgs, key=lambda p: p.name)
 
-    async def _pin(self, spec: str) -> str:
-        """``name``, ``name=1.2*`` or ``name-1.2*`` → an argument apt-get understands (exact version)."""
-        spec = spec.strip()
-        name, version = spec, ""
+    async def _pins(self, include: list[str]) -> list[str]:
+        """Each spec as an argument apt-get understands: ``name``, or ``name=<exact version>`` for
+        ``name=V``/``name-V`` where V is a Debian version, upstream's frozen ``[epoch:]version-release.arch``
+        or a glob. One ``apt-cache madison`` call answers every name that needs looking up."""
+        specs = [s.strip() for s in include]
+        # plain names need no lookup; only "name-version"-looking specs are probed
+        probe = {n for s in specs if "=" not in s and _hyphen_splits(s)
+                 for n in (s, *(h for h, _ in _hyphen_splits(s)))}
+        known = await self._versions_of(sorted(probe)) if probe else {}
+        parsed = [self._split_spec(s, known) for s in specs]
+        need = sorted({n for n, v in parsed if v and n not in known})
+        if need:
+            known.update(await self._versions_of(need))
+        return [self._pin(n, v, known.get(n, [])) for n, v in parsed]
+
+    @staticmethod
+    def _split_spec(spec: str, known: dict[str, list[str]]) -> tuple[str, str]:
         if "=" in spec:
             name, version = spec.split("=", 1)
-        else:
-            # RPM-style "name-version" only when it is not itself a package name (e.g. "libfoo-1.2")
-            m = re.match(r"^(.+?)-(\d[^-]*(?:-[^-]+)?)$", spec)
-            if m and not await self._known(spec) and await self._known(m.group(1)):
-                name, version = m.group(1), m.group(2)
-        if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", name):
+            return name, version
+        if spec in known:   # "libfoo-1.2" may be a package name of its own
+            return spec, ""
+        # RPM-style "name-version": the first split whose name is a package ("foo-1.2-3-4" -> foo)
+        return next(((h, t) for h, t in _hyphen_splits(spec) if h in known), (spec, ""))
+
+    def _pin(self, name: str, version: str, available: list[str]) -> str:
+        if not _NAME_RE.match(name):
             raise _error("not-found", f"invalid package name: {name!r}", name)
         if not version:
             return name
-        if not any(c in version for c in "*?["):
-            return f"{name}={version}"
-        versions = await self._versions(name)
-        matching = [v for v in versions if fnmatch.fnmatchcase(v, version)
-                    or fnmatch.fnmatchcase(v.split(":", 1)[-1], version)]
+        version, arch = debversion.split_arch(version.strip())
+        if arch and debversion.deb_arch_of(arch) not in (self.arch, "all"):
+            raise _error("not-found", f"package {name}: version {version} is for {arch}, "
+                         f"this depsolve is for {self.arch}", name)
+        if not available:
+            return f"{name}={version}"   # apt names what is wrong (unknown package, virtual, ...)
+        if any(c in version for c in "*?["):
+            matching = [v for v in available if fnmatch.fnmatchcase(v, version)
+                        or fnmatch.fnmatchcase(v.split(":", 1)[-1], version)]
+        else:
+            matching = [v for cand in debversion.request_candidates(version) for v in available
+                        if debversion.matches(v, cand)]
         if not matching:
             raise _error("not-found", f"package {name}: no version matches {version!r} "
-                         f"(available: {', '.join(versions) or 'none'})", name)
+                         f"(available: {', '.join(available)})", name)
         return f"{name}={matching[0]}"  # madison lists newest first
 
-    async def _known(self, name: str) -> bool:
-        if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", name):
-            return False
-        return bool(await self._versions(name))
-
-    async def _versions(self, name: str) -> list[str]:
-        rc, out, _ = await self._apt("apt-cache", "madison", name)
-        return [parts[1].strip() for line in out.splitlines() if (parts := line.split("|")) and len(parts) >= 3]
+    async def _versions_of(self, names: list[str]) -> dict[str, list[str]]:
+        """Every version the indexes hold of each name (newest first); unknown names are absent."""
+        names = [n for n in names if _NAME_RE.match(n)]
+        if not names:
+            return {}
+        _, out, _ = await self._apt("apt-cache", "madison", *names)
+        found: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) >= 3 and parts[1] not in found.get(parts[0], []):
+                found.setdefault(parts[0], []).append(parts[1])
+        return found
 
     def _resolve_error(self, text: str, include: list[str]) -> Exception:
         m = re.search(r"Unable to locate package (\S+)", text)
@@ -300,6 +324,14 @@ Debug::NoLocking "true";
                           + "; ".join(detail)[:500], name)
         first = next((ln for ln in text.splitlines() if ln.startswith("E:")), text.strip()[:300])
         return _error("conflict", f"apt failed: {first}", "")
+
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+def _hyphen_splits(spec: str) -> list[tuple[str, str]]:
+    """(name, version) for each hyphen in ``spec`` followed by a digit, leftmost first."""
+    return [(spec[:m.start()], spec[m.start() + 1:]) for m in re.finditer(r"-(?=\d)", spec) if m.start() > 0]
 
 
 def _flock(path: Path) -> Any:
@@ -330,13 +362,49 @@ async def depsolve(distro: Any, arch: str, sets: dict[str, Any], cache_dir: Path
     return result
 
 
-_INDEX: dict[str, tuple[float, dict[str, PackageInfo]]] = {}
+@dataclass(frozen=True)
+class Location:
+    """Where a package's .deb is (from the index), to read its metadata (debmeta)."""
+
+    url: str
+    sha256: str
+    size: int
 
 
-def _read_packages(lists: Path, suites: dict[str, str]) -> dict[str, PackageInfo]:
+_INDEX: dict[str, tuple[float, dict[str, PackageInfo], dict[str, Location]]] = {}
+_INDEX_KEYS = ("Package", "Version", "Architecture", "Description", "Homepage", "Source", "Filename",
+               "SHA256", "Size")
+
+
+def _list_prefix(repo: Any) -> str:
+    """The name apt gives a repository's index files (URItoFileName of <base>/dists/<suite>)."""
+    urls = _repo_field(repo, "baseurl") or []
+    base = (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
+    base = re.sub(r"^[a-z+]+://", "", base)
+    base = re.sub(r"^[^/@]*@", "", base)      # credentials never reach the file name
+    suite = str(_repo_field(repo, "suite") or "")
+    path = f"{base}/{suite}" if suite.endswith("/") else f"{base}/dists/{suite}"
+    return unquote(path).rstrip("/").replace("/", "_") + "_"
+
+
+def _repo_of_list(fname: str, repos: list[Any]) -> Any:
+    best = None
+    for repo in repos:
+        if fname.startswith(_list_prefix(repo)):
+            best = repo
+    if best is None:   # an unusual URL spelling: fall back to the suite alone
+        best = next((r for r in repos if f"_dists_{_repo_field(r, 'suite')}_" in fname), None)
+    return best
+
+
+def _read_packages(lists: Path, repos: list[Any]) -> tuple[dict[str, PackageInfo], dict[str, Location]]:
     out: dict[str, PackageInfo] = {}
+    locs: dict[str, Location] = {}
     for f in sorted(lists.glob("*_Packages")):
-        repo_id = next((rid for suite, rid in suites.items() if f"_dists_{suite}_" in f.name), "")
+        repo = _repo_of_list(f.name, repos)
+        repo_id = str(_repo_field(repo, "id", "") or "") if repo is not None else ""
+        urls = (_repo_field(repo, "baseurl") or []) if repo is not None else []
+        base = (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
         with open(f, encoding="utf-8", errors="replace") as fh:
             stanza: dict[str, str] = {}
             last = ""
@@ -344,7 +412,7 @@ def _read_packages(lists: Path, suites: dict[str, str]) -> dict[str, PackageInfo
                 if line == "\n":
                     if "Package" in stanza:
                         stanza["_repo"] = repo_id
-                        _add(out, stanza)
+                        _add(out, locs, stanza, base)
                     stanza, last = {}, ""
                 elif line[0] in " \t":
                     if last == "Description":
@@ -352,88 +420,46 @@ def _read_packages(lists: Path, suites: dict[str, str]) -> dict[str, PackageInfo
                 else:
                     key, _, value = line.partition(":")
                     last = key
-                    if key in ("Package", "Version", "Architecture", "Description", "Homepage"):
+                    if key in _INDEX_KEYS:
                         stanza[key] = value.strip()
-    return out
+    return out, locs
 
 
-def _add(out: dict[str, PackageInfo], s: dict[str, str]) -> None:
+def _source_ref(s: dict[str, str], version: str) -> str:
+    """``Source: util-linux (2.38.1-5)`` / ``Source: tmux`` / absent -> ``src=version`` (what
+    ``apt-get source`` takes to fetch exactly that source)."""
+    m = re.match(r"^(\S+)(?:\s+\((\S+)\))?", s.get("Source", ""))
+    name = m.group(1) if m else s["Package"]
+    src_version = (m.group(2) if m and m.group(2) else "") or version
+    return f"{name}={src_version}"
+
+
+def _add(out: dict[str, PackageInfo], locs: dict[str, Location], s: dict[str, str], base: str) -> None:
+    full = s.get("Version", "")
+    prev = out.get(s["Package"])
+    # several suites carry a package (bookworm, -updates, -security): show the newest version
+    try:
+        if prev is not None and debversion.vercmp(full, prev.deb_version) <= 0:
+            return
+        epoch, version, release = debversion.weldr_fields(full)
+    except debversion.VersionError:
+        return
     desc = s.get("Description", "")
     summary, _, long = desc.partition("\n")
     long = "\n".join("" if ln == "." else ln for ln in long.splitlines())
-    version = s.get("Version", "")
-    epoch = 0
-    if ":" in version:
-        e, version = version.split(":", 1)
-        epoch = int(e)
     info = PackageInfo(name=s["Package"], summary=summary, description=long or summary,
-                       homepage=s.get("Homepage", ""), epoch=epoch, version=version,
-                       arch=s.get("Architecture", ""), repo_id=s.get("_repo", ""))
-    prev = out.get(info.name)
-    # several suites carry a package (bookworm, -updates, -security): show the newest version
-    if prev is None or _newer(s.get("Version", ""), _full(prev)):
-        out[info.name] = info
+                       homepage=s.get("Homepage", ""), epoch=epoch, version=version, release=release,
+                       arch=s.get("Architecture", ""), repo_id=s.get("_repo", ""),
+                       source_ref=_source_ref(s, full), deb_version=full)
+    out[info.name] = info
+    if base and s.get("Filename") and s.get("SHA256"):
+        size = int(s["Size"]) if s.get("Size", "").isdigit() else 0
+        locs[info.name] = Location(f"{base}/{s['Filename']}", s["SHA256"].lower(), size)
 
 
-def _full(p: PackageInfo) -> str:
-    return f"{p.epoch}:{p.version}" if p.epoch else p.version
-
-
-def _newer(a: str, b: str) -> bool:
-    """Debian version comparison (dpkg's algorithm) for choosing what search shows."""
-    return _vercmp(a, b) > 0
-
-
-def _order(c: str) -> int:
-    if c == "~":
-        return -1
-    if c.isdigit():
-        return 0
-    if c.isalpha():
-        return ord(c)
-    return ord(c) + 256
-
-
-def _cmp_part(a: str, b: str) -> int:
-    i = j = 0
-    while i < len(a) or j < len(b):
-        diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
-            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
-            if ac != bc:
-                return ac - bc
-            i, j = i + 1, j + 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not diff:
-                diff = ord(a[i]) - ord(b[j])
-            i, j = i + 1, j + 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if diff:
-            return diff
-    return 0
-
-
-def _vercmp(a: str, b: str) -> int:
-    ea, _, ra = a.rpartition(":") if ":" in a else ("0", "", a)
-    eb, _, rb = b.rpartition(":") if ":" in b else ("0", "", b)
-    if int(ea or 0) != int(eb or 0):
-        return int(ea or 0) - int(eb or 0)
-    ua, _, da = ra.rpartition("-") if "-" in ra else (ra, "", "0")
-    ub, _, db = rb.rpartition("-") if "-" in rb else (rb, "", "0")
-    return _cmp_part(ua, ub) or _cmp_part(da, db)
-
-
-async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list[str],
-                 cache_dir: Path) -> list[PackageInfo]:
-    """Packages whose name matches any glob in ``patterns`` (all when empty), sorted by name."""
+async def index(distro: Any, arch: str, repos: list[Any] | None,
+                cache_dir: Path) -> tuple[dict[str, PackageInfo], dict[str, Location]]:
+    """The newest version of every package in the repositories, and where its .deb is."""
     root = AptRoot(Path(cache_dir), distro.name, arch, _repos_of(distro, arch, repos))
     async with root.lock:
         await root.refresh()
@@ -441,15 +467,16 @@ async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list
     mtime = max((f.stat().st_mtime for f in lists.glob("*_Packages")), default=0.0)
     cached = _INDEX.get(str(lists))
     if cached is None or cached[0] != mtime:
-        suites = {str(_repo_field(r, "suite")): str(_repo_field(r, "id", "")) for r in root.repos}
-        index = await asyncio.to_thread(_read_packages, lists, suites)
-        _INDEX[str(lists)] = (mtime, index)
-    else:
-        index = cached[1]
+        infos, locs = await asyncio.to_thread(_read_packages, lists, root.repos)
+        _INDEX[str(lists)] = (mtime, infos, locs)
+        return infos, locs
+    return cached[1], cached[2]
+
+
+async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list[str],
+                 cache_dir: Path) -> list[PackageInfo]:
+    """Packages whose name matches any glob in ``patterns`` (all when empty), sorted by name."""
+    found, _ = await index(distro, arch, repos, cache_dir)
     if not patterns:
-        return [index[k] for k in sorted(index)]
-    hits = []
-    for name in sorted(index):
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            hits.append(index[name])
-    return hits
+        return [found[k] for k in sorted(found)]
+    return [found[name] for name in sorted(found) if any(fnmatch.fnmatchcase(name, p) for p in patterns)]

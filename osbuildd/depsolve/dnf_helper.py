@@ -149,7 +149,7 @@ def search(req):
                     "version": p.version, "release": p.release, "arch": p.arch,
                     "build_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(p.buildtime))
                     if p.buildtime else "",
-                    "repo_id": p.reponame})
+                    "repo_id": p.reponame, "source_ref": p.sourcerpm or ""})
     return {"packages": out}
 
 

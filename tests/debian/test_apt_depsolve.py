@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -34,7 +35,10 @@ async def test_depsolve_real_sets(cache: Path, name: str, kernel_re: str) -> Non
     for p in got:
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", p.checksum)
         assert p.url.startswith("http://") and p.url.endswith(".deb")
-        assert p.size > 0 and p.arch in ("amd64", "all") and p.release == ""
+        assert p.size > 0 and p.arch in ("amd64", "all") and p.release   # Debian revision, "0" when native
+        # the exact version apt chose is kept (the pool file name carries it without the epoch)
+        assert p.evr() == p.deb_version
+        assert f"_{p.deb_version.split(':', 1)[-1]}_" in unquote(p.url)
         assert p.repo_id in {r.id for r in d.arch("x86_64").repositories}
     assert len(by_name) == len(got)  # one version per package
 
@@ -124,3 +128,29 @@ async def test_search(cache: Path) -> None:
     everything = await search(d, "x86_64", [], [], cache)
     assert len(everything) > 30000
     assert not await search(d, "x86_64", [], ["no-such-package-h3*"], cache)
+
+
+async def test_frozen_blueprint_through_the_compose_package_sets(cache: Path) -> None:
+    """What compose start depsolves: the frozen blueprint's ``name=[epoch:]version-release.arch``
+    pins (manifest/debian.py) give exactly the frozen packages; RPM-style ``name-version`` too."""
+    from osbuildd.blueprint.freeze import evra, freeze
+    from osbuildd.blueprint.model import Blueprint
+    from osbuildd.manifest import debian as deb_manifest
+
+    d = distro.get("debian-12")
+    bp = Blueprint.from_dict({"name": "f", "version": "0.0.1", "packages": [
+        {"name": "tmux"}, {"name": "bsdutils"}, {"name": "adduser"}]})
+    first = (await depsolve(d, "x86_64", {"p": PackageSetRequest(include=bp.package_specs())}, cache))["p"]
+    frozen = freeze(bp, first)
+    pins = {p.name: p.version for p in frozen.packages}
+    assert pins["tmux"] == "3.3a-3.amd64" and pins["adduser"] == "3.134-0.all"
+    it = d.arch("x86_64").image_type("tar")
+    sets = deb_manifest.package_sets(d, "x86_64", it, frozen)
+    assert f"tmux={pins['tmux']}" in sets["os"].include
+    got = {p.name: p for p in (await depsolve(d, "x86_64", sets, cache))["os"]}
+    assert {n: evra(got[n]) for n in pins} == pins
+    rpm_style = {p.name: p for p in (await depsolve(d, "x86_64", {"p": PackageSetRequest(
+        include=frozen.package_specs())}, cache))["p"]}
+    assert {n: evra(rpm_style[n]) for n in pins} == pins
+    assert rpm_style["bsdutils"].deb_version == got["bsdutils"].deb_version
+    assert rpm_style["bsdutils"].deb_version.startswith("1:2.38.1-5")

@@ -18,14 +18,14 @@ PACKAGES = [
 ]
 
 
-def build_repo(dest: Path) -> Path:
-    """Write the RPMs and repodata under dest/repo; return that directory."""
+def build_repo(dest: Path, packages: list[tuple[str, str, str, list[str]]] | None = None) -> Path:
+    """Write the RPMs (``packages``, default PACKAGES) and repodata under dest/repo; return that directory."""
     rpmbuild = need_tool("rpmbuild")
     createrepo = need_tool("createrepo_c")
     top = dest / "rpmbuild"
     repo = dest / "repo"
     repo.mkdir(parents=True, exist_ok=True)
-    for name, version, release, extra in PACKAGES:
+    for name, version, release, extra in PACKAGES if packages is None else packages:
         spec = dest / f"{name}-{version}.spec"
         lines = [f"Name: {name}", f"Version: {version}", f"Release: {release}", "License: MIT",
                  "BuildArch: noarch", *extra, "%description", f"{name} for osbuildd's dnf tests.", "%files", ""]

@@ -99,7 +99,8 @@ async def test_composer_cli_session(daemon) -> None:
     assert frozen["errors"] == []
     pkgs = frozen["blueprints"][0]["blueprint"]["packages"]
     tmux = names["tmux"]
-    expected = f"{tmux['version']}.{tmux['arch']}" if not tmux["epoch"] else f"{tmux['epoch']}:{tmux['version']}.{tmux['arch']}"
+    evra = f"{tmux['version']}-{tmux['release']}.{tmux['arch']}"   # upstream's frozen form
+    expected = f"{tmux['epoch']}:{evra}" if tmux["epoch"] else evra
     assert pkgs == [{"name": "tmux", "version": expected}]
     frozen_toml = (await c.get("/api/v1/blueprints/freeze/session?format=toml")).text
     assert f'version = "{expected}"' in frozen_toml

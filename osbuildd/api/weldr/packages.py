@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from osbuildd.api.weldr.sourcestore import SourceConfig
+from osbuildd.depsolve.debversion import weldr_evr
 
 
 def depsolved(p: Any) -> dict[str, Any]:
-    """DepsolvedPackageInfo: ``{"name","epoch","version","release","arch","checksum"?,...}``."""
-    out: dict[str, Any] = {
-        "name": p.name, "epoch": int(p.epoch or 0), "version": p.version, "release": p.release, "arch": p.arch,
-    }
+    """DepsolvedPackageInfo: ``{"name","epoch","version","release","arch","checksum"?,...}``
+    (a Debian version split into upstream's fields: see osbuildd.depsolve.debversion)."""
+    epoch, version, release = weldr_evr(p)
+    out: dict[str, Any] = {"name": p.name, "epoch": epoch, "version": version, "release": release, "arch": p.arch}
     if getattr(p, "checksum", ""):
         out["checksum"] = p.checksum
     if getattr(p, "check_gpg", False):
@@ -24,10 +25,12 @@ def depsolved(p: Any) -> dict[str, Any]:
 
 
 def _build(p: Any) -> dict[str, Any]:
+    epoch, version, release = weldr_evr(p)
     return {
         "arch": getattr(p, "arch", ""), "build_time": getattr(p, "build_time", "") or "",
-        "epoch": int(getattr(p, "epoch", 0) or 0), "release": getattr(p, "release", ""),
-        "source": {"license": getattr(p, "license", ""), "version": getattr(p, "version", "")},
+        "epoch": epoch, "release": release,
+        "source": {"license": getattr(p, "license", ""), "version": version,
+                   "source_ref": getattr(p, "source_ref", "") or "SOURCE_REF", "metadata": {}},
         "changelog": "CHANGELOG_NEEDED", "build_config_ref": "BUILD_CONFIG_REF", "build_env_ref": "BUILD_ENV_REF",
         "metadata": {},
     }

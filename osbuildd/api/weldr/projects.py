@@ -13,12 +13,18 @@ from osbuildd.api.weldr.util import V, ctx, distro_arch, json_response, offset_l
 routes = web.RouteTableDef()
 
 
-async def _search(request: web.Request, patterns: list[str], err_id: str) -> list[Any]:
+async def _search(request: web.Request, patterns: list[str], err_id: str, *, fetch: bool = True) -> list[Any]:
+    """Packages matching ``patterns``, with what the index lacks (Debian: build time, license) read
+    from the packages (``fetch``) or only from the cache (lists of every package)."""
     c = ctx(request)
     distro, arch = distro_arch(request)
     repos = await repositories(c, distro, arch)
     try:
-        return await c.depsolver.search(distro, arch, repos, patterns, c.cache_dir)
+        found = await c.depsolver.search(distro, arch, repos, patterns, c.cache_dir)
+        details = getattr(c.depsolver, "details", None)   # test depsolvers have no details
+        if details is not None and found:
+            found = await details(distro, arch, repos, found, c.cache_dir, fetch=fetch)
+        return found
     except Exception as e:  # the solver's failure (network, broken repo) is the client's answer
         if not _is_solver_error(e):
             raise
@@ -49,7 +55,7 @@ def _names(request: web.Request) -> list[str]:
 @routes.get(V + "/projects/list/")
 async def projects_list(request: web.Request) -> web.Response:
     offset, limit = offset_limit(request)
-    infos = package_infos(await _search(request, [], "ProjectsError"))
+    infos = package_infos(await _search(request, [], "ProjectsError", fetch=False))
     return json_response({"total": len(infos), "offset": offset, "limit": limit,
                           "projects": infos[offset:offset + limit]})
 
@@ -89,7 +95,7 @@ async def projects_depsolve(request: web.Request) -> web.Response:
 async def modules_list(request: web.Request) -> web.Response:
     offset, limit = offset_limit(request)
     names = _names(request)
-    infos = package_infos(await _search(request, names, "ModulesError"))
+    infos = package_infos(await _search(request, names, "ModulesError", fetch=False))   # names only
     if names and not infos:
         raise bad_request("UnknownModule", "No packages have been found.")
     modules = [{"name": i["name"], "group_type": "rpm"} for i in infos]

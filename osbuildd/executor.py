@@ -314,12 +314,29 @@ class LocalExecutor:
                 artifact, creds, progress)
         finally:
             reporter.cancel()
-        out += [r.to_dict() for r in results]
         if upload.target_error(results) is None:
-            return out, None
+            return out + [r.to_dict() for r in results], None
+        # a provider's message that quotes a credential of the request never shows it (only the
+        # errors are scrubbed: a successful target's presigned URL must stay whole)
+        secrets = _secret_values([t.get("options") or {} for t in remote])
+        done = [r.to_dict() for r in results]
+        for d in done:
+            if "target_error" in d:
+                d["target_error"] = failure.scrub(d["target_error"], secrets)
         # upstream's list of target errors, each naming its target (an osbuildd extra key)
-        return out, [{**d["target_error"], "target": d["name"]} for d in (r.to_dict() for r in results)
-                     if "target_error" in d]
+        return out + done, [{**d["target_error"], "target": d["name"]} for d in done if "target_error" in d]
+
+
+def _secret_values(options: list[dict]) -> tuple[str, ...]:
+    from osbuildd.log import is_secret_key
+    out: list[str] = []
+    for opts in options:
+        for k, v in opts.items():
+            if isinstance(v, dict):
+                out += _secret_values([v])
+            elif isinstance(v, str) and len(v) >= 4 and is_secret_key(k):
+                out.append(v)
+    return tuple(out)
 
 
 def _read_host_os() -> str:

@@ -11,6 +11,7 @@ whether the log on disk already has it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ NAMES = {
     errors.TARGET_ERROR: "ErrorTargetError",
 }
 
+# signed-URL and connection-string secrets a provider's message may quote
+_SECRET_PARAM = re.compile(r"(?i)\b(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
+                           r"accountkey|sharedaccesssignature|access_token|client_secret)=[^&\s;\"']+")
+
 CANCELED_BY_USER = "canceled by user"
 # what each of the daemon's own reasons means for the user
 EXPLAIN = {
@@ -47,6 +52,22 @@ EXPLAIN = {
     errors.REASON_MISSING_HEARTBEAT: "the worker building this compose stopped reporting",
     CANCELED_BY_USER: "the compose was canceled (compose cancel) before it finished",
 }
+
+
+def scrub(value: Any, secrets: tuple[str, ...] = (), depth: int = 0) -> Any:
+    """``value`` with the given secret strings and signed-URL parameters replaced by ``***``."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "***")
+        return _SECRET_PARAM.sub(lambda m: m.group(1) + "=***", value)
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets, depth + 1) for v in value]
+    return value
 
 
 def _unwrap(error: dict | None) -> tuple[dict | None, int]:
@@ -73,7 +94,7 @@ FAILED_JOB = {1: "manifest", 2: "depsolve"}
 def summary(error: dict | None) -> dict[str, Any] | None:
     """``{"id", "name", "reason", "details", "stage"?, "lines"?, "explanation"?}`` of the root cause:
     the extra field of Weldr's compose/info and the content of the logs tar's ``error.json``."""
-    root, depth = _unwrap(error)
+    root, depth = _unwrap(scrub(error))
     if not isinstance(root, dict):
         return None
     out: dict[str, Any] = {"id": root.get("id"), "name": NAMES.get(root.get("id"), ""),

@@ -190,7 +190,9 @@ async def _refusing_s3() -> tuple[web.AppRunner, str]:
     async def deny(request: web.Request) -> web.Response:
         return web.Response(status=403, content_type="application/xml", text=(
             "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
-            "<Message>Access Denied by the test server</Message></Error>"))
+            # a provider quoting a credential and a signed URL: neither may reach a reader
+            f"<Message>Access Denied by the test server (key {SECRET}, https://x/y?a=1&amp;sig=abcdef)"
+            "</Message></Error>"))
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", deny)
     runner = web.AppRunner(app)
@@ -215,8 +217,10 @@ async def test_upload_failure(tmp_path, monkeypatch):
         async with weldr(s) as client:
             err = await reasons_everywhere(client, s, cid, "error id: 28 (ErrorTargetError)",
                                            "at least one target failed",
-                                           "upload to org.osbuild.aws.s3 failed", "Access Denied")
+                                           "upload to org.osbuild.aws.s3 failed", "Access Denied",
+                                           "sig=***")
         assert err["details"][0]["target"] == "org.osbuild.aws.s3"
+        assert SECRET not in json.dumps(c.result) and "abcdef" not in json.dumps(c.result)
     finally:
         await s.close()
         await runner.cleanup()

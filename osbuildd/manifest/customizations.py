@@ -144,6 +144,7 @@ def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
                 if not key.startswith("/"):
                     raise BlueprintError(f"customizations.repositories[{i}].gpgkeys",
                                          "Debian repositories take a keyring path (Signed-By)")
+            _debian_repo_fields(i, r)
     for i, u in enumerate(c.get("user") or []):
         if not _NAME_RE.match(str(u.get("name", ""))):
             raise BlueprintError(f"customizations.user[{i}].name", f"invalid user name {u.get('name')!r}")
@@ -154,6 +155,28 @@ def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
     for i, p in enumerate((c.get("firewall") or {}).get("ports") or []):
         if not re.fullmatch(r"[A-Za-z0-9-]+:(tcp|udp|sctp|dccp)", p):
             raise BlueprintError(f"customizations.firewall.ports[{i}]", f"invalid port {p!r}")
+
+
+# yum/dnf repository options an apt source has no equivalent for: refused, not silently dropped.
+# (gpgcheck=false would be apt's Trusted: yes, which we do not write into an image.)
+_DEBIAN_REPO_REFUSED = {"priority": None, "repo_gpgcheck": None, "module_hotfixes": None, "sslverify": False,
+                        "gpgcheck": False, "install_from": True}
+
+
+def _debian_repo_fields(i: int, r: dict[str, Any]) -> None:
+    where = f"customizations.repositories[{i}]"
+    for key, refused in _DEBIAN_REPO_REFUSED.items():
+        value = r.get(key)
+        if value is not None and (refused is None or value == refused):
+            raise BlueprintError(f"{where}.{key}",
+                                 f"{where}.{key}: {key} = {json_value(value)} is not supported for Debian repositories")
+    if len(r.get("gpgkeys") or []) > 1:
+        raise BlueprintError(f"{where}.gpgkeys",
+                             f"{where}.gpgkeys: Debian repositories take one keyring path (Signed-By)")
+
+
+def json_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _check_mode(mode: Any, field_name: str) -> None:
@@ -291,7 +314,8 @@ def repositories_stages(c: dict[str, Any], family: str, codename: str, inline: I
     if family == "debian":
         sources = []
         for r in repos:
-            src: dict[str, Any] = {"filename": f"{r.get('filename') or r['id']}".removesuffix(".sources") + ".sources",
+            base = f"{r.get('filename') or r['id']}".removesuffix(".sources").removesuffix(".repo")
+            src: dict[str, Any] = {"filename": base + ".sources",
                                    "uris": list(r["baseurls"]), "suites": [codename], "components": ["main"]}
             if r.get("gpgkeys"):
                 src["signed_by"] = r["gpgkeys"][0]
@@ -430,6 +454,8 @@ def extra_packages(c: dict[str, Any], family: str) -> list[str]:
         pkgs.append("chrony")
     if c.get("firewall"):
         pkgs.append("firewalld")
+        if family == "debian":   # firewall-offline-cmd checks protocols against /etc/protocols ("INVALID_PROTOCOL: esp")
+            pkgs.append("netbase")
     if (c.get("kernel") or {}).get("name") and family == "rpm":
         pkgs.append(c["kernel"]["name"])
     if c.get("fips") and family == "rpm":

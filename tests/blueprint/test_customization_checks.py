@@ -124,3 +124,55 @@ def test_rpm_manifest_passes_description_to_users_stage(name: str, type_: str) -
 def test_debian_users_stage_has_description() -> None:
     users = cz.users_stage({"user": [{"name": "alice", "description": "Alice H3"}]}, random.Random(0))
     assert users == {"type": "org.osbuild.users", "options": {"users": {"alice": {"description": "Alice H3"}}}}
+
+
+DEBIAN_REFUSED = [
+    ({"fips": True}, "customizations.fips"),
+    ({"installation_device": "/dev/sda"}, "customizations.installation_device"),
+    ({"partitioning_mode": "lvm"}, "customizations.partitioning_mode"),
+    ({"disk": {"partitions": [{"type": "plain", "mountpoint": "/data", "minsize": "1 GiB", "fs_type": "ext4"}]}},
+     "customizations.disk"),
+    ({"fdo": {"manufacturing_server_url": "http://fdo.example.org"}}, "customizations.fdo"),
+    ({"openscap": {"profile_id": "xccdf_org.ssgproject.content_profile_cis"}}, "customizations.openscap"),
+    ({"ignition": {"firstboot": {"url": "http://ign.example.org"}}}, "customizations.ignition"),
+    ({"installer": {"unattended": True}}, "customizations.installer"),
+    ({"rpm": {"import_keys": {"files": ["/etc/pki/rpm-gpg/x"]}}}, "customizations.rpm"),
+    ({"rhsm": {"config": {"dnf_plugins": {"product_id": {"enabled": True}}}}}, "customizations.rhsm"),
+    ({"containers-storage": {"destination-path": "/var/lib/c"}}, "customizations.containers-storage"),
+    ({"firstboot": {"type": "custom", "custom_contents": "echo hi"}}, "customizations.firstboot"),
+    ({"dnf": {"config": {"set_releasever": True}}}, "customizations.dnf"),
+    ({"iso": {"volume_id": "X"}}, "customizations.iso"),
+    ({"sshd": {"password_authentication": False}}, "customizations.sshd"),
+    ({"files": [{"path": "/etc/x", "uri": "https://example.org/x"}]}, "customizations.files[0].uri"),
+]
+_REPO = {"id": "x", "baseurls": ["http://deb.example.org/debian"]}
+DEBIAN_REPO_REFUSED = [({**_REPO, key: value}, f"customizations.repositories[0].{key}") for key, value in (
+    ("priority", 10), ("repo_gpgcheck", True), ("module_hotfixes", True), ("sslverify", False),
+    ("gpgcheck", False), ("install_from", True),
+    ("gpgkeys", ["/usr/share/keyrings/a.gpg", "/usr/share/keyrings/b.gpg"]),
+    ("gpgkeys", ["https://example.org/key.asc"]))] + [
+    ({"id": "x", "metalink": "https://example.org/metalink"}, "customizations.repositories[0].baseurls")]
+
+
+@pytest.mark.parametrize(("custom", "field"), DEBIAN_REFUSED + [({"repositories": [r]}, f)
+                                                               for r, f in DEBIAN_REPO_REFUSED],
+                         ids=[f for _, f in DEBIAN_REFUSED] + [f"repo-{i}" for i in range(len(DEBIAN_REPO_REFUSED))])
+def test_debian_refuses_what_it_cannot_honour(custom: dict, field: str) -> None:
+    """What a Debian image cannot carry is refused at compose start, by field (never silently dropped)."""
+    d = distro.get("debian-12")
+    bp = Blueprint.from_dict({"name": "x", "version": "0.0.1", "customizations": custom})
+    with pytest.raises(BlueprintError) as exc:
+        manifest.validate_for(d, d.arch("x86_64").image_type("qcow2"), bp)
+    assert exc.value.field == field, exc.value.message
+
+
+def test_debian_repository_that_maps_passes() -> None:
+    d = distro.get("debian-12")
+    repo = {**_REPO, "name": "X", "filename": "extra.repo", "enabled": False, "gpgcheck": True,
+            "sslverify": True, "gpgkeys": ["/usr/share/keyrings/debian-archive-keyring.gpg"]}
+    bp = Blueprint.from_dict({"name": "x", "version": "0.0.1", "customizations": {"repositories": [repo]}})
+    manifest.validate_for(d, d.arch("x86_64").image_type("qcow2"), bp)
+    src = cz.repositories_stages(cz.customizations(bp), "debian", "bookworm", cz.InlineFiles())[0]
+    assert src["options"]["sources"] == [{"filename": "extra.sources", "uris": repo["baseurls"],
+                                          "suites": ["bookworm"], "components": ["main"],
+                                          "signed_by": repo["gpgkeys"][0], "enabled": False}]

@@ -28,6 +28,12 @@ def _test_ca() -> str:
 
 TEST_CA_PEM = _test_ca()
 
+# A second user whose GECOS field has upstream's comma-separated sub-fields; a plain-text password is
+# crypted by the manifest generator, so only its hash reaches the image.
+BOB_GECOS = "Bob Builder,Room 2,,"
+EXTRA_REPO = {"id": "h3extra", "name": "h3 extra", "baseurls": ["http://deb.example.org/debian"],
+              "gpgkeys": ["/usr/share/keyrings/debian-archive-keyring.gpg"], "enabled": False}
+
 FULL: dict[str, Any] = {
     "name": "h3-full",
     "version": "0.0.1",
@@ -35,15 +41,23 @@ FULL: dict[str, Any] = {
     "customizations": {
         "hostname": "h3-host",
         "kernel": {"append": "h3.marker=1"},
+        "sshkey": [{"user": "root", "key": SSH_KEY}],
         "user": [{"name": "alice", "description": "Alice H3", "key": SSH_KEY, "groups": ["sudo", "devs"],
-                  "uid": 1234, "shell": "/bin/bash", "home": "/home/alice"}],
-        "group": [{"name": "devs", "gid": 2345}],
-        "timezone": {"timezone": "Europe/Berlin"},
-        "locale": {"languages": ["en_US.UTF-8"]},
-        "services": {"enabled": ["systemd-networkd"], "disabled": ["e2scrub_reap"]},
+                  "uid": 1234, "shell": "/bin/bash", "home": "/home/alice"},
+                 {"name": "bob", "description": BOB_GECOS, "password": "h3-not-a-secret", "uid": 1235,
+                  "gid": 2345, "expiredate": 40000, "force_password_reset": True}],
+        "group": [{"name": "devs", "gid": 2345}, {"name": "ops"}],
+        "timezone": {"timezone": "Europe/Berlin", "ntpservers": ["ntp.h3.example.org"]},
+        "locale": {"languages": ["en_US.UTF-8", "de_DE.UTF-8"], "keyboard": "de"},
+        "firewall": {"ports": ["2222:tcp"], "services": {"enabled": ["http"], "disabled": ["dhcpv6-client"]}},
+        "services": {"enabled": ["systemd-networkd"], "disabled": ["e2scrub_reap"], "masked": ["e2scrub_all.timer"]},
         "filesystem": [{"mountpoint": "/", "minsize": "3 GiB"}],
-        "directories": [{"path": "/etc/h3test", "mode": "0750"}],
-        "files": [{"path": "/etc/h3test/hello.txt", "data": "hello from h3\n", "mode": "0640"}],
+        "directories": [{"path": "/etc/h3test", "mode": "0750"},
+                        {"path": "/srv/h3/owned", "user": "alice", "group": "devs", "mode": "0770",
+                         "ensure_parents": True}],
+        "files": [{"path": "/etc/h3test/hello.txt", "data": "hello from h3\n", "mode": "0640"},
+                  {"path": "/srv/h3/owned/note.txt", "data": "bob's\n", "user": "bob", "group": "ops"}],
+        "repositories": [EXTRA_REPO],
         "cacerts": {"pem_certs": [TEST_CA_PEM]},
     },
 }

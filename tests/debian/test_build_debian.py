@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from .blueprints import SSH_KEY, TEST_CA_PEM
+from .blueprints import BOB_GECOS, EXTRA_REPO, SSH_KEY, TEST_CA_PEM
 from .util import engine_build, mounted_partition, partitions, qemu_img_info
 
 pytestmark = pytest.mark.build
@@ -108,16 +109,16 @@ def test_partition_layout(raw_disk: Path) -> None:
 def test_customizations_offline(raw_disk: Path, qcow2_build) -> None:
     with mounted_partition(raw_disk, 2) as root:
         assert (root / "etc/hostname").read_text().strip() == "h3-host"
-        passwd = (root / "etc/passwd").read_text()
-        assert any(ln.startswith("alice:x:1234:") and ln.endswith(":/home/alice:/bin/bash")
-                   for ln in passwd.splitlines())
-        group = {ln.split(":")[0]: ln for ln in (root / "etc/group").read_text().splitlines()}
-        assert group["devs"].startswith("devs:x:2345:") and "alice" in group["devs"].split(":")[3].split(",")
-        assert "alice" in group["sudo"].split(":")[3].split(",")
-        assert SSH_KEY in (root / "home/alice/.ssh/authorized_keys").read_text()
+        _users_in_tree(root)
         assert str((root / "etc/localtime").readlink()).endswith("zoneinfo/Europe/Berlin")
+        assert "server ntp.h3.example.org" in (root / "etc/chrony/chrony.conf").read_text().splitlines()
         assert "LANG=en_US.UTF-8" in (root / "etc/default/locale").read_text()
         assert (root / "usr/lib/locale/locale-archive").exists()
+        generated = (root / "etc/locale.gen").read_text().splitlines()
+        assert "en_US.UTF-8 UTF-8" in generated and "de_DE.UTF-8 UTF-8" in generated
+        assert 'XKBLAYOUT="de"' in (root / "etc/default/keyboard").read_text()
+        assert "KEYMAP=de" in (root / "etc/vconsole.conf").read_text()
+        _services_firewall_repos_in_tree(root)
         fstab = (root / "etc/fstab").read_text()
         assert " / ext4 " in fstab and " /boot/efi vfat " in fstab
         wants = root / "etc/systemd/system/multi-user.target.wants"
@@ -128,11 +129,53 @@ def test_customizations_offline(raw_disk: Path, qcow2_build) -> None:
         assert list((root / "boot").glob("initrd.img-*"))
         assert (root / "etc/h3test/hello.txt").read_text() == "hello from h3\n"
         assert (root / "etc/h3test/hello.txt").stat().st_mode & 0o777 == 0o640
+        assert (root / "etc/h3test").stat().st_mode & 0o777 == 0o750
+        owned = (root / "srv/h3/owned").stat()
+        assert (owned.st_uid, owned.st_gid, owned.st_mode & 0o777) == (1234, 2345, 0o770)
+        note = (root / "srv/h3/owned/note.txt")
+        ops_gid = int(_group(root)["ops"].split(":")[2])
+        assert note.read_text() == "bob's\n" and (note.stat().st_uid, note.stat().st_gid) == (1235, ops_gid)
         assert (root / "etc/machine-id").read_bytes() == b""
         assert (root / "usr/bin/tmux").exists()
         ca_body = "".join(TEST_CA_PEM.strip().splitlines()[1:-1])
         assert ca_body in "".join((root / "etc/ssl/certs/ca-certificates.crt").read_text().splitlines())
     _no_leftovers()
+
+
+def _group(root: Path) -> dict[str, str]:
+    return {ln.split(":")[0]: ln for ln in (root / "etc/group").read_text().splitlines()}
+
+
+def _users_in_tree(root: Path) -> None:
+    """user (each description as the GECOS field, uid, gid, home, shell, groups, key, password,
+    expiredate, force_password_reset), sshkey for an existing user, group with and without gid."""
+    passwd = {ln.split(":")[0]: ln.split(":") for ln in (root / "etc/passwd").read_text().splitlines()}
+    assert passwd["alice"][2] == "1234" and passwd["alice"][4:] == ["Alice H3", "/home/alice", "/bin/bash"]
+    assert passwd["bob"][2:6] == ["1235", "2345", BOB_GECOS, "/home/bob"]
+    shadow = {ln.split(":")[0]: ln.split(":") for ln in (root / "etc/shadow").read_text().splitlines()}
+    assert shadow["bob"][1].startswith("$6$") and "h3-not-a-secret" not in shadow["bob"][1]
+    assert shadow["bob"][2] == "0" and shadow["bob"][7] == "40000"   # chage -d 0; useradd -e (days)
+    assert (root / "home/bob").is_dir() and (root / "home/bob").stat().st_uid == 1235
+    group = _group(root)
+    assert group["devs"].startswith("devs:x:2345:") and "alice" in group["devs"].split(":")[3].split(",")
+    assert "alice" in group["sudo"].split(":")[3].split(",")
+    assert int(group["ops"].split(":")[2]) >= 1000
+    assert SSH_KEY in (root / "home/alice/.ssh/authorized_keys").read_text()
+    assert SSH_KEY in (root / "root/.ssh/authorized_keys").read_text()
+
+
+def _services_firewall_repos_in_tree(root: Path) -> None:
+    system = root / "etc/systemd/system"
+    assert (system / "multi-user.target.wants/systemd-networkd.service").is_symlink()
+    assert not list(system.glob("*.wants/e2scrub_reap.service"))
+    assert str((system / "e2scrub_all.timer").readlink()) == "/dev/null"
+    zones = "".join(p.read_text() for p in (root / "etc/firewalld/zones").glob("*.xml"))
+    ports = [set(m.split()) for m in re.findall(r"<port ([^>]*?)/?>", zones)]
+    assert {'port="2222"', 'protocol="tcp"'} in ports
+    assert '<service name="http"/>' in zones and '<service name="dhcpv6-client"/>' not in zones
+    sources = (root / f"etc/apt/sources.list.d/{EXTRA_REPO['id']}.sources").read_text()
+    assert f"URIs: {EXTRA_REPO['baseurls'][0]}" in sources and "Enabled: no" in sources
+    assert f"Signed-By: {EXTRA_REPO['gpgkeys'][0]}" in sources
 
 
 @pytest.mark.boot

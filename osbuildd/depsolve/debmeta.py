@@ -141,7 +141,7 @@ async def _fetch_one(p: PackageInfo, locs: dict[str, Any], key: str, root: Path)
 
 async def _read_package(name: str, locs: dict[str, Any], root: Path) -> dict[str, str]:
     tmp_dir = root / "tmp"
-    await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_tidy, tmp_dir)
     deb = await _download(locs[name], tmp_dir)
     try:
         build_time, license_, doc_link = await asyncio.to_thread(_inspect, deb, name)
@@ -154,6 +154,18 @@ async def _read_package(name: str, locs: dict[str, Any], root: Path) -> dict[str
         finally:
             await asyncio.to_thread(other.unlink, missing_ok=True)
     return {"build_time": build_time, "license": license_}
+
+
+def _tidy(tmp_dir: Path) -> None:
+    """The temporary directory, without downloads a stopped daemon left behind."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    stale = time.time() - 2 * TASK_TIMEOUT
+    for f in tmp_dir.glob("*.deb"):
+        try:
+            if f.stat().st_mtime < stale:
+                f.unlink()
+        except OSError:
+            pass
 
 
 async def _download(loc: Any, tmp_dir: Path) -> Path:

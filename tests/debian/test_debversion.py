@@ -32,6 +32,13 @@ def test_weldr_fields(text: str, fields: tuple[int, str, str]) -> None:
     assert weldr_fields(text) == fields
 
 
+@pytest.mark.parametrize("text", ["3.3a-3", "1:2.38.1-5+deb12u3", "3.134", "1.2-3-4", "2:1.0~rc1-0u1"])
+def test_bootstrap_stage_metadata_splits_the_same_way(text: str) -> None:
+    from osbuildd.engine.stages.org_osbuildd_debian_bootstrap import _weldr_fields
+
+    assert _weldr_fields(text) == weldr_fields(text)
+
+
 def test_parse_round_trips_and_refuses_bad_epochs() -> None:
     for text in ("3.3a-3", "1:2.38.1-5+deb12u3", "3.134", "1.2-3-4", "1.0~rc1-2"):
         assert str(parse(text)) == text

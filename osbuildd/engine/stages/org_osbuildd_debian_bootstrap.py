@@ -44,6 +44,14 @@ def _make_repo(input_dir: str, repo: str) -> list[str]:
     return _control_names(repo)
 
 
+def _weldr_fields(version: str) -> tuple[int, str, str]:
+    """[epoch:]upstream[-revision] -> (epoch, upstream, revision or "0"), as osbuildd.depsolve.debversion
+    splits it (stages import only the standard library and stageapi)."""
+    epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
+    upstream, dash, revision = rest.rpartition("-")
+    return int(epoch), (upstream if dash else rest), (revision if dash else "0")
+
+
 def _installed(tree: str) -> list[dict]:
     out = subprocess.run(
         ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W",
@@ -55,11 +63,9 @@ def _installed(tree: str) -> list[dict]:
         name, version, arch, status = line.split("\t")
         if not status.startswith("ii"):
             raise SystemExit(f"package {name} is not fully installed (dpkg status {status.strip()})")
-        epoch = 0
-        if ":" in version:
-            e, version = version.split(":", 1)
-            epoch = int(e)
-        pkgs.append({"name": name, "epoch": epoch, "version": version, "release": "", "arch": arch})
+        # upstream's rpm-stage fields, read as the Weldr API reads them (Debian revision = release)
+        epoch, upstream, release = _weldr_fields(version)
+        pkgs.append({"name": name, "epoch": epoch, "version": upstream, "release": release, "arch": arch})
     return pkgs
 
 

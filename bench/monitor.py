@@ -1,7 +1,7 @@
 """Monitor parser throughput and daemon memory vs build-log size.
 
 1. MB/s of `MonitorParser.feed` on a JSONSeq stream made from osbuild's real monitor output
-   (notes/osbuild-monitor-sample.jsonseq, stage output chunks of realistic sizes, fed in 64 KiB
+   (tests/data/osbuild/osbuild-monitor-sample.jsonseq, stage output chunks of realistic sizes, fed in 64 KiB
    pipe-sized chunks), against a baseline measured in the same run: the bare minimum any parser must
    do (split on newlines + json.loads of every record). Bar: >= 50 MB/s.
 2. Peak RSS of a process running `run_osbuild` on a build that writes 10 MB vs 200 MB of stage
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # bench/ itself must not be on the path: bench/queue.py would shadow the stdlib queue module
 sys.path[0] = str(REPO)
-SAMPLE = REPO.parent / "shared" / "notes" / "osbuild-monitor-sample.jsonseq"
+SAMPLE = REPO / "tests" / "data" / "osbuild" / "osbuild-monitor-sample.jsonseq"
 
 from osbuildd.runner.monitor import MonitorParser  # noqa: E402
 

@@ -13,20 +13,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The read-only reference material (../shared) beside the checkout."""
-    if not SHARED.is_dir():
-        pytest.fail(f"reference material missing: {SHARED}")
-    return SHARED
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """Validate a manifest v2 as osbuild does: the top schema plus each module's schema from `<module>.meta.json`.
 
-Upstream stages, inputs, devices, mounts and sources are looked up in osbuild's schemas
-(`schemas_dir`, e.g. shared/reference/osbuild-schemas); `org.osbuildd.*` stages in our engine's
+Upstream stages, inputs, devices, mounts and sources are looked up in osbuild's schemas: `schemas`
+is a directory laid out as upstream's `schemas/` (`osbuild2.json`, `<kind>/<name>.meta.json`) or a
+function mapping such a relative path to a file (the tests' copy of upstream's schemas is spread over
+tests/data and the engine's own upstream-identical files); `org.osbuildd.*` stages in our engine's
 `osbuildd/engine/stages/`. A module with only a v1 `schema` uses it for its options (stages, devices)
 or for the whole object (inputs, sources), which is how osbuild reads such modules.
 """
@@ -9,6 +11,7 @@ or for the whole object (inputs, sources), which is how osbuild reads such modul
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import jsonschema
 
 OWN_STAGES = Path(__file__).resolve().parent.parent / "engine" / "stages"
+Schemas = Path | Callable[[str], Path]
 
 
 @cache
@@ -25,15 +29,20 @@ def _meta(path: str) -> dict[str, Any] | None:
 
 
 class Validator:
-    def __init__(self, schemas_dir: Path, own_stages: Path = OWN_STAGES) -> None:
-        self.dir = Path(schemas_dir)
+    def __init__(self, schemas: Schemas, own_stages: Path = OWN_STAGES) -> None:
+        self.path: Callable[[str], Path]
+        if not callable(schemas):     # a directory (Path or str)
+            root = Path(schemas)
+            self.path = lambda rel: root / rel
+        else:
+            self.path = schemas
         self.own = Path(own_stages)
         self.errors: list[str] = []
 
     def _module(self, kind: str, name: str) -> dict[str, Any] | None:
         if kind == "stages" and name.startswith("org.osbuildd."):
             return _meta(str(self.own / f"{name}.meta.json"))
-        return _meta(str(self.dir / kind / f"{name}.meta.json"))
+        return _meta(str(self.path(f"{kind}/{name}.meta.json")))
 
     def _check(self, schema: dict[str, Any] | None, value: Any, where: str) -> None:
         if schema is None:
@@ -45,7 +54,7 @@ class Validator:
 
     def validate(self, manifest: dict[str, Any]) -> list[str]:
         self.errors = []
-        self._check(json.loads((self.dir / "osbuild2.json").read_text()), manifest, "manifest")
+        self._check(json.loads(self.path("osbuild2.json").read_text()), manifest, "manifest")
         for name, src in (manifest.get("sources") or {}).items():
             meta = self._module("sources", name)
             if meta is None:
@@ -97,6 +106,6 @@ class Validator:
                 self._check(m["schema_2"], mount, f"{where}/mounts/{mount.get('name')}")
 
 
-def validate(manifest: dict[str, Any], schemas_dir: Path, own_stages: Path = OWN_STAGES) -> list[str]:
+def validate(manifest: dict[str, Any], schemas: Schemas, own_stages: Path = OWN_STAGES) -> list[str]:
     """Every schema violation as "where: message" ([] = valid)."""
-    return Validator(schemas_dir, own_stages).validate(manifest)
+    return Validator(schemas, own_stages).validate(manifest)

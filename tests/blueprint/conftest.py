@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from testdata import WELDR
 
 from osbuildd.blueprint.store import BlueprintStore
 from osbuildd.queue.db import Database
@@ -25,9 +26,9 @@ def store(db: Database) -> BlueprintStore:
 
 
 @pytest.fixture(scope="session")
-def recorded(shared_dir: Path):
+def recorded():
     """Load one recording of upstream's Weldr API by its number prefix (e.g. "015")."""
-    folder = shared_dir / "notes" / "recorded"
+    folder = WELDR / "recorded"
 
     def load(prefix: str) -> dict:
         (path,) = folder.glob(f"{prefix}-*.json")

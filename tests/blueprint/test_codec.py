@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import pytest
+from testdata import data_file
 
 from osbuildd.blueprint import Blueprint, BlueprintError, Customizations
 from osbuildd.blueprint.codec import encode
@@ -134,8 +134,8 @@ def test_recorded_json_push_then_info(recorded) -> None:
     assert json.dumps(bp.to_dict()) == json.dumps(expected)  # key order too
 
 
-def test_all_customizations_reference_blueprint(shared_dir: Path) -> None:
-    data = json.loads((shared_dir / "reference/images/configs/all-customizations.json").read_text())["blueprint"]
+def test_all_customizations_reference_blueprint() -> None:
+    data = json.loads(data_file("images", "configs", "all-customizations.json").read_text())["blueprint"]
     bp = Blueprint.from_json(data)
     assert bp.unknown_keys == []
     assert bp.validate() == []  # its repository key and CA certificate are real

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from passlib.hash import sha512_crypt
+from testdata import data_file
 
 from osbuildd.blueprint import Blueprint, BlueprintError, check_name, standardize_distro
 from osbuildd.blueprint.freeze import evra, freeze
@@ -207,15 +207,15 @@ def test_freeze_globs_and_missing() -> None:
     assert evra({"name": "bash", "epoch": 0, "version": "5.2.15-2+b7", "release": "", "arch": "amd64"}) == "5.2.15-2+b7.amd64"
 
 
-def _blueprint_cases(shared_dir: Path) -> list[dict]:
-    cases = json.loads((shared_dir / "notes/weldr-api-cases.json").read_text())
+def _blueprint_cases() -> list[dict]:
+    cases = json.loads(data_file("weldr", "weldr-api-cases.json").read_text())
     return [c for c in cases if c["method"] == "POST" and c["path"].endswith(("/blueprints/new", "/blueprints/workspace"))]
 
 
-def test_weldr_cases_for_new_and_workspace(shared_dir: Path) -> None:
+def test_weldr_cases_for_new_and_workspace() -> None:
     """Every blueprints/new and blueprints/workspace vector of weldr-api-cases.json, at the model level:
     what upstream rejects is rejected with its message, what it accepts parses and initializes."""
-    cases = _blueprint_cases(shared_dir)
+    cases = _blueprint_cases()
     assert len(cases) >= 8
     checked = 0
     for case in cases:

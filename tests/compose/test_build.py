@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testdata import OSBUILD
 
 from osbuildd.blueprint import Blueprint
 from osbuildd.compose import ComposeRequest, attach
@@ -180,7 +181,7 @@ def test_osbuildd_build_cli_from_clean_state(tmp_path, shared_state_dir, repo_ro
     assert len(results) == 1 and json.loads((results[0] / "result.json").read_text())["success"] is True
 
 
-def test_osbuildd_build_ctrl_c_cancels(tmp_path, shared_state_dir, shared_dir, repo_root):
+def test_osbuildd_build_ctrl_c_cancels(tmp_path, shared_state_dir, repo_root):
     """SIGINT while the build runs: the build is canceled, nothing is left, exit 130."""
     import signal
     import subprocess
@@ -190,7 +191,7 @@ def test_osbuildd_build_ctrl_c_cancels(tmp_path, shared_state_dir, shared_dir, r
 
     state = state_on_shared_store(tmp_path / "state", shared_state_dir)
     fake = repo_root / "tests" / "runner" / "fake_osbuild.py"   # hangs in its first stage
-    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(shared_dir / "notes"), "FAKE_OSBUILD_MODE": "stubborn"}
+    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(OSBUILD), "FAKE_OSBUILD_MODE": "stubborn"}
     p = subprocess.Popen(
         [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "qcow2",
          "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(fake)],

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testdata import OSBUILD, data_file
 
 from osbuildd.compose import UploadTarget, attach
 from osbuildd.config import Config
@@ -20,8 +21,8 @@ FAKE = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
 
 
 @pytest.fixture(scope="module")
-def tiny(shared_dir) -> dict:
-    return json.loads((shared_dir / "reference" / "tiny-tar.manifest.json").read_text())
+def tiny() -> dict:
+    return json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())
 
 
 async def open_services(state: Path, **builder) -> Services:
@@ -34,8 +35,8 @@ async def open_services(state: Path, **builder) -> Services:
 
 
 @pytest.fixture
-def fake(shared_dir, monkeypatch):
-    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(shared_dir / "notes"))
+def fake(monkeypatch):
+    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(OSBUILD))
 
     def mode(m: str) -> str:
         monkeypatch.setenv("FAKE_OSBUILD_MODE", m)

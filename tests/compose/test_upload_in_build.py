@@ -8,6 +8,7 @@ import os
 
 import aiohttp
 import pytest
+from testdata import data_file
 
 from osbuildd.compose import UploadTarget
 
@@ -33,8 +34,8 @@ def s3_target(moto: str, bucket: str) -> UploadTarget:
         "accessKeyID": "testing", "secretAccessKey": "s3cr3t-compose-key"})
 
 
-async def test_s3_target_then_download(tmp_path, shared_dir, moto, require_root):
-    tiny = json.loads((shared_dir / "reference" / "tiny-tar.manifest.json").read_text())
+async def test_s3_target_then_download(tmp_path, moto, require_root):
+    tiny = json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())
     s = await open_services(tmp_path)
     try:
         cid = await enqueue_manifest(s, tiny, exports=["archive"], filename="tree.tar",
@@ -54,8 +55,8 @@ async def test_s3_target_then_download(tmp_path, shared_dir, moto, require_root)
         await s.close()
 
 
-async def test_failing_target_fails_the_compose(tmp_path, shared_dir, moto, require_root):
-    tiny = json.loads((shared_dir / "reference" / "tiny-tar.manifest.json").read_text())
+async def test_failing_target_fails_the_compose(tmp_path, moto, require_root):
+    tiny = json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())
     s = await open_services(tmp_path)
     try:
         cid = await enqueue_manifest(s, tiny, exports=["archive"], filename="tree.tar", targets=[

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from testdata import data_file
+
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 ENGINE = [sys.executable, "-m", "osbuildd.engine.cli"]
 
@@ -57,4 +59,4 @@ def parse_jsonseq(data: bytes) -> list[dict[str, Any]]:
 
 
 def tiny() -> dict[str, Any]:
-    return json.loads((Path(__file__).resolve().parents[3] / "shared/reference/tiny-tar.manifest.json").read_text())
+    return json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from testdata import data_file
 
 from .helpers import engine, parse_jsonseq, result_json, tiny
 
@@ -24,13 +25,13 @@ def failing() -> dict:
     return m
 
 
-def test_tar_export_and_result(tmp_path, shared_dir) -> None:
+def test_tar_export_and_result(tmp_path) -> None:
     out = tmp_path / "out"
     proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(out), "--export", "archive",
-                     "--json", str(shared_dir / "reference/tiny-tar.manifest.json"))
+                     "--json", str(data_file("osbuild", "tiny-tar.manifest.json")))
     assert proc.returncode == 0, proc.stderr.decode()
     res = result_json(proc)
-    sample = json.loads((shared_dir / "notes/osbuild-result-sample.json").read_text())
+    sample = json.loads(data_file("osbuild", "osbuild-result-sample.json").read_text())
     assert set(res) == set(sample)
     assert res["success"] is True and res["type"] == "result"
     assert res["sources"] == sample["sources"]  # same checksum, not cached in a fresh store
@@ -45,12 +46,12 @@ def test_tar_export_and_result(tmp_path, shared_dir) -> None:
     assert list((tmp_path / "store" / "tmp").iterdir()) == []  # scratch removed
 
 
-def test_failing_stage_gives_upstream_error_result(tmp_path, shared_dir) -> None:
+def test_failing_stage_gives_upstream_error_result(tmp_path) -> None:
     proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(tmp_path / "out"),
                      "--export", "archive", "--json", "-", stdin=json.dumps(failing()).encode())
     assert proc.returncode == 1
     res = result_json(proc)
-    sample = json.loads((shared_dir / "notes/osbuild-result-sample-failure.json").read_text())
+    sample = json.loads(data_file("osbuild", "osbuild-result-sample-failure.json").read_text())
     assert set(res) == set(sample)
     assert res["type"] == "error" and res["success"] is False
     assert res["error"]["type"] == "org.osbuild.error.stage"
@@ -64,7 +65,7 @@ def test_failing_stage_gives_upstream_error_result(tmp_path, shared_dir) -> None
     assert not (tmp_path / "out" / "archive").exists()
 
 
-def test_jsonseq_stream_matches_upstream_sample(tmp_path, shared_dir) -> None:
+def test_jsonseq_stream_matches_upstream_sample(tmp_path) -> None:
     proc, stream = engine("--store", str(tmp_path / "store"), "--output-directory", str(tmp_path / "out"),
                           "--export", "archive", "--json", "--monitor=JSONSeqMonitor", "-",
                           stdin=json.dumps(failing()).encode(), monitor_fd=True)
@@ -72,7 +73,7 @@ def test_jsonseq_stream_matches_upstream_sample(tmp_path, shared_dir) -> None:
     result_json(proc)  # stdout stays pure JSON
     assert stream.startswith(b"\x1e") and stream.endswith(b"\n")
     recs = parse_jsonseq(stream)
-    sample = parse_jsonseq((shared_dir / "notes/osbuild-monitor-sample-failure.jsonseq").read_bytes())
+    sample = parse_jsonseq(data_file("osbuild", "osbuild-monitor-sample-failure.jsonseq").read_bytes())
 
     def contexts(records: list[dict]) -> dict[str, dict]:
         return {r["context"]["id"]: r["context"] for r in records if "origin" in r["context"]}
@@ -177,8 +178,8 @@ def test_curl_checksum_mismatch_is_a_source_error(tmp_path, http_dir) -> None:
     assert not Path(tmp_path / "store/sources/org.osbuild.files" / bad).exists()
 
 
-def test_log_monitor_is_the_default(tmp_path, shared_dir) -> None:
-    proc, _ = engine("--store", str(tmp_path / "store"), str(shared_dir / "reference/tiny-tar.manifest.json"))
+def test_log_monitor_is_the_default(tmp_path) -> None:
+    proc, _ = engine("--store", str(tmp_path / "store"), str(data_file("osbuild", "tiny-tar.manifest.json")))
     assert proc.returncode == 0, proc.stderr.decode()
     text = proc.stdout.decode()
     assert "Pipeline tree: " in text and "org.osbuild.hostname: 1e25e746" in text

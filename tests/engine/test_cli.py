@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from testdata import data_file
+
 from .helpers import MANIFESTS, engine, result_json, tiny
 
 # ids upstream osbuild 191 printed for tiny-tar.manifest.json (notes/osbuild-result-sample.json)
@@ -21,8 +23,8 @@ def test_version() -> None:
     assert proc.stdout.decode() == "osbuildd-engine 0.1.0\n"
 
 
-def test_inspect_ids_match_upstream(shared_dir) -> None:
-    path = shared_dir / "reference/tiny-tar.manifest.json"
+def test_inspect_ids_match_upstream() -> None:
+    path = data_file("osbuild", "tiny-tar.manifest.json")
     proc, _ = engine("--inspect", str(path))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
+
+from testdata import data_file, upstream_schema
 
 from osbuildd.blueprint import Blueprint
 from osbuildd.depsolve import PackageSetRequest, PackageSpec
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SCHEMAS = SHARED / "reference" / "osbuild-schemas"
+SCHEMAS = upstream_schema      # upstream osbuild's schemas (see tests/testdata.py)
 RPM_DISTROS = ["fedora-42", "fedora-43", "centos-9", "centos-10", "rhel-9.6", "rhel-10.0"]
 RPM_TYPES = ["qcow2", "ami", "vhd", "gce", "tar", "container", "minimal-raw"]
 DEBIAN_TYPES = ["tar", "qcow2", "raw", "ami", "vhd", "gce", "vmdk", "container"]
@@ -41,7 +41,7 @@ def synthetic_depsolve(sets: dict[str, PackageSetRequest], arch: str = "x86_64",
 
 
 def all_customizations_raw() -> dict[str, Any]:
-    raw = json.loads((SHARED / "reference/images/configs/all-customizations.json").read_text())["blueprint"]
+    raw = json.loads(data_file("images", "configs", "all-customizations.json").read_text())["blueprint"]
     raw = copy.deepcopy(raw)
     raw["version"] = "1.0.0"     # the reference file's "1.0" is not semver
     return raw

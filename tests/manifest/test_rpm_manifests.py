@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from testdata import data_file
 
 from osbuildd import distro, manifest
 from osbuildd.blueprint import BlueprintError
@@ -17,7 +18,6 @@ from .helpers import (
     RPM_DISTROS,
     RPM_TYPES,
     SCHEMAS,
-    SHARED,
     all_customizations_raw,
     blueprint,
     supported_only,
@@ -61,7 +61,7 @@ def test_aarch64_is_uefi_only(name: str) -> None:
 
 
 def _reference(file: str) -> dict[str, Any]:
-    return json.loads((SHARED / "reference/images/manifests" / file).read_text())["manifest"]
+    return json.loads(data_file("images", "manifests", file).read_text())["manifest"]
 
 
 def _types(m: dict[str, Any], pipeline: str) -> list[str]:

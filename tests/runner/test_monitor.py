@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from testdata import data_file
 
 from osbuildd.runner.monitor import MonitorError, MonitorParser
 
 
 @pytest.fixture(scope="module")
-def sample(shared_dir) -> bytes:
-    return (shared_dir / "notes" / "osbuild-monitor-sample.jsonseq").read_bytes()
+def sample() -> bytes:
+    return data_file("osbuild", "osbuild-monitor-sample.jsonseq").read_bytes()
 
 
 @pytest.fixture(scope="module")
-def failure(shared_dir) -> bytes:
-    return (shared_dir / "notes" / "osbuild-monitor-sample-failure.jsonseq").read_bytes()
+def failure() -> bytes:
+    return data_file("osbuild", "osbuild-monitor-sample-failure.jsonseq").read_bytes()
 
 
 def summary(events) -> list[tuple]:

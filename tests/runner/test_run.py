@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testdata import OSBUILD, data_file
 
 from osbuildd.runner import resolve_osbuild, run_osbuild
 from osbuildd.runner.cleanup import loops_backed_under, mounts_under, processes_marked
@@ -44,8 +45,8 @@ async def run(tmp_path: Path, manifest: dict, osbuild, **kw):
 
 
 @pytest.fixture
-def fake(shared_dir, monkeypatch):
-    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(shared_dir / "notes"))
+def fake(monkeypatch):
+    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(OSBUILD))
 
     def make(mode: str) -> list[str]:
         monkeypatch.setenv("FAKE_OSBUILD_MODE", mode)
@@ -54,8 +55,8 @@ def fake(shared_dir, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny(shared_dir) -> dict:
-    return json.loads((shared_dir / "reference" / "tiny-tar.manifest.json").read_text())
+def tiny() -> dict:
+    return json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())
 
 
 def test_resolve_osbuild_auto_and_missing():

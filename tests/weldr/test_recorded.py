@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
+
+from testdata import WELDR as WELDR_DATA
 
 from osbuildd.distro import Repository
 
 from .conftest import fixture_daemon
 from .upstream_mocks import TestArch, TestDistro, TestImageType
 
-RECORDED = Path(__file__).resolve().parents[3] / "shared/notes/recorded"
+RECORDED = WELDR_DATA / "recorded"
 SKIP = {"036", "037", "038", "039", "044", "045", "046", "055", "056", "057", "058", "065"}
 HEX40 = re.compile(r"\b[0-9a-f]{40}\b")
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from pathlib import Path
 from typing import Any
 
 import pytest
+from testdata import data_file
 
 from osbuildd.api.weldr import bpstore
 from osbuildd.api.weldr.util import WELDR
 
 from .conftest import WeldrClient, fixture_daemon
 
-CASES = json.loads((Path(__file__).resolve().parents[3] / "shared/notes/weldr-api-cases.json").read_text())
+CASES = json.loads(data_file("weldr", "weldr-api-cases.json").read_text())
 FISH_URL = "https://download.opensuse.org/repositories/shells:/fish:/release:/3/Fedora_29/"
 
 

@@ -60,6 +60,10 @@ def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
         raise BlueprintError("groups", "package groups do not exist on Debian: list the packages instead")
     if d.get("enabled_modules"):
         raise BlueprintError("enabled_modules", "module streams do not exist on Debian")
+    kernel = ((d.get("customizations") or {}).get("kernel") or {}).get("name") or ""
+    if kernel and not _NAME_RE.match(kernel):   # it replaces the image type's linux-image-* package
+        raise BlueprintError("customizations.kernel.name",
+                             f"customizations.kernel.name: invalid Debian package name {kernel!r}")
 
 
 def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> dict[str, PackageSetRequest]:

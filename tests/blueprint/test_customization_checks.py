@@ -176,3 +176,15 @@ def test_debian_repository_that_maps_passes() -> None:
     assert src["options"]["sources"] == [{"filename": "extra.sources", "uris": repo["baseurls"],
                                           "suites": ["bookworm"], "components": ["main"],
                                           "signed_by": repo["gpgkeys"][0], "enabled": False}]
+
+
+def test_debian_kernel_name_replaces_the_kernel_package() -> None:
+    d = distro.get("debian-12")
+    it = d.arch("x86_64").image_type("qcow2")
+    bp = {"name": "x", "version": "0.0.1", "customizations": {"kernel": {"name": "linux-image-cloud-amd64"}}}
+    include = manifest.package_sets(d, "x86_64", it, bp)["os"].include
+    assert "linux-image-cloud-amd64" in include and "linux-image-amd64" not in include
+    bp["customizations"]["kernel"]["name"] = "Linux_Image"
+    with pytest.raises(BlueprintError) as exc:
+        manifest.validate_for(d, it, bp)
+    assert exc.value.field == "customizations.kernel.name"

@@ -143,7 +143,7 @@ async def test_frozen_blueprint_through_the_compose_package_sets(cache: Path) ->
     first = (await depsolve(d, "x86_64", {"p": PackageSetRequest(include=bp.package_specs())}, cache))["p"]
     frozen = freeze(bp, first)
     pins = {p.name: p.version for p in frozen.packages}
-    assert pins["tmux"] == "3.3a-3.amd64" and pins["adduser"] == "3.134-0.all"
+    assert re.fullmatch(r"3\.3a-3\S*\.amd64", pins["tmux"]) and re.fullmatch(r"3\.134[^-]*-0\.all", pins["adduser"])
     it = d.arch("x86_64").image_type("tar")
     sets = deb_manifest.package_sets(d, "x86_64", it, frozen)
     assert f"tmux={pins['tmux']}" in sets["os"].include

@@ -88,7 +88,7 @@ async def test_freeze_push_depsolve_gives_the_frozen_versions(daemon: Any) -> No
     assert (await c.request("POST", "/api/v1/blueprints/new", BLUEPRINT, "text/x-toml")).status == 200
     first = await _deps(c, "roundtrip")
     # upstream's fields: tmux 3.3a-3 -> version 3.3a, release 3; bsdutils keeps its epoch; adduser is native
-    assert first["tmux"]["version"] == "3.3a" and first["tmux"]["release"] == "3"
+    assert first["tmux"]["version"] == "3.3a" and re.fullmatch(r"3(\+deb12u\d+)?", first["tmux"]["release"])
     assert first["bsdutils"]["epoch"] == 1 and "-" not in first["bsdutils"]["version"]
     assert first["adduser"]["release"] == "0" and "-" not in first["adduser"]["version"]
 
@@ -99,9 +99,10 @@ async def test_freeze_push_depsolve_gives_the_frozen_versions(daemon: Any) -> No
     for name, version in pins.items():
         assert version == evra(first[name]), name        # [epoch:]version-release.arch, as upstream
         assert not any(b in version for b in BAD)
-    assert pins["tmux"] == "3.3a-3.amd64"
+    # (a Debian 12 point release may add "+deb12uN"; the shape stays)
+    assert re.fullmatch(r"3\.3a-3(\+deb12u\d+)?\.amd64", pins["tmux"])
     assert re.fullmatch(r"1:2\.38\.1-5\+deb12u\d+\.amd64", pins["bsdutils"])
-    assert re.fullmatch(r"3\.134-0\.all", pins["adduser"])
+    assert re.fullmatch(r"3\.134[^-]*-0\.all", pins["adduser"])
 
     # composer-cli blueprints push of the frozen TOML, as a copy under another name
     copy = re.sub(r'^name = "roundtrip"', 'name = "roundtrip-frozen"', frozen_toml, count=1, flags=re.M)
@@ -118,10 +119,11 @@ async def test_freeze_push_depsolve_gives_the_frozen_versions(daemon: Any) -> No
     assert {p["name"]: p["version"] for p in refrozen["packages"]} == pins
 
     # a bare Debian version (what `apt-cache policy` shows) pins too
+    debian_version = pins["tmux"].removesuffix(".amd64")
     bare = BLUEPRINT.replace('name = "roundtrip"', 'name = "roundtrip-bare"').replace(
-        'name = "tmux"\nversion = "*"', 'name = "tmux"\nversion = "3.3a-3"')
+        'name = "tmux"\nversion = "*"', f'name = "tmux"\nversion = "{debian_version}"')
     assert (await c.request("POST", "/api/v1/blueprints/new", bare, "text/x-toml")).status == 200
-    assert evra((await _deps(c, "roundtrip-bare"))["tmux"]) == "3.3a-3.amd64"
+    assert evra((await _deps(c, "roundtrip-bare"))["tmux"]) == pins["tmux"]
 
     # a frozen version that is not there is named, not silently replaced
     gone = copy.replace('name = "roundtrip-frozen"', 'name = "roundtrip-gone"').replace(
@@ -147,10 +149,11 @@ async def test_projects_and_modules_read_right(daemon: Any) -> None:
         assert b["source"]["license"], (name, b)
         assert b["source"]["source_ref"] and b["source"]["source_ref"] != "SOURCE_REF", (name, b)
     tmux = by_name["tmux"]["builds"][0]
-    assert (tmux["source"]["version"], tmux["release"], tmux["epoch"]) == ("3.3a", "3", 0)
-    assert tmux["build_time"] == "2022-10-31T16:55:13Z"     # the .deb's timestamp (its changelog date)
+    assert (tmux["source"]["version"], tmux["epoch"]) == ("3.3a", 0)
+    if tmux["release"] == "3":
+        assert tmux["build_time"] == "2022-10-31T16:55:13Z"     # the .deb's timestamp (its changelog date)
     assert "ISC" in tmux["source"]["license"]
-    assert tmux["source"]["source_ref"] == "tmux=3.3a-3"
+    assert tmux["source"]["source_ref"] == f"tmux=3.3a-{tmux['release']}"
     assert by_name["bsdutils"]["builds"][0]["source"]["source_ref"].startswith("util-linux=2.38.1-")
     assert by_name["adduser"]["builds"][0]["release"] == "0"
 

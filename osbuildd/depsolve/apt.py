@@ -452,9 +452,11 @@ def _add(out: dict[str, PackageInfo], locs: dict[str, Location], s: dict[str, st
                        arch=s.get("Architecture", ""), repo_id=s.get("_repo", ""),
                        source_ref=_source_ref(s, full), deb_version=full)
     out[info.name] = info
-    if base and s.get("Filename") and s.get("SHA256"):
+    filename = s.get("Filename", "")
+    # a path that climbs out of the repository (file: repositories) is not followed
+    if base and filename and s.get("SHA256") and not filename.startswith("/") and ".." not in filename.split("/"):
         size = int(s["Size"]) if s.get("Size", "").isdigit() else 0
-        locs[info.name] = Location(f"{base}/{s['Filename']}", s["SHA256"].lower(), size)
+        locs[info.name] = Location(f"{base}/{filename}", s["SHA256"].lower(), size)
 
 
 async def index(distro: Any, arch: str, repos: list[Any] | None,

@@ -42,6 +42,7 @@ WAIT = 10.0              # seconds a request waits for downloads before answerin
 TASK_TIMEOUT = 180.0     # a download + parse that takes longer is given up (not cached)
 MAX_DEB = 512 * 1024 * 1024
 PARALLEL = 4             # downloads at a time (per event loop)
+MAX_FETCH = 64           # packages one request may start downloading (a glob can match thousands)
 CACHE_FORMAT = 1
 
 _MEMO: dict[str, dict[str, str]] = {}
@@ -58,14 +59,14 @@ class MetaError(Exception):
 async def fill(distro: Any, arch: str, repos: list[Any], found: list[PackageInfo], cache_dir: Path,
                *, fetch: bool = True) -> list[PackageInfo]:
     """``found`` with ``build_time`` and ``license`` from the cache, fetching what is missing
-    (when ``fetch``) for at most ``WAIT`` seconds."""
+    (when ``fetch``; at most ``MAX_FETCH`` packages) for at most ``WAIT`` seconds."""
     root = Path(cache_dir) / "debmeta"
     keys = {p.name: _key(root, p) for p in found if p.deb_version}
     have = {name: _MEMO[k] for name, k in keys.items() if k in _MEMO}
     if fetch and len(have) < len(keys):
         missing = [p for p in found if p.name in keys and p.name not in have]
         have.update(await asyncio.to_thread(_load_many, [keys[p.name] for p in missing], missing))
-        missing = [p for p in missing if p.name not in have]
+        missing = [p for p in missing if p.name not in have][:MAX_FETCH]
         if missing:
             have.update(await _fetch_all(distro, arch, repos, missing, keys, cache_dir))
     return [replace(p, build_time=p.build_time or have[p.name].get("build_time", ""),

@@ -46,7 +46,7 @@ MAX_FETCH = 64           # packages one request may start downloading (a glob ca
 CACHE_FORMAT = 1
 
 _MEMO: dict[str, dict[str, str]] = {}
-_TASKS: dict[str, asyncio.Task[dict[str, str] | None]] = {}
+_TASKS: dict[tuple[int, str], asyncio.Task[dict[str, str] | None]] = {}   # by (event loop, cache key)
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
 
 
@@ -109,13 +109,14 @@ async def _fetch_all(distro: Any, arch: str, repos: list[Any], missing: list[Pac
 
     _, locs = await apt.index(distro, arch, repos, cache_dir)
     tasks: dict[str, asyncio.Task[dict[str, str] | None]] = {}
+    loop_id = id(asyncio.get_running_loop())
     for p in missing:
         key = keys[p.name]
-        task = _TASKS.get(key)
+        task = _TASKS.get((loop_id, key))
         if task is None and p.name in locs:
             task = asyncio.create_task(_fetch_one(p, locs, key, Path(cache_dir) / "debmeta"))
-            _TASKS[key] = task
-            task.add_done_callback(lambda _t, k=key: _TASKS.pop(k, None))
+            _TASKS[(loop_id, key)] = task
+            task.add_done_callback(lambda _t, k=(loop_id, key): _TASKS.pop(k, None))
         if task is not None:
             tasks[p.name] = task
     if tasks:

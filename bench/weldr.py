@@ -8,7 +8,13 @@ from one client.
 Baseline, measured in the same run with the same client: a bare aiohttp app on a unix socket answering a
 constant JSON body — the ceiling this Python client and aiohttp reach on this machine.
 
-    .venv/bin/python bench/weldr.py [--seconds 3] [--clients 50]
+Compose start: ``POST /api/v1/compose`` depsolves and generates the manifest inside the request (as
+upstream), so its latency is set against ``GET /api/v1/blueprints/depsolve/<bp>`` for the same blueprint,
+one client, requests interleaved, warm apt cache (the test suite's shared one when it exists, else
+warmed first), on a daemon without a local executor (nothing builds; each compose is canceled and
+deleted after it is measured). Target: compose start p50 <= 1.2x depsolve p50.
+
+    .venv/bin/python bench/weldr.py [--seconds 3] [--clients 50] [--start-samples 40] [--only-start]
 """
 
 from __future__ import annotations
@@ -104,6 +110,13 @@ async def prepare_state(state: Path, blueprints: int, composes: int) -> None:
     await asyncio.to_thread(insert)
 
 
+def warm_cache(state: Path) -> None:
+    """The state dir's depsolve cache: the test suite's shared one (warm) when there is one."""
+    shared = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-test/state")) / "cache"
+    if shared.is_dir():
+        (state / "cache").symlink_to(shared)
+
+
 def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
     conf = state / "osbuildd.toml"
     conf.write_text(f'state_dir = "{state}"\nlog_level = "warning"\nlog_format = "json"\n'
@@ -194,6 +207,83 @@ ENDPOINTS = [
 ]
 
 
+START_BP = {"name": "bench-start", "description": "compose start bench", "version": "0.0.1",
+            "packages": [{"name": "tmux", "version": "*"}, {"name": "curl"}],
+            "customizations": {"hostname": "bench-start"}}
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] * 1000
+
+
+async def compose_start_latency(tmp: Path, samples: int) -> dict[str, list[float]]:
+    """Seconds per request of blueprints/depsolve and compose start, interleaved, one client."""
+    state = tmp / "start"
+    state.mkdir()
+    await prepare_state(state, 0, 0)
+    warm_cache(state)
+    sock = state / "weldr.socket"
+    proc = start_daemon(state, sock)
+    out: dict[str, list[float]] = {"depsolve": [], "compose": []}
+    try:
+        await wait_ready(sock, proc)
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)),
+                                         timeout=aiohttp.ClientTimeout(total=600)) as s:
+            base = "http://localhost/api/v1"
+
+            async def depsolve() -> None:
+                async with s.get(f"{base}/blueprints/depsolve/bench-start") as r:
+                    body = await r.json()
+                if r.status != 200 or body.get("errors") or not body["blueprints"][0]["dependencies"]:
+                    raise SystemExit(f"blueprints/depsolve: HTTP {r.status} {body}")
+
+            async def compose() -> str:
+                async with s.post(f"{base}/compose", json={"blueprint_name": "bench-start",
+                                                          "compose_type": "qcow2", "branch": "master"}) as r:
+                    body = await r.json()
+                if r.status != 200:
+                    raise SystemExit(f"compose start: HTTP {r.status} {body}")
+                return body["build_id"]
+
+            async def forget(cid: str) -> None:   # not measured: keeps the store the same for every sample
+                async with s.delete(f"{base}/compose/cancel/{cid}") as r:
+                    await r.read()
+                async with s.delete(f"{base}/compose/delete/{cid}") as r:
+                    await r.read()
+
+            async with s.post(f"{base}/blueprints/new", json=START_BP) as r:
+                if r.status != 200:
+                    raise SystemExit(f"blueprints/new: HTTP {r.status} {await r.text()}")
+            for _ in range(2):   # warm-up: apt lists (when the cache is cold), imports, first-use caches
+                await depsolve()
+                await forget(await compose())
+            for i in range(samples):
+                order = ("depsolve", "compose") if i % 2 == 0 else ("compose", "depsolve")
+                for name in order:
+                    t0 = time.perf_counter()
+                    if name == "depsolve":
+                        await depsolve()
+                        out[name].append(time.perf_counter() - t0)
+                    else:
+                        cid = await compose()
+                        out[name].append(time.perf_counter() - t0)
+                        await forget(cid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def print_start(lat: dict[str, list[float]]) -> None:
+    d, c = lat["depsolve"], lat["compose"]
+    print(f"compose start vs blueprints/depsolve, same blueprint, one client, warm apt cache, {len(c)} samples each:")
+    print(f"  GET  blueprints/depsolve: p50 {_pct(d, 0.5):7.1f} ms  p99 {_pct(d, 0.99):7.1f} ms")
+    print(f"  POST compose (qcow2):     p50 {_pct(c, 0.5):7.1f} ms  p99 {_pct(c, 0.99):7.1f} ms")
+    print(f"  ratio compose/depsolve:   p50 {_pct(c, 0.5) / _pct(d, 0.5):.2f}x  p99 "
+          f"{_pct(c, 0.99) / _pct(d, 0.99):.2f}x (target p50 <= 1.2x)")
+
+
 BEST = tuple[float, float, float, int]
 
 
@@ -206,7 +296,16 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="best of N, rounds interleaved (shared machine)")
+    parser.add_argument("--start-samples", type=int, default=40, help="compose start vs depsolve; 0: skip")
+    parser.add_argument("--only-start", action="store_true", help="only the compose start measurement")
     args = parser.parse_args()
+    lat = None
+    if args.start_samples > 0:
+        with tempfile.TemporaryDirectory(prefix="bench-weldr-start-") as t:
+            lat = await compose_start_latency(Path(t), args.start_samples)
+        if args.only_start:
+            print_start(lat)
+            return
     with tempfile.TemporaryDirectory(prefix="bench-weldr-") as t:
         tmp = Path(t)
         stores = {"small": (10, 10), "large": (1000, 10000)}
@@ -261,6 +360,8 @@ async def main() -> None:
         t = best[label, "compose/types (1 client)"]
         print(f"compose/types latency, one client, {label} store: p50 {t[1]:.2f} ms, p99 {t[2]:.2f} ms "
               "(target <= 5 ms)")
+    if lat is not None:
+        print_start(lat)
 
 
 if __name__ == "__main__":

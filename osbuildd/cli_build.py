@@ -171,6 +171,7 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
 async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, config: Any, outdir: Path,
                         out: TextIO) -> int:
     from osbuildd.compose import ComposeRequest, ComposeRequestError, attach
+    from osbuildd.depsolve import DepsolveError
     from osbuildd.services import Services
 
     services = await Services.open(config)
@@ -183,10 +184,19 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
         compose = await attach(services, start_executor=True)
         req = ComposeRequest(distro=args.distro or "", arch=args.arch or "", image_type=args.image_type,
                              blueprint=bp, size=size, origin="cli", seed=args.seed)
+        if display.tty:   # start() depsolves first: apt may refresh its lists for a while
+            display.show("depsolving", None)
         try:
             cid = await compose.start(req)
         except ComposeRequestError as exc:
+            display.text("")   # the error replaces the progress line
             raise UsageError(f"--{_flag(exc.field)}: {exc.message}") from None
+        except DepsolveError as exc:
+            display.text("")
+            if exc.kind == "repository":   # the mirror, not the input: a failure, not a usage error
+                print(f"osbuildd build: error: depsolve failed: {exc}", file=sys.stderr)
+                return FAILED_EXIT
+            raise UsageError(f"--blueprint: depsolve failed: {exc}") from None
         log_path = config.results_dir / cid / "logs" / "osbuild.log"
         offset = 0
         canceling = False

@@ -1,4 +1,9 @@
-"""What the local executor does with a depsolve and a manifest job (upstream's worker/composer side)."""
+"""What the depsolve and manifest jobs do (upstream's worker/composer side).
+
+``solve``/``make_manifest`` raise; ``run_depsolve``/``run_manifest`` are the job handlers, which turn
+the same failures into job errors. ``ComposeService.start`` calls the raising pair inside the request
+(as upstream's Weldr compose handler), so a compose that cannot be built is refused before anything
+is stored, and the results it stores are exactly the ones the job handlers would have recorded."""
 
 from __future__ import annotations
 
@@ -15,50 +20,68 @@ from osbuildd.queue import JobError, errors
 from .. import __version__
 
 
-async def run_depsolve(config: Any, args: dict) -> tuple[dict, JobError | None]:
-    """``depsolve`` job: package sets -> exact packages. Result keys as upstream's DepsolveJobResult."""
-    try:
-        d = distros.get(args["distro"])
-        sets = {}
-        for name, chain in (args.get("package_sets") or {}).items():
-            include, exclude, repos = [], [], []
-            for link in chain:   # upstream: a chain of sets solved together; we merge the links
-                include += link.get("include") or []
-                exclude += link.get("exclude") or []
-                repos += [Repository.from_dict(r) for r in link.get("repos") or []]
-            sets[name] = PackageSetRequest(include=include, exclude=exclude, repositories=repos)
-        solved = await depsolve(d, args["arch"], sets, config.cache_dir / "depsolve")
-    except DepsolveError as exc:
-        err_id = errors.DNF_REPO_ERROR if exc.kind == "repository" else errors.DNF_DEPSOLVE_ERROR
-        details = {k: v for k, v in (("package", exc.package), ("repository", exc.repository)) if v}
-        return ({"error": str(exc), "error_type": exc.kind},
-                JobError(err_id, str(exc), details or None))
-    except (KeyError, LookupError) as exc:
-        return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
+class ManifestError(ValueError):
+    """The manifest generator refused the request (a blueprint/customization it cannot honour);
+    ``field``: the blueprint field when the generator named one."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+async def solve(config: Any, args: dict) -> dict:
+    """``depsolve`` job arguments -> its result (upstream's DepsolveJobResult keys).
+    Raises DepsolveError, or KeyError/LookupError for malformed arguments."""
+    d = distros.get(args["distro"])
+    sets = {}
+    for name, chain in (args.get("package_sets") or {}).items():
+        include, exclude, repos = [], [], []
+        for link in chain:   # upstream: a chain of sets solved together; we merge the links
+            include += link.get("include") or []
+            exclude += link.get("exclude") or []
+            repos += [Repository.from_dict(r) for r in link.get("repos") or []]
+        sets[name] = PackageSetRequest(include=include, exclude=exclude, repositories=repos)
+    solved = await depsolve(d, args["arch"], sets, config.cache_dir / "depsolve")
     return {
         "package_specs": {name: [p.to_dict() for p in specs] for name, specs in solved.items()},
         "repo_configs": {name: [r.to_dict() for r in sets[name].repositories] for name in sets},
-    }, None
+    }
 
 
-async def run_manifest(config: Any, args: dict, dynamic_args: list[dict]) -> tuple[dict, JobError | None]:
-    """``manifest-id-only`` job: request + depsolve result -> osbuild manifest v2."""
+def depsolve_job_error(exc: DepsolveError) -> JobError:
+    err_id = errors.DNF_REPO_ERROR if exc.kind == "repository" else errors.DNF_DEPSOLVE_ERROR
+    details = {k: v for k, v in (("package", exc.package), ("repository", exc.repository)) if v}
+    return JobError(err_id, str(exc), details or None)
+
+
+async def run_depsolve(config: Any, args: dict) -> tuple[dict, JobError | None]:
+    """``depsolve`` job: package sets -> exact packages."""
+    try:
+        return await solve(config, args), None
+    except DepsolveError as exc:
+        return {"error": str(exc), "error_type": exc.kind}, depsolve_job_error(exc)
+    except (KeyError, LookupError) as exc:
+        return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
+
+
+async def make_manifest(args: dict, depsolved_result: dict) -> dict:
+    """``manifest-id-only`` job arguments + the depsolve job's result -> its result.
+    Raises ManifestError."""
     from osbuildd import manifest
-    if not dynamic_args or "package_specs" not in dynamic_args[0]:
-        return {}, JobError(errors.MANIFEST_DEPENDENCY, "depsolve result missing")
     try:
         d = distros.get(args["distro"])
         arch = d.arch(args["arch"])
         it = arch.image_type(args["image_type"])
         bp = Blueprint.from_json(args["blueprint"])
         depsolved = {name: [PackageSpec.from_dict(p) for p in specs]
-                     for name, specs in dynamic_args[0]["package_specs"].items()}
+                     for name, specs in depsolved_result["package_specs"].items()}
         mr = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, depsolved,
                                      int(args.get("seed") or 0), size=args.get("size"))
         if inspect.isawaitable(mr):
             mr = await mr
     except (BlueprintError, LookupError, ValueError) as exc:
-        return {}, JobError(errors.MANIFEST_GENERATION, f"manifest generation failed: {exc}")
+        raise ManifestError(str(exc), getattr(exc, "field", "") or "") from exc
     build_pipelines = [p["name"] for p in mr.manifest.get("pipelines", []) if p.get("name") == "build"]
     payload = [p["name"] for p in mr.manifest.get("pipelines", []) if p.get("name") != "build"]
     return {
@@ -66,4 +89,14 @@ async def run_manifest(config: Any, args: dict, dynamic_args: list[dict]) -> tup
         "manifest_info": {"osbuild_composer_version": f"osbuildd-{__version__}", "deps": None},
         "exports": mr.exports, "checkpoints": mr.checkpoints, "filename": mr.filename,
         "pipeline_names": {"build": build_pipelines, "payload": payload},
-    }, None
+    }
+
+
+async def run_manifest(config: Any, args: dict, dynamic_args: list[dict]) -> tuple[dict, JobError | None]:
+    """``manifest-id-only`` job: request + depsolve result -> osbuild manifest v2."""
+    if not dynamic_args or "package_specs" not in dynamic_args[0]:
+        return {}, JobError(errors.MANIFEST_DEPENDENCY, "depsolve result missing")
+    try:
+        return await make_manifest(args, dynamic_args[0]), None
+    except ManifestError as exc:
+        return {}, JobError(errors.MANIFEST_GENERATION, f"manifest generation failed: {exc}")

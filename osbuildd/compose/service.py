@@ -1,5 +1,7 @@
-"""The compose service: validates a request and enqueues upstream's job graph
-``depsolve`` -> ``manifest-id-only`` -> ``osbuild:<arch>`` (whose id is the compose id)."""
+"""The compose service: validates a request, depsolves it and generates its manifest inside the
+request (as upstream's Weldr compose handler: a compose that cannot be built is refused before anything
+is stored), then stores upstream's job graph ``depsolve`` -> ``manifest-id-only`` -> ``osbuild:<arch>``
+(whose id is the compose id) with the first two already finished."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from osbuildd.distro import Repository, repocheck
 from osbuildd.queue import JobNotFound, JobStatus, errors
 from osbuildd.queue.errors import JobStoreError
 
-from . import store
+from . import handlers, store
 from .model import (
     LOCAL_TARGETS,
     Compose,
@@ -148,7 +150,8 @@ class ComposeService:
                                       + ", ".join(arch.image_type_names())) from None
         return d, arch, it
 
-    async def _plan(self, req: ComposeRequest) -> tuple[Any, Any, Any, dict]:
+    async def _plan(self, req: ComposeRequest, check_engine: bool = True) -> tuple[Any, Any, Any, dict, bool]:
+        """Validate; (distro, arch, image type, depsolve package sets, engine checked already)."""
         d, arch, it = self.resolve(req)
         bp = req.blueprint
         if not isinstance(bp, Blueprint):
@@ -168,30 +171,68 @@ class ComposeService:
             raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint",
                                       exc.message, kind="blueprint") from None
         sets = manifest.package_sets(d, arch.name, it, bp)
-        await self._check_engine(d, arch, it, bp, sets, req.size)
+        checked = await self._check_engine(d, arch, it, bp, sets, req.size) if check_engine else True
         package_sets = {}
         for name, s in sets.items():
             repos = req.repositories if req.repositories is not None else s.repositories
             package_sets[name] = [{"include": list(s.include), "exclude": list(s.exclude),
                                    "repos": [r.to_dict() for r in repos]}]
-        return d, arch, it, package_sets
+        return d, arch, it, package_sets, checked
 
-    async def _check_engine(self, d: Any, arch: Any, it: Any, bp: Any, sets: dict, size: int | None) -> None:
-        """Refuse now, not after depsolve, a compose no engine here can build: the real generator,
-        fed empty package sets, says which stages the manifest will use."""
-        from osbuildd import manifest
+    def _engine_checks(self) -> bool:
+        # an explicit engine, or remote workers: theirs to say
+        return self.config.builder.osbuild == "auto" and bool(self.config.builder.local_executor)
+
+    def _refuse_without_engine(self, d: Any, it: Any, manifest: dict) -> None:
         from osbuildd.runner import engines
-
-        if self.config.builder.osbuild != "auto" or not self.config.builder.local_executor:
-            return   # an explicit engine, or remote workers: theirs to say
         try:
-            res = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, {k: [] for k in sets}, 0, size)
-        except Exception:   # noqa: BLE001 - a generator that needs real packages: the build job will tell
-            return
-        try:
-            engines.choose(res.manifest, shutil.which("osbuild") is not None)
+            engines.choose(manifest, shutil.which("osbuild") is not None)
         except engines.NoEngine as exc:
             raise ComposeRequestError("image_type", f"{it.name} for {d.name}: {exc}", kind="image_type") from None
+
+    async def _check_engine(self, d: Any, arch: Any, it: Any, bp: Any, sets: dict, size: int | None) -> bool:
+        """Refuse before depsolve (no mirror needed) a compose no engine here can build: the real
+        generator, fed empty package sets, says which stages the manifest will use. False: this
+        generator needs real packages; the real manifest is checked after depsolve."""
+        from osbuildd import manifest
+
+        if not self._engine_checks():
+            return True
+        try:
+            res = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, {k: [] for k in sets}, 0, size)
+        except Exception:   # noqa: BLE001 - a generator that needs real packages
+            return False
+        self._refuse_without_engine(d, it, res.manifest)
+        return True
+
+    async def _prepare(self, req: ComposeRequest, check_engine: bool = True) -> _Prepared:
+        """Validate, depsolve and generate the manifest, storing nothing: the depsolve and manifest
+        jobs, finished with the results their job handlers would record. Raises ComposeRequestError
+        (a bad field, a manifest the generator refuses, no engine for it) or DepsolveError."""
+        d, arch, it, package_sets, checked = await self._plan(req, check_engine)
+        seed = req.seed if req.seed is not None else random.getrandbits(63)
+        request = self._request_json(req, d, arch, it, seed)
+        dep = store.GraphJob(DEPSOLVE, {
+            "package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
+            "releasever": d.release_version, "distro": d.name, "image_type": it.name}, [])
+        mani = store.GraphJob(MANIFEST, {
+            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
+            "size": req.size, "seed": seed}, [])
+        dep.queued_at = dep.started_at = time.time()
+        dep.result = await handlers.solve(self.config, dep.args)
+        mani.queued_at = mani.started_at = dep.finished_at = time.time()
+        try:
+            mani.result = await handlers.make_manifest(mani.args, dep.result)
+        except handlers.ManifestError as exc:
+            raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint", exc.message,
+                                      kind="blueprint") from None
+        mani.finished_at = time.time()
+        if not checked:
+            self._refuse_without_engine(d, it, mani.result["manifest"])
+        dep.status = mani.status = "finished"
+        dep.id, mani.id = str(uuid.uuid4()), str(uuid.uuid4())
+        mani.dependencies = [dep.id]
+        return _Prepared(d, arch, it, request, dep, mani)
 
     def _request_json(self, req: ComposeRequest, d: Any, arch: Any, it: Any, seed: int) -> dict:
         return {
@@ -203,17 +244,12 @@ class ComposeService:
         }
 
     async def start(self, req: ComposeRequest) -> str:
-        """Validate and enqueue; returns the compose id (= the osbuild job's id)."""
-        d, arch, it, package_sets = await self._plan(req)
-        seed = req.seed if req.seed is not None else random.getrandbits(63)
-        request = self._request_json(req, d, arch, it, seed)
-        depsolve = store.GraphJob(DEPSOLVE, {
-            "package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
-            "releasever": d.release_version, "distro": d.name, "image_type": it.name}, [])
-        mani = store.GraphJob(MANIFEST, {
-            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
-            "size": req.size, "seed": seed}, [])
-        build = store.GraphJob(build_type(arch.name), {}, [])
+        """Validate, depsolve, generate the manifest, then store the graph (depsolve and manifest
+        finished, the build job pending); returns the compose id (= the osbuild job's id). Nothing is
+        stored when any step fails (ComposeRequestError or DepsolveError)."""
+        p = await self._prepare(req)
+        it = p.it
+        build = store.GraphJob(build_type(p.arch.name), {}, [p.manifest.id])
         created = time.time()
         export = it.exports[-1] if it.exports else ""
         build.args = {
@@ -225,11 +261,9 @@ class ComposeService:
         if any(sealing.has_secret(t.options) for t in req.targets):
             # credentials never reach the database in clear (see osbuildd/sealing.py)
             sealing.seal_targets(build.args, await self._sealer())
-        depsolve.id, mani.id, build.id = (str(uuid.uuid4()) for _ in range(3))
-        mani.dependencies = [depsolve.id]
-        build.dependencies = [mani.id]
-        await store.insert_graph(self.db, [depsolve, mani, build], self._row(
-            build.id, req, d, arch, it, request, created, depsolve.id, mani.id), req.channel)
+        build.id = str(uuid.uuid4())
+        await store.insert_graph(self.db, [p.depsolve, p.manifest, build], self._row(
+            build.id, req, p.d, p.arch, it, p.request, created, p.depsolve.id, p.manifest.id), req.channel)
         self._live.add(build.id)
         self.jobs.notify()   # wake the executor's dequeue (same process)
         return build.id
@@ -245,28 +279,30 @@ class ComposeService:
         }
 
     async def create_fake(self, req: ComposeRequest, finished: bool) -> str:
-        """Weldr ``?test=1`` (a failed compose) / ``?test=2`` (a finished one), no build at all."""
-        d, arch, it = self.resolve(req)
+        """Weldr ``?test=1`` (a failed compose) / ``?test=2`` (a finished one), no build at all. As
+        upstream, the request is depsolved and its manifest generated first (the same refusals as
+        start(), bar the engine check: nothing is built), and the compose lists its packages."""
+        p = await self._prepare(req, check_engine=False)
         created = time.time()
-        request = self._request_json(req, d, arch, it, 0)
+        args = {"targets": [], "pipeline_names": None}
         if finished:
-            build = store.GraphJob(build_type(arch.name), {"targets": [], "pipeline_names": None}, [],
-                                   status="finished", result={
-                                       "success": True, "osbuild_output": {"success": True},
-                                       "target_results": [], "upload_status": "success"})
+            build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished", result={
+                "success": True, "osbuild_output": {"success": True}, "target_results": [],
+                "upload_status": "success"})
         else:
             err = {"id": errors.BUILD_JOB, "reason": "osbuild build failed"}
-            build = store.GraphJob(build_type(arch.name), {"targets": [], "pipeline_names": None}, [],
-                                   status="finished", result={"success": False, "job_error": err}, error=err)
+            build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished",
+                                   result={"success": False, "job_error": err}, error=err)
         build.id = str(uuid.uuid4())
-        await store.insert_graph(self.db, [build], self._row(
-            build.id, req, d, arch, it, request, created, None, None, fake=True), req.channel)
+        await store.insert_graph(self.db, [p.depsolve, p.manifest, build], self._row(
+            build.id, req, p.d, p.arch, p.it, p.request, created, p.depsolve.id, p.manifest.id, fake=True),
+            req.channel)
         self._live.add(build.id)
         if finished:
             # a tiny placeholder image, so image download works as upstream's test mode
             out = self.config.results_dir / build.id
             await asyncio.to_thread(lambda: (out.mkdir(parents=True, exist_ok=True),
-                                             (out / it.filename).write_bytes(b"")))
+                                             (out / p.it.filename).write_bytes(b"")))
         return build.id
 
     # -- reads ----------------------------------------------------------------------------------
@@ -450,6 +486,17 @@ class ComposeService:
     async def close(self) -> None:
         if self.executor is not None:
             await self.executor.close()
+
+
+@dataclass
+class _Prepared:
+    """A request ready to store: what it resolved to and its finished depsolve and manifest jobs."""
+    d: Any
+    arch: Any
+    it: Any
+    request: dict
+    depsolve: store.GraphJob
+    manifest: store.GraphJob
 
 
 @dataclass(frozen=True)

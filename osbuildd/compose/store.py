@@ -17,10 +17,14 @@ class GraphJob:
     args: dict
     dependencies: list[str]
     id: str = ""
-    # a pre-settled job (Weldr ?test=1|2): status, result, error
+    # a pre-settled job (Weldr ?test=1|2, depsolve/manifest done in the request): status, result,
+    # error, and when it really ran (default: the insert's time)
     status: str = "pending"
     result: dict | None = None
     error: dict | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
 
 
 COMPOSE_COLUMNS = ("id, depsolve_job, manifest_job, request, blueprint_name, blueprint_version, image_type,"
@@ -41,12 +45,13 @@ async def insert_graph(db: Any, jobs: list[GraphJob], compose: dict[str, Any], c
     async with db.transaction() as conn:
         for j in jobs:
             waiting = sum(1 for d in j.dependencies if by_id[d].status == "pending")
-            finished = now if j.status != "pending" else None
+            finished = (j.finished_at or now) if j.status != "pending" else None
+            started = (j.started_at or finished) if j.status != "pending" else None
             await conn.execute(
                 "INSERT INTO jobs (id, type, args, channel, status, waiting_for, result, error, queued_at,"
                 " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (j.id, j.type, dumps(j.args), channel, j.status, waiting, dumps(j.result), dumps(j.error),
-                 now, finished, finished))
+                 j.queued_at or now, started, finished))
             await conn.executemany(
                 "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
                 [(j.id, i, d) for i, d in enumerate(j.dependencies)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 
@@ -36,3 +38,19 @@ def test_bad_blueprint_names_the_field(tmp_path):
     bp.write_text('name = "x"\nversion = "not-semver"\n')
     p = run(tmp_path, "--distro", "debian-12", "--type", "qcow2", "--blueprint", str(bp))
     assert p.returncode == 2 and "version" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_unresolvable_package_fails_at_once(tmp_path, shared_state_dir):
+    """Depsolve runs before anything is queued: one line with the solver's reason, exit 2, no build."""
+    (tmp_path / "s").mkdir()
+    os.symlink(shared_state_dir / "cache", tmp_path / "s" / "cache")   # a warm apt cache
+    bp = tmp_path / "bp.toml"
+    bp.write_text('name = "x"\nversion = "0.0.1"\n[[packages]]\nname = "no-such-package-xyz"\n')
+    p = run(tmp_path, "--distro", "debian-12", "--type", "tar", "--blueprint", str(bp))
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("osbuildd build: error:"), p.stderr
+    assert "no-such-package-xyz" in lines[0] and "not found" in lines[0]
+    assert p.stdout == "" and not (tmp_path / "o").exists()
+    with sqlite3.connect(tmp_path / "s" / "osbuildd.db") as db:
+        assert db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0

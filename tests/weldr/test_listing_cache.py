@@ -90,12 +90,7 @@ async def _start(c, jobs: JobStore, fresh: ComposeService) -> str:
 
 
 async def _run(jobs: JobStore, fresh: ComposeService, cid: str) -> str:
-    """Settle the depsolve and manifest jobs, take the build job; returns its token."""
-    from osbuildd.compose import store
-
-    row = (await store.fetch_rows(fresh.db, "id = ?", (cid,)))[0]
-    await jobs.finish(await _take(jobs, row["depsolve_job"]), {"package_specs": {"os": []}})
-    await jobs.finish(await _take(jobs, row["manifest_job"]), {"manifest": {"version": "2"}})
+    """Take the build job (depsolve and manifest ran in the request); returns its token."""
     return await _take(jobs, cid)
 
 

@@ -1,9 +1,11 @@
 """Compose routes against the real compose service (no build: ``?test=1|2`` and a queued compose that is
-cancelled), on the real daemon's socket."""
+cancelled), on the real daemon's socket. Compose start depsolves in the request (real Debian mirror,
+the run's shared apt cache), as upstream."""
 
 from __future__ import annotations
 
 import io
+import sqlite3
 import tarfile
 from pathlib import Path
 
@@ -95,3 +97,43 @@ async def test_queued_compose_with_upload_then_cancel(daemon) -> None:
     assert r.status == 400 and r.json()["errors"][0]["id"] == "ComposeError"
     r = await c.post_json("/api/v1/compose", {**body, "blueprint_name": "nope"})
     assert r.status == 400 and r.json()["errors"][0] == {"id": "UnknownBlueprint", "msg": "Unknown blueprint name: nope"}
+
+
+def _rows(state: Path) -> dict[str, int]:
+    with sqlite3.connect(state / "osbuildd.db") as db:
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("jobs", "composes")}
+
+
+async def test_unresolvable_package_fails_at_start(daemon) -> None:
+    """Upstream's answer (DepsolveError, status false, HTTP 500; composer-cli exits 1) with the solver's
+    reason naming the package, and nothing queued or stored, for a real and a test compose."""
+    c, state = daemon
+    bp = {"name": "unresolvable", "version": "0.0.1",
+          "packages": [{"name": "tmux"}, {"name": "no-such-package-xyz", "version": "*"}]}
+    assert (await c.post_json("/api/v1/blueprints/new", bp)).status == 200
+    failed = (await c.get("/api/v1/compose/failed")).json()
+    for path in ("/api/v1/compose", "/api/v1/compose?test=1", "/api/v1/compose?test=2", "/api/v0/compose"):
+        r = await c.post_json(path, {"blueprint_name": "unresolvable", "compose_type": "qcow2", "branch": "master"})
+        assert r.status == 500, (path, r.text)
+        body = r.json()
+        assert body["status"] is False and len(body["errors"]) == 1, body
+        assert body["errors"][0]["id"] == "DepsolveError"
+        assert "no-such-package-xyz" in body["errors"][0]["msg"] and "not found" in body["errors"][0]["msg"]
+    assert (await c.get("/api/v1/compose/queue")).json() == {"new": [], "run": []}
+    assert (await c.get("/api/v1/compose/failed")).json() == failed
+    assert (await c.get("/api/v1/compose/status/*")).json() == {"uuids": []}
+    assert _rows(state) == {"jobs": 0, "composes": 0}
+
+
+async def test_test_compose_lists_its_packages(daemon) -> None:
+    """?test=2 depsolves first (as upstream): compose/info lists the image's packages, blueprint ones among them."""
+    c, _ = daemon
+    assert (await c.post_json("/api/v1/blueprints/new", BP)).status == 200
+    r = await c.post_json("/api/v1/compose?test=2", {"blueprint_name": "real-compose", "compose_type": "qcow2"})
+    assert r.status == 200, r.text
+    info = (await c.get(f"/api/v1/compose/info/{r.json()['build_id']}")).json()
+    names = [p["name"] for p in info["deps"]["packages"]]
+    assert info["queue_status"] == "FINISHED" and names == sorted(names)
+    assert {"curl", "systemd", "linux-image-amd64"} <= set(names)
+    curl = next(p for p in info["deps"]["packages"] if p["name"] == "curl")
+    assert curl["version"] and curl["arch"] == "amd64"

@@ -1,6 +1,6 @@
 """Manifests for Fedora / CentOS Stream / RHEL image types, run by upstream osbuild on an RPM host.
 
-Pipelines and stage order follow osbuild/images' reference manifests (shared/reference/images/manifests):
+Pipelines and stage order follow osbuild/images' reference manifests (copies in tests/data/images/manifests):
 build (rpm, selinux) -> os (kernel-cmdline, rpm, fix-bls, locale, ..., fstab, grub2, files, systemd,
 selinux) -> image (truncate, sfdisk, mkfs, copy, grub2.inst) -> format (qemu / tar / xz / oci-archive).
 Only upstream stages are used.

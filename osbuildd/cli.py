@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
@@ -68,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     statedir.private_umask()   # the database, logs and results are the owner's only
     log.setup(config.log_level, config.log_format)
     try:
-        return asyncio.run(daemon.serve(config))
+        return daemon.run(config)
     except statedir.StateDirBusy as exc:   # another daemon (or build) owns the state: touch nothing
         _err(str(exc))
         return 2

@@ -151,14 +151,16 @@ async def run_osbuild(manifest: dict, *, osbuild: str | Sequence[str], store: Pa
 
     def _at_fd3() -> None:  # in the child, before exec: the monitor pipe becomes fd 3
         os.dup2(wfd, MONITOR_FD, inheritable=True)
+        # umask 022: trees and images get the usual modes whatever the daemon's (owner-only) umask;
+        # here, not as create_subprocess_exec(umask=), which uvloop's loop does not take
+        os.umask(0o022)
 
     started = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=child_env, start_new_session=True,
-            # umask 022: trees and images get the usual modes whatever the daemon's (owner-only) umask
-            close_fds=False, preexec_fn=_at_fd3, umask=0o022)
+            close_fds=False, preexec_fn=_at_fd3)
     except OSError as exc:
         os.close(rfd)
         os.close(wfd)

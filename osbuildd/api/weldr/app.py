@@ -13,7 +13,7 @@ from osbuildd.api.weldr import blueprints, compose, composefiles, projects, sour
 from osbuildd.api.weldr.context import WeldrContext
 from osbuildd.api.weldr.errors import WeldrError, not_found
 from osbuildd.api.weldr.sourcestore import SourceStore
-from osbuildd.api.weldr.util import CONTENT_TYPE, SERVICES, WELDR, json_response
+from osbuildd.api.weldr.util import CONTENT_TYPE, SERVICES, WELDR, V, json_response
 
 log = structlog.get_logger("osbuildd.weldr")
 MAX_VERSION = 1
@@ -121,6 +121,21 @@ def build_app(
     app[SERVICES] = services
     app[WELDR] = context
     app[compose.LISTS] = compose.ListCoalescer()
-    for module in (status, blueprints, compose, composefiles, projects, sources, upload):
+    modules = (status, blueprints, compose, composefiles, projects, sources, upload)
+    for module in modules:
+        _add_versioned(app.router, module.routes)
+    for module in modules:
+        # after them: a version spelled otherwise (v01) or out of range reaches _version_ok's 404
         app.router.add_routes(module.routes)
     return app
+
+
+def _add_versioned(router: web.UrlDispatcher, table: web.RouteTableDef) -> None:
+    """Each ``/api/v{version}/...`` route also as ``/api/v0/...`` and ``/api/v1/...``: aiohttp
+    indexes routes by their path up to the first variable, so these are found at once, where the
+    variable one is tried against every route in turn (~20 regex matches a request)."""
+    for r in table:
+        if not isinstance(r, web.RouteDef) or not r.path.startswith(V + "/"):
+            continue
+        for n in range(getattr(r.handler, "weldr_min_version", 0), MAX_VERSION + 1):
+            web.RouteDef(r.method, f"/api/v{n}{r.path[len(V):]}", r.handler, r.kwargs).register(router)

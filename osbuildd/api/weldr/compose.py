@@ -46,6 +46,9 @@ def _parse_uuid(raw: str) -> str | None:
 
 
 async def _lookup(request: web.Request, compose_id: str) -> Any | None:
+    stash = request.get(_LOOKED_UP)
+    if stash is not None and stash[0] == compose_id:
+        return stash[1]
     try:
         return await _service(request).get(compose_id)
     except LookupError:
@@ -320,6 +323,7 @@ class ListCoalescer:
         self.generation = 0
         self._inflight: tuple[int, asyncio.Future[Listing]] | None = None
         self.entries = EntryCache()
+        self.info: dict[tuple[str, int], tuple[Any, bytes]] = {}   # see _cached_info
 
     def changed(self) -> None:
         self.generation += 1
@@ -421,7 +425,9 @@ async def compose_status(request: web.Request) -> web.Response:
             if found is not None:
                 found_.append(found)
         composes = sorted(found_, key=lambda x: x.id)
-        text = _entry_text   # a lookup by id reads a fresh object each time: nothing worth caching
+        # a service with stable settled objects: their entries are cached by identity (EntryCache)
+        text = _lists(request).entries.text if getattr(_service(request), "stable_settled", False) \
+            else _entry_text
     out = [text(x, v) for x in composes
            if (bp_filter is None or x.blueprint_name == bp_filter)
            and (status_filter is None or state(x) == status_filter)
@@ -429,7 +435,44 @@ async def compose_status(request: web.Request) -> web.Response:
     return _entries_response([("uuids", out)])
 
 
+# request key: (id, compose) the info cache looked up already (web.RequestKey from aiohttp 3.12 on)
+_LOOKED_UP: Any = getattr(web, "RequestKey", lambda name, _t: name)("weldr_compose_looked_up", tuple)
+
+
+def _cached_info(handler: Any) -> Any:
+    """compose/info of a settled compose is rendered once: the body is reused while the compose
+    service hands out the very same object for it (until delete or a change behind its back)."""
+
+    async def cached(request: web.Request) -> web.StreamResponse:
+        svc = _service(request)
+        cid = _parse_uuid(request.match_info["uuid"])
+        if cid is None or not getattr(svc, "stable_settled", False):
+            return await handler(request)
+        compose = await _lookup(request, cid)
+        request[_LOOKED_UP] = (cid, compose)   # the handler's own lookup takes it from here
+        if compose is None or state(compose) not in ("FINISHED", "FAILED"):
+            return await handler(request)
+        cache = _lists(request).info
+        key = (cid, api_version(request))
+        hit = cache.get(key)
+        if hit is not None and hit[0] is compose:
+            cache[key] = cache.pop(key)   # most recently used last
+            return _bytes_response(hit[1])
+        resp = await handler(request)
+        if resp.status == 200 and isinstance(resp, web.Response) and isinstance(resp.body, bytes):
+            cache[key] = (compose, resp.body)
+            if len(cache) > INFO_CACHE:
+                del cache[next(iter(cache))]
+        return resp
+
+    return cached
+
+
+INFO_CACHE = 512   # rendered compose/info bodies kept (a few KB each, up to ~100 KB with many packages)
+
+
 @routes.get(V + "/compose/info/{uuid}")
+@_cached_info
 async def compose_info(request: web.Request) -> web.Response:
     v = api_version(request)
     raw = request.match_info["uuid"]

@@ -51,7 +51,11 @@ def ctx(request: web.Request) -> WeldrContext:
 
 
 def api_version(request: web.Request) -> int:
-    return int(request.match_info.get("version", "1"))
+    raw = request.match_info.get("version")
+    if raw is None:   # a route registered for one version (app._add_versioned): /api/v<n>/...
+        path = request.path
+        raw = path[6:path.find("/", 6)] if path.startswith("/api/v") else "1"
+    return int(raw) if raw.isdigit() else 1
 
 
 def valid_name(name: str) -> bool:

@@ -168,3 +168,21 @@ async def test_projects_and_modules_read_right(daemon: Any) -> None:
         assert " at " in line and "--" not in line.split(" at ")[0] and "-." not in line, (p["name"], line)
     # the list shows what projects/info read already
     assert next(p for p in listed if p["name"] == "tmux")["builds"][0]["source"]["license"]
+
+
+async def test_compose_info_reads_right(daemon: Any) -> None:
+    """compose info of a ``?test=2`` compose (depsolved at start, as upstream) of a frozen blueprint:
+    the frozen versions, in upstream's fields."""
+    c = daemon
+    assert (await c.request("POST", "/api/v1/blueprints/new", BLUEPRINT, "text/x-toml")).status == 200
+    frozen_toml = (await c.get("/api/v1/blueprints/freeze/roundtrip?format=toml")).text
+    pins = {p["name"]: p["version"] for p in tomllib.loads(frozen_toml)["packages"]}
+    copy = re.sub(r'^name = "roundtrip"', 'name = "roundtrip-compose"', frozen_toml, count=1, flags=re.M)
+    assert (await c.request("POST", "/api/v1/blueprints/new", copy, "text/x-toml")).status == 200
+    r = await c.post_json("/api/v1/compose?test=2", {"blueprint_name": "roundtrip-compose", "compose_type": "tar",
+                                                      "branch": "master"})
+    assert r.status == 200, r.text
+    info = (await c.get(f"/api/v1/compose/info/{r.json()['build_id']}")).json()
+    packages = {p["name"]: p for p in info["deps"]["packages"]}
+    assert_reads_right(list(packages.values()))
+    assert {n: evra(packages[n]) for n in pins} == pins

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import warmstore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,11 +23,24 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_state_dir() -> Path:
-    """A state dir whose store/ and cache/ are reused by every building test in this run."""
-    path = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-test/state"))
+    """A state dir whose store/ and cache/ are reused by every building test in this run.
+
+    Bounded between runs: cut back here and when the session ends (tests/warmstore.py)."""
+    path = warmstore.state_dir()
     (path / "store").mkdir(parents=True, exist_ok=True)
     (path / "cache").mkdir(parents=True, exist_ok=True)
+    warmstore.prune(path)            # also after a run that was killed before its end
+    _WARM_USED.append(path)
     return path
+
+
+_WARM_USED: list[Path] = []
+
+
+@pytest.hookimpl(trylast=True)    # after the session fixtures (daemons, builds) are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for path in _WARM_USED:
+        warmstore.prune(path)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ USAGE_EXIT = 2
 FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 USER_UMASK = [0o022]   # the caller's umask, for the image written to --output
+STEP_LINE_EVERY = 5.0   # seconds between progress lines of one stage when not on a terminal
 
 
 class UsageError(Exception):
@@ -91,6 +92,7 @@ class Display:
         self.tty = tty
         self.start = time.monotonic()
         self.last_line = ""
+        self.last_step, self.last_step_text = 0.0, ""
         self.width = shutil.get_terminal_size((100, 20)).columns if tty else 100
 
     def elapsed(self) -> str:
@@ -100,24 +102,31 @@ class Display:
     def show(self, state: str, progress: dict | None) -> None:
         pct = float((progress or {}).get("percent") or 0.0)
         where = state
+        step = ""
         if progress and progress.get("pipeline"):
             where = f"{progress['pipeline']}" + (f" / {progress['stage']}" if progress.get("stage") else "")
+            if progress.get("step"):
+                step = f": {progress['step']}"  # the stage's own steps, e.g. "unpacking 120/237"
         elif progress and progress.get("message"):
             where = progress["message"]
         if self.tty:
             bar_w = 24
             filled = int(bar_w * pct / 100)
-            line = f"[{'#' * filled}{'.' * (bar_w - filled)}] {pct:5.1f}%  {self.elapsed()}  {where}"
+            line = f"[{'#' * filled}{'.' * (bar_w - filled)}] {pct:5.1f}%  {self.elapsed()}  {where}{step}"
             line = line[: self.width - 1]
             self.out.write("\r" + line.ljust(len(self.last_line)))
             self.out.flush()
             self.last_line = line
         else:
             line = f"[{pct:5.1f}%] {where}"
-            if line.split("] ", 1)[1] != self.last_line.split("] ", 1)[-1]:
-                self.out.write(f"{line} ({self.elapsed()})\n")
+            # a new stage gets a line at once; steps inside one stage a line every few seconds
+            new_stage = line.split("] ", 1)[1] != self.last_line.split("] ", 1)[-1]
+            if new_stage or (step and time.monotonic() - self.last_step >= STEP_LINE_EVERY
+                             and step != self.last_step_text):
+                self.out.write(f"{line}{step} ({self.elapsed()})\n")
                 self.out.flush()
                 self.last_line = line
+                self.last_step, self.last_step_text = time.monotonic(), step
 
     def end(self) -> None:
         if self.tty and self.last_line:

@@ -108,7 +108,7 @@ class Executor:
             self.monitor.begin_source(stype, sid)
             start = time.monotonic()
             try:
-                res = await sources.fetch(self.store, stype, desc)
+                res = await sources.fetch(self.store, stype, desc, on_item=self._source_step)
             except sources.SourceError as e:
                 self.source_results["success"] = False
                 self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
@@ -120,6 +120,9 @@ class Executor:
             results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
             self.monitor.finish_source(stype, True, "".join(res.output) + f"source {stype} finished successfully",
                                        results, time.monotonic() - start)
+
+    def _source_step(self, done: int, total: int) -> None:
+        self.monitor.step_progress(f"downloading {done}/{total}", done, total)
 
     # --- pipelines -----------------------------------------------------
     def tree_of(self, pid: str) -> Path:
@@ -300,12 +303,25 @@ class Executor:
             cmd = [*box.argv(self.bwrap), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
                    f"{base}/api/args.json"]
             pythonpath = f"{base}/lib"
-            args.dump(str(api / "args.json"))
+            # the stage's step reports: a pipe whose write end it inherits (same fd number
+            # inside bwrap); non-blocking, so a stage never waits on the engine to report
+            prog_r, prog_w = os.pipe()
+            os.set_blocking(prog_w, False)
+            args.progress_fd = prog_w
+            try:
+                args.dump(str(api / "args.json"))
+            except OSError:
+                os.close(prog_r)
+                os.close(prog_w)
+                raise
             env = {"PATH": STAGE_PATH, "PYTHONPATH": pythonpath, "LANG": "C.UTF-8", "HOME": "/root",
                    "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
             if p.source_epoch is not None:
                 env["SOURCE_DATE_EPOCH"] = str(p.source_epoch)
-            rc, timed_out = await self._spawn(cmd, env, str(work), output)
+            try:
+                rc, timed_out = await self._spawn(cmd, env, str(work), output, prog_r, prog_w)
+            finally:
+                os.close(prog_r)
             result.output = "".join(output)
             if timed_out:
                 msg = f"stage {st.type} timed out after {self.stage_timeout:g}s and was killed\n"
@@ -340,11 +356,39 @@ class Executor:
             self.monitor.finish_stage(st.type, st.id, result.success, result.output, st.options,
                                       result.metadata, time.monotonic() - start)
 
-    async def _spawn(self, cmd: list[str], env: dict[str, str], cwd: str, output: list[str]) -> tuple[int, bool]:
-        proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd,
-                                                    start_new_session=True)
+    async def _read_steps(self, fd: int) -> None:
+        """Stage step reports (JSON lines on the progress pipe) into the monitor, until EOF."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(fd), "rb", buffering=0))
+        try:
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), timeout=1.0)
+                except TimeoutError:
+                    self.monitor.flush_step()  # a report the rate limit held back goes out now
+                    continue
+                if not line:
+                    break
+                try:
+                    rep = json.loads(line)
+                    self.monitor.step_progress(str(rep["name"]), int(rep["done"]), int(rep["total"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a malformed report is no reason to fail a build
+        finally:
+            transport.close()
+
+    async def _spawn(self, cmd: list[str], env: dict[str, str], cwd: str, output: list[str],
+                     prog_r: int, prog_w: int) -> tuple[int, bool]:
+        try:
+            proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd,
+                                                        start_new_session=True, pass_fds=(prog_w,))
+        finally:
+            os.close(prog_w)  # the stage holds the only write end: EOF when it (and its children) exit
+        steps = asyncio.ensure_future(self._read_steps(prog_r))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         assert proc.stdout is not None
 
@@ -363,10 +407,13 @@ class Executor:
 
         try:
             await asyncio.wait_for(pump(), timeout=self.stage_timeout or None)
+            await asyncio.wait({steps}, timeout=1.0)  # the last reports still in the pipe
             return proc.returncode or 0, False
         except TimeoutError:
             return -9, True
         finally:
+            steps.cancel()
+            await asyncio.gather(steps, return_exceptions=True)
             if proc.returncode is None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)

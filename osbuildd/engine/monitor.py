@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 OUTPUT_LIMIT = 31000  # upstream keeps the tail of a stage's output in result records
+STEP_INTERVAL = 0.5  # at most two step-progress records a second: a 1000-package install stays small
 
 
 def _truncate(text: str) -> str:
@@ -57,6 +58,10 @@ class Monitor:
         self.stage: tuple[str, str] | None = None  # (type, id)
         self.sub_total: int | None = None
         self.sub_done = 0
+        # what the running stage or source reported of its own work (innermost progress level)
+        self.step: tuple[str, int, int] | None = None  # (name, done, total)
+        self._step_sent = 0.0
+        self._step_last: tuple[str, int, int] | None = None
 
     # --- life cycle -----------------------------------------------------
     def begin(self, manifest_name: str) -> None: ...
@@ -66,14 +71,17 @@ class Monitor:
         self.pipeline = (f"source {stype}", sid)
         self.stage = None
         self.sub_total = None
+        self._reset_step()
 
     def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
                       duration: float) -> None:
         self.done += 1
+        self._reset_step()
 
     def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
         self.pipeline = (name, pid)
         self.sub_total, self.sub_done = stages, 0
+        self._reset_step()
 
     def finish_pipeline(self, name: str) -> None:
         self.done += 1
@@ -81,12 +89,39 @@ class Monitor:
 
     def begin_stage(self, stype: str, sid: str) -> None:
         self.stage = (stype, sid)
+        self._reset_step()
 
     def stage_output(self, text: str) -> None: ...
+
+    def step_progress(self, name: str, done: int, total: int) -> None:
+        """The running stage (or source) did ``done`` of ``total`` steps; ``name`` says of what.
+
+        Reports come as often as the stage likes; a record is written at most every
+        ``STEP_INTERVAL`` seconds, and always for the last step (so the end is never lost)."""
+        done, total = max(0, int(done)), max(0, int(total))
+        self.step = (str(name)[:200], min(done, total), total)
+        now = time.monotonic()
+        if self.step == self._step_last or (done < total and now - self._step_sent < STEP_INTERVAL):
+            return
+        self._step_sent, self._step_last = now, self.step
+        self._write_step()
+
+    def _reset_step(self) -> None:
+        # a new stage or source starts with no steps, and its first report goes out at once
+        self.step, self._step_last, self._step_sent = None, None, 0.0
+
+    def flush_step(self) -> None:
+        """Write a step report the rate limit held back (called on a timer while a stage runs)."""
+        if self.step is not None and self.step != self._step_last:
+            self._step_sent, self._step_last = time.monotonic(), self.step
+            self._write_step()
+
+    def _write_step(self) -> None: ...
 
     def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
                      metadata: dict[str, Any] | None, duration: float) -> None:
         self.sub_done += 1
+        self._reset_step()
 
     def message(self, text: str) -> None: ...
 
@@ -129,6 +164,16 @@ class LogMonitor(Monitor):
     def stage_output(self, text: str) -> None:
         self._out(text)
 
+    _line_sent = 0.0
+
+    def _write_step(self) -> None:
+        # a terminal gets a line every few seconds, not every record
+        now = time.monotonic()
+        if self.step and (now - self._line_sent >= 5.0 or self.step[1] == self.step[2]):
+            self._line_sent = now
+            name, done, total = self.step
+            self._out(f"  {name} ({done}/{total})\n")
+
     def finish_stage(self, stype, sid, success, output, options, metadata, duration) -> None:  # type: ignore[override]
         super().finish_stage(stype, sid, success, output, options, metadata, duration)
         if not success:
@@ -162,9 +207,18 @@ class JSONSeqMonitor(Monitor):
 
     def _progress(self) -> dict[str, Any]:
         prog: dict[str, Any] = {"name": "pipelines/sources", "total": self.total, "done": self.done}
+        inner: dict[str, Any] | None = None
+        if self.step is not None:
+            name, done, total = self.step
+            inner = {"name": name, "total": total, "done": done}
         if self.sub_total is not None and self.pipeline:
             prog["progress"] = {"name": f"pipeline: {self.pipeline[0]}", "total": self.sub_total,
                                 "done": self.sub_done}
+            if inner is not None:
+                prog["progress"]["progress"] = inner  # the stage's own steps, one level deeper
+        elif inner is not None and self.pipeline:
+            # a source has no stages: its items are the level below pipelines/sources
+            prog["progress"] = inner
         return prog
 
     def _emit(self, message: str | None, context: dict[str, Any], **extra: Any) -> None:
@@ -228,6 +282,10 @@ class JSONSeqMonitor(Monitor):
 
     def message(self, text: str) -> None:
         self._emit(text, self._context("osbuild.monitor"))
+
+    def _write_step(self) -> None:
+        # a record with progress only (no message), in the stage's or source's context
+        self._emit(None, self._context("osbuild.monitor", with_stage=self.stage is not None))
 
 
 MONITORS: dict[str, type[Monitor]] = {

@@ -14,6 +14,7 @@ import lzma
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,20 @@ def _copy_file(url: str, tmp: Path, h: Any) -> None:
             fout.write(chunk)
 
 
-async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> SourceResult:
+async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None,
+                     on_item: Callable[[int, int], None] | None = None) -> SourceResult:
+    """Fetch every item not in the store yet; ``on_item(done, total)`` after each one."""
     import aiohttp  # only builds with curl sources pay for importing it
 
     res = SourceResult("org.osbuild.curl")
+    finished = [0]
+
+    def item_done(result: dict[str, Any]) -> dict[str, Any]:
+        finished[0] += 1
+        if on_item is not None:
+            on_item(finished[0], len(items))
+        return result
+
     sem = asyncio.Semaphore(PARALLEL)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 
@@ -132,7 +143,10 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> So
                         await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
                 raise SourceError(res.stype, f"failed to fetch {url} ({checksum}): {last}")
 
-        tasks = [asyncio.ensure_future(one(c, d)) for c, d in items.items()]
+        async def counted(checksum: str, desc: Any) -> dict[str, Any]:
+            return item_done(await one(checksum, desc))
+
+        tasks = [asyncio.ensure_future(counted(c, d)) for c, d in items.items()]
         try:
             results = await asyncio.gather(*tasks)
         except BaseException:
@@ -147,12 +161,13 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None) -> So
 SUPPORTED = ("org.osbuild.curl", "org.osbuild.inline")
 
 
-async def fetch(store: Store, stype: str, desc: dict[str, Any]) -> SourceResult:
+async def fetch(store: Store, stype: str, desc: dict[str, Any],
+                on_item: Callable[[int, int], None] | None = None) -> SourceResult:
     items = desc.get("items") or desc.get("urls") or {}
     if stype == "org.osbuild.inline":
         return await asyncio.to_thread(fetch_inline, store, items)
     if stype == "org.osbuild.curl":
-        return await fetch_curl(store, items)
+        return await fetch_curl(store, items, on_item=on_item)
     raise SourceError(stype, f"source type {stype} is not supported by osbuildd-engine")
 
 

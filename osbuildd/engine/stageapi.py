@@ -270,6 +270,7 @@ class StageArgs:
     source_epoch: int | None = None
     stage_type: str = ""
     stage_id: str = ""
+    progress_fd: int | None = None  # pipe to the engine for step reports (``report_progress``)
 
     @classmethod
     def load(cls, path: str) -> StageArgs:
@@ -327,6 +328,19 @@ class StageArgs:
         For tools that take a path; prefer ``tree_root()`` methods, which also never follow the
         last component."""
         return self.tree_root().host_path(path)
+
+    def report_progress(self, name: str, done: int, total: int) -> None:
+        """Tell the engine how far the stage is: ``done`` of ``total`` steps, ``name`` says what
+        (e.g. ``"unpacking 120/237"``). ``done``/``total`` count over the whole stage (they only
+        grow), so the progress bar never runs backwards between phases. Best effort: a report
+        that cannot be written at once is dropped, the stage never waits for the engine."""
+        if self.progress_fd is None:
+            return
+        line = json.dumps({"name": str(name), "done": int(done), "total": int(total)}) + "\n"
+        try:
+            os.write(self.progress_fd, line.encode())  # one write below PIPE_BUF: never torn
+        except (BlockingIOError, BrokenPipeError, OSError):
+            pass
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         if self.meta_path:

@@ -20,11 +20,11 @@ STATUS_ORIGINS = frozenset({"osbuild.monitor", "osbuild.main_cli"})
 class Progress:
     """Where the build is: ``done`` of ``total`` pipelines/sources, and the stages of the current one."""
 
-    __slots__ = ("done", "total", "sub_done", "sub_total", "pipeline", "stage", "message")
+    __slots__ = ("done", "total", "sub_done", "sub_total", "pipeline", "stage", "message", "step")
 
     def __init__(self, done: int = 0, total: int = 0, sub_done: int | None = None,
                  sub_total: int | None = None, pipeline: str | None = None, stage: str | None = None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, step: tuple[str, int, int] | None = None) -> None:
         self.done = done
         self.total = total
         self.sub_done = sub_done
@@ -32,22 +32,38 @@ class Progress:
         self.pipeline = pipeline
         self.stage = stage
         self.message = message
+        # the innermost level: the running stage's (or source's) own steps, (name, done, total)
+        self.step = step
+
+    @staticmethod
+    def _frac(done: int | None, total: int | None) -> float:
+        return min(1.0, max(0.0, (done or 0) / total)) if total else 0.0
 
     @property
     def percent(self) -> float:
-        """What image-builder's progress bars show: sub-progress counts as a fraction of one step."""
+        """What image-builder's progress bars show: each level counts as a fraction of one step of
+        the level above (a stage's own steps move the bar inside that stage)."""
         if self.total <= 0:
             return 0.0
-        frac = 0.0
+        step = self._frac(self.step[1], self.step[2]) if self.step else 0.0
         if self.sub_total:
-            frac = min(1.0, (self.sub_done or 0) / self.sub_total)
+            frac = min(1.0, ((self.sub_done or 0) + step) / self.sub_total)
+        else:
+            frac = step  # a source: its items are the level below pipelines/sources
         return max(0.0, min(100.0, 100.0 * (self.done + frac) / self.total))
 
     def to_dict(self) -> dict[str, Any]:
         """Upstream's progress shape ``{done, total, subprogress{done,total}}`` plus where we are."""
         out: dict[str, Any] = {"done": self.done, "total": self.total}
+        step = None
+        if self.step is not None:
+            step = {"name": self.step[0], "done": self.step[1], "total": self.step[2]}
         if self.sub_total is not None:
             out["subprogress"] = {"done": self.sub_done or 0, "total": self.sub_total}
+            if step is not None:
+                out["subprogress"]["subprogress"] = step
+        elif step is not None:
+            out["subprogress"] = step
         out["percent"] = round(self.percent, 2)
         if self.pipeline:
             out["pipeline"] = self.pipeline
@@ -55,14 +71,26 @@ class Progress:
             out["stage"] = self.stage
         if self.message:
             out["message"] = self.message
+        if step is not None:
+            out["step"] = step["name"]  # what a progress line shows after the stage name
         return out
 
     def copy(self) -> Progress:
         return Progress(self.done, self.total, self.sub_done, self.sub_total, self.pipeline,
-                        self.stage, self.message)
+                        self.stage, self.message, self.step)
 
     def __repr__(self) -> str:
         return f"Progress({self.to_dict()!r})"
+
+
+def _step(rec: Any) -> tuple[str, int, int] | None:
+    """The innermost progress level of a record, if it is a well-formed one."""
+    if not isinstance(rec, dict):
+        return None
+    try:
+        return (str(rec.get("name") or ""), int(rec.get("done") or 0), int(rec.get("total") or 0))
+    except (TypeError, ValueError):
+        return None
 
 
 class MonitorEvent:
@@ -187,9 +215,15 @@ class MonitorParser:
             sub = pr.get("progress")
             cur.done = pr.get("done", 0)
             cur.total = pr.get("total", 0)
-            if sub:
+            cur.step = None
+            if sub and not (pipeline or "").startswith("source "):
                 cur.sub_done = sub.get("done", 0)
                 cur.sub_total = sub.get("total", 0)
+                cur.step = _step(sub.get("progress"))
+            elif sub:
+                # a source has no stages: the level below pipelines/sources is its items
+                cur.sub_done = cur.sub_total = None
+                cur.step = _step(sub)
             else:
                 cur.sub_done = cur.sub_total = None
         if origin == "osbuild.monitor" and message:

@@ -11,9 +11,12 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
+import threading
 
-from osbuildd.engine.stageapi import StageArgs, TreeRoot, run
+from osbuildd.engine.stageapi import StageArgs, TreeRoot
+from osbuildd.engine.stages._aptprogress import AptProgress, extracting_debs
 
 
 def _control_names(repo: str) -> list[str]:
@@ -80,11 +83,60 @@ def _check_arch(arch: str) -> None:
                          f"with binfmt_misc ({QEMU_BINFMT[arch]}) registered")
 
 
+def _run_with_progress(args: StageArgs, cmd: list[str], env: dict[str, str], packages: int) -> None:
+    """mmdebstrap, its output to the stage log line by line and counted into step reports."""
+    print("+ " + " ".join(cmd), flush=True)
+    prog = AptProgress(packages)
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def report() -> None:
+        args.report_progress(*prog.report())
+
+    def watch_extraction() -> None:
+        # the extraction phase prints nothing per package: count the archives seen being read
+        seen: set[str] = set()
+        while not done.wait(0.2):
+            if prog.phase == "extracting":
+                seen |= extracting_debs()
+                with lock:
+                    if prog.extracting_seen(len(seen)):
+                        report()
+
+    report()
+    watcher = threading.Thread(target=watch_extraction, daemon=True)
+    watcher.start()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            sys.stdout.buffer.write(raw)
+            sys.stdout.flush()
+            with lock:
+                if prog.feed(raw.decode("utf-8", "replace")):
+                    report()
+        rc = proc.wait()
+    finally:
+        done.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        watcher.join()
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
+    prog.finish()
+    report()
+
+
 def main(args: StageArgs) -> int:
     opts = args.options
     tree = args.tree
     _check_arch(opts["architecture"])
     input_dir = args.inputs["packages"]["path"]
+    # the first report before the local repository is built: that takes seconds for big sets
+    count = sum(1 for n in os.listdir(input_dir) if n.startswith("sha256:"))
+    args.report_progress(*AptProgress(count).report())
     scratch = tempfile.mkdtemp(prefix="osbuildd-debrepo-")
     try:
         os.chmod(scratch, 0o755)  # apt reads it as _apt
@@ -94,7 +146,7 @@ def main(args: StageArgs) -> int:
         # mounts vanish with the process, even when the build is killed
         cmd = [
             "unshare", "--mount", "--propagation", "private",
-            "mmdebstrap", "--mode=root", "--variant=custom", "--format=directory",
+            "mmdebstrap", "--verbose", "--mode=root", "--variant=custom", "--format=directory",
             f"--architectures={opts['architecture']}",
             "--include=" + ",".join(names),
             "--aptopt=Acquire::Languages \"none\"",
@@ -110,7 +162,7 @@ def main(args: StageArgs) -> int:
         env = dict(os.environ, INITRD="No", LC_ALL="C.UTF-8")
         if args.source_epoch is not None:
             env["SOURCE_DATE_EPOCH"] = str(args.source_epoch)
-        run(cmd, env=env)
+        _run_with_progress(args, cmd, env, len(names))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

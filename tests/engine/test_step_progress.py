@@ -198,3 +198,25 @@ def test_build_cli_line_shows_the_step() -> None:
     Display(tty, tty=True).show("building", prog)
     assert "os / org.osbuildd.debian.bootstrap: unpacking 120/237" in tty.getvalue()
 
+
+
+def test_qemu_convert_percentages_become_steps(tmp_path, capfd) -> None:
+    import sys
+
+    from osbuildd.engine.stageapi import StageArgs
+    from osbuildd.engine.stages.org_osbuild_qemu import convert
+
+    r, w = os.pipe()
+    args = StageArgs(tree=str(tmp_path), progress_fd=w)
+    # what qemu-img convert -p writes: one line redrawn with \r, then the tool's own text
+    script = ("import sys; w = sys.stdout.write; w('    (0.00/100%)\\r'); w('    (42.50/100%)\\r');"
+              "w('    (100.00/100%)\\r\\n'); w('a warning\\n')")
+    convert(args, [sys.executable, "-c", script])
+    os.close(w)
+    with os.fdopen(r) as f:
+        reports = [json.loads(line) for line in f]
+    assert reports == [{"name": "converting 0%", "done": 0, "total": 10000},
+                       {"name": "converting 42%", "done": 4250, "total": 10000},
+                       {"name": "converting 100%", "done": 10000, "total": 10000}]
+    out = capfd.readouterr().out
+    assert out.splitlines()[1:] == ["a warning"]   # after the command line: no percentages

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 
 from osbuildd.engine.stageapi import StageArgs, run
+
+_PERCENT = re.compile(rb"^\s*\((\d+(?:\.\d+)?)/100%\)\s*$")
 
 
 def format_args(fmt: dict) -> list[str]:
@@ -36,6 +41,31 @@ def format_args(fmt: dict) -> list[str]:
     return out
 
 
+def convert(args: StageArgs, cmd: list[str]) -> None:
+    """qemu-img convert with -p: its percentages become step reports, the rest goes to the log."""
+    print("+ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    pending = b""
+    while chunk := proc.stdout.read1(4096):
+        pending += chunk
+        # -p redraws one line with \r: every piece between \r and \n is a line of its own
+        *pieces, pending = re.split(rb"[\r\n]", pending)
+        for piece in pieces:
+            m = _PERCENT.match(piece)
+            if m:
+                pct = float(m.group(1))
+                args.report_progress(f"converting {pct:.0f}%", int(pct * 100), 10000)
+            elif piece.strip():
+                sys.stdout.buffer.write(piece + b"\n")
+                sys.stdout.flush()
+    if pending.strip() and not _PERCENT.match(pending):
+        sys.stdout.buffer.write(pending + b"\n")
+    rc = proc.wait()
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
+
+
 def main(args: StageArgs) -> int:
     image = args.inputs["image"]
     files = list(image["data"]["files"])
@@ -47,6 +77,6 @@ def main(args: StageArgs) -> int:
     fmt = args.options["format"]
     # out-of-order writes let compression use every core; stream formats need in-order writes
     parallel = ["-W"] if fmt["type"] in ("qcow2", "raw", "vdi", "vhdx") else []
-    run(["qemu-img", "convert", *parallel, "-f", "raw", *format_args(fmt), src, dst])
+    convert(args, ["qemu-img", "convert", "-p", *parallel, "-f", "raw", *format_args(fmt), src, dst])
     run(["qemu-img", "info", dst])
     return 0

@@ -220,3 +220,29 @@ def test_qemu_convert_percentages_become_steps(tmp_path, capfd) -> None:
                        {"name": "converting 100%", "done": 10000, "total": 10000}]
     out = capfd.readouterr().out
     assert out.splitlines()[1:] == ["a warning"]   # after the command line: no percentages
+
+
+def test_compression_reports_how_far_the_compressor_read(tmp_path) -> None:
+    import sys
+
+    from osbuildd.engine.stageapi import StageArgs
+    from osbuildd.engine.stages._compress import compress
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "sha256:x").write_bytes(b"a" * 3 * 2**20)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    r, w = os.pipe()
+    args = StageArgs(tree=str(tree), options={"filename": "out.bin"}, progress_fd=w,
+                     inputs={"file": {"path": str(inp), "data": {"files": {"sha256:x": {}}}}})
+    # a "compressor" that reads 1 MiB, pauses (the stage looks meanwhile), then copies the rest
+    script = ("import os, sys, time; a = os.read(0, 2**20); time.sleep(1.6); "
+              "sys.stdout.buffer.write(a + sys.stdin.buffer.read())")
+    assert compress(args, [sys.executable, "-c", script]) == 0
+    os.close(w)
+    with os.fdopen(r) as f:
+        reports = [json.loads(line) for line in f]
+    assert (tree / "out.bin").stat().st_size == 3 * 2**20
+    assert {"name": "compressing 1/3 MiB", "done": 2**20, "total": 3 * 2**20} in reports
+    assert reports[-1] == {"name": "compressing 3/3 MiB", "done": 3 * 2**20, "total": 3 * 2**20}

@@ -19,5 +19,17 @@ def compress(args: StageArgs, cmd: list[str]) -> int:
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     print("+ " + " ".join(cmd) + f" < {src} > {dst}", flush=True)
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        subprocess.run(cmd, stdin=fin, stdout=fout, stderr=sys.stderr, check=True)
+        total = os.fstat(fin.fileno()).st_size
+        proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=sys.stderr)
+        # the compressor reads our open file: its offset is how far it got (no copy through us)
+        while True:
+            try:
+                rc = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                done = os.lseek(fin.fileno(), 0, os.SEEK_CUR)
+                args.report_progress(f"compressing {done >> 20}/{total >> 20} MiB", done, total)
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
+    args.report_progress(f"compressing {total >> 20}/{total >> 20} MiB", total, total)
     return 0

@@ -94,7 +94,8 @@ FAILED_JOB = {1: "manifest", 2: "depsolve"}
 def summary(error: dict | None) -> dict[str, Any] | None:
     """``{"id", "name", "reason", "details", "stage"?, "lines"?, "explanation"?}`` of the root cause:
     the extra field of Weldr's compose/info and the content of the logs tar's ``error.json``."""
-    root, depth = _unwrap(scrub(error))
+    scrubbed = scrub(error)
+    root, depth = _unwrap(scrubbed)
     if not isinstance(root, dict):
         return None
     out: dict[str, Any] = {"id": root.get("id"), "name": NAMES.get(root.get("id"), ""),
@@ -110,8 +111,8 @@ def summary(error: dict | None) -> dict[str, Any] | None:
             out["lines"] = str(text).rstrip("\n").splitlines()[-TAIL_LINES:]
     if out["reason"] in EXPLAIN:
         out["explanation"] = EXPLAIN[out["reason"]]
-    if root is not error and isinstance(error, dict):
-        out["via"] = {"id": error.get("id"), "reason": error.get("reason")}
+    if depth and isinstance(scrubbed, dict):   # the build did not run: say which job failed
+        out["via"] = {"id": scrubbed.get("id"), "reason": scrubbed.get("reason")}
         out["failed_job"] = FAILED_JOB.get(depth, "a dependency")
     return out
 

@@ -34,6 +34,8 @@ import uuid  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.daemonproc import start_daemon  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 BAR_MS = 0.2
 STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
@@ -108,14 +110,6 @@ async def prepare_state(state: Path, composes: int) -> list[str]:
         return ids
 
     return await asyncio.to_thread(insert)
-
-
-def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
-    conf = state / "osbuildd.toml"
-    conf.write_text(f'state_dir = "{state}"\nlog_level = "warning"\nlog_format = "json"\n'
-                    f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n')
-    return subprocess.Popen([sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_baseline(socket_path: Path) -> subprocess.Popen:

@@ -41,6 +41,8 @@ import aiohttp  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.daemonproc import start_daemon  # noqa: E402
+
 STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
                b'"backend":"osbuild-composer","build":"baseline","msgs":[]}\n')
 
@@ -115,14 +117,6 @@ def warm_cache(state: Path) -> None:
     shared = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-test/state")) / "cache"
     if shared.is_dir():
         (state / "cache").symlink_to(shared)
-
-
-def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
-    conf = state / "osbuildd.toml"
-    conf.write_text(f'state_dir = "{state}"\nlog_level = "warning"\nlog_format = "json"\n'
-                    f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n')
-    return subprocess.Popen([sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_baseline(socket_path: Path) -> subprocess.Popen:

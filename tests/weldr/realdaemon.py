@@ -7,12 +7,15 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 
+from osbuildd.compose import ComposeService
 from osbuildd.config import Config
 from osbuildd.daemon import serve
+from osbuildd.queue import Database, JobStore
 
 from .conftest import WeldrClient
 
@@ -45,3 +48,21 @@ async def real_daemon(state_dir: Path, **sections: Any) -> AsyncIterator[WeldrCl
     finally:
         stop.set()
         await task
+
+
+@asynccontextmanager
+async def daemon_and_worker(tmp_path: Path, shared_state_dir: Path) -> AsyncIterator[tuple[WeldrClient, Any, Any]]:
+    """A daemon that builds nothing, plus a second database connection playing the worker that moves
+    its jobs (or a tool changing the database behind the daemon's back): (client, jobs, compose service)."""
+    state_dir = tmp_path / "state"
+    share_cache(state_dir, shared_state_dir)
+    async with real_daemon(state_dir, builder={"local_executor": False}) as client:
+        db = await Database.open(state_dir / "osbuildd.db")
+        jobs = JobStore(db)
+        config = Config.from_dict({"state_dir": str(state_dir)})
+        fresh = ComposeService(SimpleNamespace(config=config, db=db, jobs=jobs))
+        try:
+            yield client, jobs, fresh
+        finally:
+            await fresh.close()
+            await db.close()

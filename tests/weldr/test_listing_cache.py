@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from osbuildd.api.weldr.composeview import entry, state
 from osbuildd.api.weldr.util import dumps
 from osbuildd.compose import ComposeService
-from osbuildd.config import Config
-from osbuildd.queue import Database, JobError, JobStore
+from osbuildd.queue import JobError, JobStore
 
-from .realdaemon import real_daemon, share_cache
+from .realdaemon import daemon_and_worker
 
 BP = {"name": "cached-listing", "version": "1.0.0", "packages": [{"name": "curl"}]}
 # Go's encoder escapes < > & in strings: the cached entries must too
@@ -26,18 +24,8 @@ AWS = {"provider": "aws", "image_name": "ami<1>&co",
 
 @pytest.fixture
 async def daemon(tmp_path: Path, shared_state_dir: Path):
-    state_dir = tmp_path / "state"
-    share_cache(state_dir, shared_state_dir)
-    async with real_daemon(state_dir, builder={"local_executor": False}) as client:
-        # a second connection plays the worker: it moves the jobs the daemon's executor would
-        db = await Database.open(state_dir / "osbuildd.db")
-        jobs = JobStore(db)
-        config = Config.from_dict({"state_dir": str(state_dir)})
-        fresh = ComposeService(SimpleNamespace(config=config, db=db, jobs=jobs))
-        try:
-            yield client, jobs, fresh
-        finally:
-            await db.close()
+    async with daemon_and_worker(tmp_path, shared_state_dir) as parts:
+        yield parts
 
 
 async def _expected(fresh: ComposeService, v: int) -> dict[str, str]:

@@ -6,36 +6,22 @@ rendering the compose afresh gives."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from osbuildd.api.weldr.composeview import entry
 from osbuildd.api.weldr.util import dumps
 from osbuildd.compose import ComposeService
-from osbuildd.config import Config
-from osbuildd.queue import Database, JobStore
 
-from .realdaemon import real_daemon, share_cache
+from .realdaemon import daemon_and_worker
 
 BP = {"name": "single-cache", "version": "1.0.0", "packages": [{"name": "curl"}]}
 
 
 @pytest.fixture
 async def daemon(tmp_path: Path, shared_state_dir: Path):
-    state_dir = tmp_path / "state"
-    share_cache(state_dir, shared_state_dir)
-    async with real_daemon(state_dir, builder={"local_executor": False}) as client:
-        # a second connection: the worker that moves jobs, and a tool deleting behind the daemon's back
-        db = await Database.open(state_dir / "osbuildd.db")
-        jobs = JobStore(db)
-        config = Config.from_dict({"state_dir": str(state_dir)})
-        fresh = ComposeService(SimpleNamespace(config=config, db=db, jobs=jobs))
-        try:
-            yield client, jobs, fresh
-        finally:
-            await fresh.close()
-            await db.close()
+    async with daemon_and_worker(tmp_path, shared_state_dir) as parts:
+        yield parts
 
 
 async def _status_is_fresh(c, fresh: ComposeService, cid: str) -> str:

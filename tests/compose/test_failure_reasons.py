@@ -127,15 +127,21 @@ async def test_stage_timeout(tmp_path, fake):
         await s.close()
 
 
+async def _running_in_a_stage(s) -> tuple[str, object]:
+    """A compose started on the hanging fake osbuild, once its progress names a stage."""
+    cid = await enqueue_manifest(s, EMPTY, exports=["archive"], filename="x")
+    c = await wait_state(s, cid, {"running"}, 30)
+    async with asyncio.timeout(30):
+        while not (c.progress and c.progress.get("stage")):
+            await asyncio.sleep(0.05)
+            c = await s.compose.get(cid)
+    return cid, c
+
+
 async def test_cancel(tmp_path, fake):
     s = await open_services(tmp_path, osbuild=fake("hang"))
     try:
-        cid = await enqueue_manifest(s, EMPTY, exports=["archive"], filename="x")
-        c = await wait_state(s, cid, {"running"}, 30)
-        async with asyncio.timeout(30):
-            while not (c.progress and c.progress.get("stage")):
-                await asyncio.sleep(0.05)
-                c = await s.compose.get(cid)
+        cid, c = await _running_in_a_stage(s)
         async with weldr(s) as client:
             r = await client.delete(f"/api/v1/compose/cancel/{cid}")
             assert r.status == 200, r.text
@@ -154,12 +160,7 @@ async def test_cancel(tmp_path, fake):
 
 async def test_shutdown_then_restart(tmp_path, fake):
     s = await open_services(tmp_path, osbuild=fake("hang"))
-    cid = await enqueue_manifest(s, EMPTY, exports=["archive"], filename="x")
-    c = await wait_state(s, cid, {"running"}, 30)
-    async with asyncio.timeout(30):
-        while not (c.progress and c.progress.get("stage")):
-            await asyncio.sleep(0.05)
-            c = await s.compose.get(cid)
+    cid, c = await _running_in_a_stage(s)
     await s.close()
     s = await open_services(tmp_path)   # the daemon starts again: the compose stays FAILED
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -60,3 +61,18 @@ def parse_jsonseq(data: bytes) -> list[dict[str, Any]]:
 
 def tiny() -> dict[str, Any]:
     return json.loads(data_file("osbuild", "tiny-tar.manifest.json").read_text())
+
+
+def build_on_tarball(tmp_path: Path, tarball: bytes, stages: list[dict[str, Any]]) -> tuple[dict[str, Any], Path]:
+    """Run ``stages`` on a tree unpacked from ``tarball`` (one pipeline, exported): (result, tree)."""
+    blob = tmp_path / "tree.tar"
+    blob.write_bytes(tarball)
+    checksum = "sha256:" + hashlib.sha256(tarball).hexdigest()
+    untar = {"type": "org.osbuild.untar", "inputs": {"file": {"type": "org.osbuild.files",
+             "origin": "org.osbuild.source", "references": [checksum]}}}
+    manifest = {"version": "2", "sources": {"org.osbuild.curl": {"items": {checksum: {"url": blob.as_uri()}}}},
+                "pipelines": [{"name": "tree", "stages": [untar, *stages]}]}
+    out = tmp_path / "out"
+    proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(out), "--export", "tree",
+                     "--json", "-", stdin=json.dumps(manifest).encode())
+    return result_json(proc), out / "tree"

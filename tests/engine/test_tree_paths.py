@@ -3,7 +3,6 @@ on a real directory with hostile symlinks, and real engine builds whose tree has
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -15,7 +14,7 @@ import pytest
 
 from osbuildd.engine.stageapi import StageArgs, TreeRoot
 
-from .helpers import engine, result_json
+from .helpers import build_on_tarball
 
 PROBE = f"osbuildd-treepaths-{uuid.uuid4().hex[:8]}"
 
@@ -148,17 +147,7 @@ def _hostile_tarball(decoy: Path) -> bytes:
 
 
 def _build(tmp_path: Path, stages: list[dict], decoy: Path) -> tuple[dict, Path]:
-    blob = tmp_path / "hostile.tar"
-    blob.write_bytes(_hostile_tarball(decoy))
-    checksum = "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
-    untar = {"type": "org.osbuild.untar", "inputs": {"file": {"type": "org.osbuild.files",
-             "origin": "org.osbuild.source", "references": [checksum]}}}
-    manifest = {"version": "2", "sources": {"org.osbuild.curl": {"items": {checksum: {"url": blob.as_uri()}}}},
-                "pipelines": [{"name": "tree", "stages": [untar, *stages]}]}
-    out = tmp_path / "out"
-    proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(out), "--export", "tree",
-                     "--json", "-", stdin=json.dumps(manifest).encode())
-    return result_json(proc), out / "tree"
+    return build_on_tarball(tmp_path, _hostile_tarball(decoy), stages)
 
 
 WRITES = [

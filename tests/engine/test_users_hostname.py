@@ -4,7 +4,6 @@ the stage for what a JSON-schema pattern cannot catch. A tiny tree, no packages.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import engine, result_json
+from .helpers import build_on_tarball
 
 FILES = {"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nold:x:1100:1100::/home/old:/bin/sh\n",
          "etc/group": "root:x:0:\nold:x:1100:\n", "etc/shadow": "root:*:19000:0:99999:7:::\nold:*:19000::::::\n",
@@ -35,17 +34,7 @@ def _tree_tarball() -> bytes:
 
 
 def _build(tmp_path: Path, stages: list[dict]) -> tuple[dict, Path]:
-    blob = tmp_path / "tree.tar"
-    blob.write_bytes(_tree_tarball())
-    checksum = "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
-    untar = {"type": "org.osbuild.untar", "inputs": {"file": {"type": "org.osbuild.files",
-             "origin": "org.osbuild.source", "references": [checksum]}}}
-    manifest = {"version": "2", "sources": {"org.osbuild.curl": {"items": {checksum: {"url": blob.as_uri()}}}},
-                "pipelines": [{"name": "tree", "stages": [untar, *stages]}]}
-    out = tmp_path / "out"
-    proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(out), "--export", "tree",
-                     "--json", "-", stdin=json.dumps(manifest).encode())
-    return result_json(proc), out / "tree"
+    return build_on_tarball(tmp_path, _tree_tarball(), stages)
 
 
 @pytest.mark.usefixtures("require_root")

@@ -1,8 +1,9 @@
-"""The daemon as the Weldr benches run it: `osbuildd serve` on a private state dir, no local
-executor (composes are measured, never built), warnings-only JSON logs."""
+"""What the Weldr benches serve: the daemon (`osbuildd serve` on a private state dir, no local executor,
+so composes are measured, never built) and their baseline (a bare aiohttp app on the same event loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -16,3 +17,35 @@ def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
                     f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n')
     return subprocess.Popen([sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
+               b'"backend":"osbuild-composer","build":"baseline","msgs":[]}\n')
+
+
+def baseline_server(socket_path: str) -> None:
+    """A bare aiohttp app answering constant JSON on the unix socket, on the loop the daemon picks."""
+    from aiohttp import web
+
+    async def status(_: web.Request) -> web.Response:
+        return web.Response(body=STATUS_BODY, content_type="application/json", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/api/status", status)
+    try:   # the loop the daemon picks (osbuildd.daemon.run), so the ratio compares like with like
+        from osbuildd.daemon import event_loop_factory
+        factory = event_loop_factory()
+    except ImportError:
+        factory = None
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.UnixSite(runner, socket_path).start()
+        await asyncio.Event().wait()
+
+    if factory is None:
+        asyncio.run(main())
+    else:
+        with asyncio.Runner(loop_factory=factory) as r:
+            r.run(main())

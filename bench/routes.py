@@ -34,41 +34,10 @@ import uuid  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.daemonproc import start_daemon  # noqa: E402
+from bench.daemonproc import baseline_server, start_daemon  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 BAR_MS = 0.2
-STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
-               b'"backend":"osbuild-composer","build":"baseline","msgs":[]}\n')
-
-
-def baseline_server(socket_path: str) -> None:
-    from aiohttp import web
-
-    async def status(_: web.Request) -> web.Response:
-        return web.Response(body=STATUS_BODY, content_type="application/json", charset="utf-8")
-
-    app = web.Application()
-    app.router.add_get("/api/status", status)
-    try:   # the loop the daemon picks (osbuildd.daemon.run), so the ratio compares like with like
-        from osbuildd.daemon import event_loop_factory
-        factory = event_loop_factory()
-    except ImportError:
-        factory = None
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.UnixSite(runner, socket_path).start()
-        await asyncio.Event().wait()
-
-    if factory is None:
-        asyncio.run(main())
-    else:
-        with asyncio.Runner(loop_factory=factory) as r:
-            r.run(main())
-
-
 def _package(i: int) -> dict:
     return {"name": f"pkg{i:03d}", "epoch": 0, "version": f"1.{i}", "release": "1", "arch": "amd64",
             "url": f"http://deb.example/pool/pkg{i:03d}.deb", "checksum": "sha256:" + "0" * 64}

@@ -41,24 +41,7 @@ import aiohttp  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.daemonproc import start_daemon  # noqa: E402
-
-STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'
-               b'"backend":"osbuild-composer","build":"baseline","msgs":[]}\n')
-
-
-# ------------------------------------------------------------------------------------------- servers
-
-
-def baseline_server(socket_path: str) -> None:
-    from aiohttp import web
-
-    async def status(_: web.Request) -> web.Response:
-        return web.Response(body=STATUS_BODY, content_type="application/json", charset="utf-8")
-
-    app = web.Application()
-    app.router.add_get("/api/status", status)
-    web.run_app(app, path=socket_path, print=None, access_log=None)
+from bench.daemonproc import baseline_server, start_daemon  # noqa: E402
 
 
 async def prepare_state(state: Path, blueprints: int, composes: int) -> None:

@@ -49,3 +49,17 @@ def baseline_server(socket_path: str) -> None:
     else:
         with asyncio.Runner(loop_factory=factory) as r:
             r.run(main())
+
+
+async def fetch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One keep-alive HTTP/1.1 exchange; returns the status. Bodies are read by Content-Length."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status

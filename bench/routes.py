@@ -34,7 +34,7 @@ import uuid  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.daemonproc import baseline_server, start_daemon  # noqa: E402
+from bench.daemonproc import baseline_server, fetch, start_daemon  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 BAR_MS = 0.2
@@ -92,7 +92,7 @@ async def wait_ready(socket_path: Path, proc: subprocess.Popen) -> None:
         try:
             r, w = await asyncio.open_unix_connection(str(socket_path))
             try:
-                if await _fetch(r, w, b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n") == 200:
+                if await fetch(r, w, b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n") == 200:
                     return
             finally:
                 w.close()
@@ -108,25 +108,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-async def _fetch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
 async def load(socket_path: Path, pid: int, path: str, clients: int, seconds: float) -> tuple[float, float]:
     """(requests/s, daemon CPU ms per request) with ``clients`` closed-loop keep-alive connections."""
     request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
     conns = [await asyncio.open_unix_connection(str(socket_path), limit=1 << 24) for _ in range(clients)]
     for r, w in conns:   # warm: the first request of a route may fill a cache
-        if (status := await _fetch(r, w, request)) != 200:
+        if (status := await fetch(r, w, request)) != 200:
             raise SystemExit(f"{path}: HTTP {status}")
     done = 0
     deadline = time.perf_counter() + seconds
@@ -134,7 +121,7 @@ async def load(socket_path: Path, pid: int, path: str, clients: int, seconds: fl
     async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            if (status := await _fetch(reader, writer, request)) != 200:
+            if (status := await fetch(reader, writer, request)) != 200:
                 raise SystemExit(f"{path}: HTTP {status}")
             done += 1
 

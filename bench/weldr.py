@@ -41,7 +41,7 @@ import aiohttp  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.daemonproc import baseline_server, start_daemon  # noqa: E402
+from bench.daemonproc import baseline_server, fetch, start_daemon  # noqa: E402
 
 
 async def prepare_state(state: Path, blueprints: int, composes: int) -> None:
@@ -124,20 +124,6 @@ async def wait_ready(socket_path: Path, proc: subprocess.Popen) -> None:
 # ------------------------------------------------------------------------------------------- load
 
 
-async def _fetch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    """One keep-alive HTTP/1.1 exchange; returns the status. Bodies are read by Content-Length."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
 async def load(socket_path: Path, path: str, clients: int, seconds: float, max_requests: int | None = None
                ) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, requests) with ``clients`` concurrent keep-alive connections.
@@ -155,7 +141,7 @@ async def load(socket_path: Path, path: str, clients: int, seconds: float, max_r
         while time.perf_counter() < deadline and (max_requests is None or issued < max_requests):
             issued += 1
             t0 = time.perf_counter()
-            status = await _fetch(reader, writer, request)
+            status = await fetch(reader, writer, request)
             if status != 200:
                 raise SystemExit(f"{path}: HTTP {status}")
             latencies.append(time.perf_counter() - t0)

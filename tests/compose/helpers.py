@@ -13,6 +13,9 @@ from osbuildd.compose.model import UploadTarget
 from osbuildd.compose.service import build_type, host_arch, target_json
 from osbuildd.runner.cleanup import loops_backed_under, mounts_under, processes_marked
 
+# replays osbuild's recorded samples (tests/data/osbuild) in the mode FAKE_OSBUILD_MODE names
+FAKE_OSBUILD = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
+
 
 async def enqueue_manifest(services: Any, manifest: dict, *, exports: list[str], filename: str,
                            checkpoints: list[str] = (), targets: list[UploadTarget] = ()) -> str:

@@ -18,9 +18,8 @@ from osbuildd.config import Config
 from osbuildd.runner import engines, resolve_osbuild, run_osbuild
 from osbuildd.services import Services
 
-from .helpers import enqueue_manifest, wait_state
+from .helpers import FAKE_OSBUILD, enqueue_manifest, wait_state
 
-FAKE = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
 DATA = Path(__file__).parent.parent / "data" / "osbuild"
 
 
@@ -42,7 +41,7 @@ async def test_config_size_reaches_osbuild_as_bytes(tmp_path, record):
     state = tmp_path / "state"
     cfg = tmp_path / "osbuildd.toml"
     cfg.write_text(f'state_dir = "{state}"\n[weldr]\nsocket = "{tmp_path}/api.socket"\n'
-                   f'[builder]\ncache_max_size = "20Gi"\nosbuild = "{FAKE}"\n')
+                   f'[builder]\ncache_max_size = "20Gi"\nosbuild = "{FAKE_OSBUILD}"\n')
     config = Config.load(cfg)
     assert config.builder.cache_max_bytes == 20 * 2**30
     s = await Services.open(config)
@@ -53,7 +52,7 @@ async def test_config_size_reaches_osbuild_as_bytes(tmp_path, record):
     finally:
         await s.close()
     argv = json.loads(record.read_text())["argv"]
-    assert argv[0] == str(FAKE)                       # the explicit [builder] osbuild path is used as is
+    assert argv[0] == str(FAKE_OSBUILD)                       # the explicit [builder] osbuild path is used as is
     assert argv[argv.index("--cache-max-size") + 1] == "21474836480"
 
 
@@ -62,7 +61,7 @@ def upstream_on_path(tmp_path, monkeypatch) -> Path:
     """A fake upstream ``osbuild`` first on PATH."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "osbuild").symlink_to(FAKE)
+    (bindir / "osbuild").symlink_to(FAKE_OSBUILD)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     return bindir / "osbuild"
 
@@ -92,7 +91,7 @@ def test_auto_picks_per_manifest_with_upstream_installed(upstream_on_path):
     with pytest.raises(engines.NoEngine, match="lacks org.osbuild.rpm and it also uses org.osbuildd"):
         resolve_osbuild("auto", manifest("org.osbuildd.debian.bootstrap", "org.osbuild.rpm"))
     # an explicit path is used as is, whatever the manifest
-    assert resolve_osbuild(str(FAKE), DEBIAN) == [str(FAKE)]
+    assert resolve_osbuild(str(FAKE_OSBUILD), DEBIAN) == [str(FAKE_OSBUILD)]
 
 
 def test_auto_without_upstream(monkeypatch, tmp_path):

@@ -9,15 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from testdata import OSBUILD, data_file
+from testdata import data_file
 
 from osbuildd.compose import UploadTarget, attach
 from osbuildd.config import Config
 from osbuildd.services import Services
 
 from .helpers import NOTHING, enqueue_manifest, leftovers, until, wait_state
-
-FAKE = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +30,6 @@ async def open_services(state: Path, **builder) -> Services:
     s = await Services.open(config)
     await attach(s)
     return s
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(OSBUILD))
-
-    def mode(m: str) -> str:
-        monkeypatch.setenv("FAKE_OSBUILD_MODE", m)
-        return str(FAKE)
-    return mode
 
 
 async def test_tiny_build_through_executor(tmp_path, tiny, require_root):

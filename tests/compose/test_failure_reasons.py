@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from testdata import OSBUILD
 from weldr.conftest import WeldrClient, weldr_server
 
 from osbuildd.api.weldr.app import build_app
@@ -27,25 +28,13 @@ from osbuildd.compose import UploadTarget, failure, store
 from osbuildd.compose.service import build_type, host_arch
 from osbuildd.queue import JobError, errors
 
-from .helpers import enqueue_manifest, until, wait_state
+from .helpers import FAKE_OSBUILD, enqueue_manifest, until, wait_state
 from .test_executor import open_services
 
 HERE = Path(__file__).parent
-FAKE = HERE.parent / "runner" / "fake_osbuild.py"
 FAKE_ARTIFACT = HERE / "fake_artifact_osbuild.py"
-SAMPLES = HERE.parent / "data" / "osbuild"
 EMPTY = {"version": "2", "pipelines": []}
 SECRET = "s3cr3t-failure-reasons-key"
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    monkeypatch.setenv("FAKE_OSBUILD_NOTES", str(SAMPLES))
-
-    def mode(m: str) -> str:
-        monkeypatch.setenv("FAKE_OSBUILD_MODE", m)
-        return str(FAKE)
-    return mode
 
 
 @asynccontextmanager
@@ -269,10 +258,10 @@ def test_osbuildd_build_prints_the_failure(tmp_path, shared_state_dir):
     state.mkdir()
     for sub in ("store", "cache"):
         (state / sub).symlink_to(shared_state_dir / sub)
-    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(SAMPLES), "FAKE_OSBUILD_MODE": "failure", "TERM": "dumb"}
+    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(OSBUILD), "FAKE_OSBUILD_MODE": "failure", "TERM": "dumb"}
     p = subprocess.run(
         [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "qcow2",
-         "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(FAKE)],
+         "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(FAKE_OSBUILD)],
         capture_output=True, text=True, timeout=900, env=env)
     assert p.returncode == 1, p.stderr[-3000:]
     assert p.stdout == "" and not (tmp_path / "out").exists()

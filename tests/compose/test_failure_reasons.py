@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from testdata import OSBUILD
+from upload.conftest import serve
 from weldr.conftest import WeldrClient, weldr_server
 
 from osbuildd.api.weldr.app import build_app
@@ -186,12 +187,7 @@ async def _refusing_s3() -> tuple[web.AppRunner, str]:
             "</Message></Error>"))
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", deny)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]   # noqa: SLF001 - the port the OS gave
-    return runner, f"http://127.0.0.1:{port}"
+    return await serve(app)
 
 
 async def test_upload_failure(tmp_path, monkeypatch):

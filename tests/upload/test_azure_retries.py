@@ -9,6 +9,8 @@ from azure.core.exceptions import HttpResponseError
 
 from osbuildd.upload.azure_blob import service_client
 
+from .conftest import serve
+
 
 async def test_sdk_does_not_retry_on_its_own():
     hits: list[str] = []
@@ -19,13 +21,9 @@ async def test_sdk_does_not_retry_on_its_own():
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", busy)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, url = await serve(app)
     try:
-        svc = service_client(f"http://127.0.0.1:{port}/acct", "acct", "a2V5")
+        svc = service_client(f"{url}/acct", "acct", "a2V5")
         async with svc:
             with pytest.raises(HttpResponseError):
                 await svc.get_blob_client("c", "b.vhd").create_page_blob(512)

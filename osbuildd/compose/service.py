@@ -13,7 +13,6 @@ import json
 import platform
 import random
 import shutil
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from osbuildd.distro import Repository, repocheck
 from osbuildd.queue import JobNotFound, JobStatus, errors
 from osbuildd.queue.errors import JobStoreError
 
-from . import handlers, store
+from . import handlers, readcache, store
 from .model import (
     LOCAL_TARGETS,
     Compose,
@@ -47,7 +46,6 @@ KNOWN_TARGETS = frozenset({
 SETTLED = (JobStatus.FINISHED, JobStatus.CANCELED)
 MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
 DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
-WHOLE_CACHE = 256   # settled composes get() keeps whole (packages, manifest: up to ~100 KB each)
 
 
 def _redact(options: dict) -> dict:
@@ -125,15 +123,11 @@ class ComposeService:
         self._deletes = 0                    # bumped by delete(): a list() that read before it
         self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
         self._sealer_obj: sealing.Sealer | None = None   # opened on the first compose with credentials
-        # snapshot() answered without SQL while nobody committed to the database since (_db_version)
-        self._probe: sqlite3.Connection | None = None
-        self._probe_tried = False
+        # snapshot() answered without SQL while nobody committed to the database since
+        self._data_version = readcache.DataVersion(getattr(self.db, "path", None))
         self._snap: Snapshot | None = None
         self._snap_mark: tuple[int, int, int] | None = None   # (db version, deletes, version) of _snap
-        # get() of a settled compose (finished/failed: it can only be deleted now), most recent last;
-        # checked against the row counts once per db version
-        self._whole: dict[str, Compose] = {}
-        self._whole_mark: tuple[int, tuple[int, int] | None] = (-1, None)   # (db version, counts)
+        self._whole = readcache.SettledComposes(self.db, self._data_version)   # get()'s cache
 
     async def _sealer(self) -> sealing.Sealer:
         if self._sealer_obj is None:
@@ -370,11 +364,10 @@ class ComposeService:
     async def get(self, compose_id: str) -> Compose:
         """The compose, whole. A settled finished/failed one comes from a small cache (the same
         object until it is deleted or rows change behind this service); never mutate it."""
-        hit = self._whole.get(compose_id)
-        if hit is not None and await self._whole_valid() and compose_id in self._whole:
-            self._whole[compose_id] = self._whole.pop(compose_id)   # most recently used last
+        hit = await self._whole.get(compose_id)
+        if hit is not None:
             return hit
-        deletes, gen = self._deletes, await self._db_version()
+        deletes, gen = self._deletes, await self._data_version.get()
         found = await store.fetch_with_jobs(self.db, "c.id = ?", (compose_id,))
         if not found:   # no such compose, or its build job was deleted meanwhile
             raise ComposeNotFound(compose_id)
@@ -382,47 +375,8 @@ class ComposeService:
         # canceled ones are left out: the executor may still write their error (refresh())
         if gen is not None and deletes == self._deletes and c.state in ("finished", "failed") \
                 and _is_settled(found[0]):
-            self._whole[compose_id] = c
-            if len(self._whole) > WHOLE_CACHE:
-                del self._whole[next(iter(self._whole))]
+            self._whole.put(compose_id, c)
         return c
-
-    async def _db_version(self) -> int | None:
-        """``PRAGMA data_version`` of a read-only connection of this service's own: it changes
-        whenever any other connection (the daemon's writer, a remote worker's, a test's) commits.
-        None: cannot tell, cache nothing. Run on the loop on purpose: in WAL mode it reads the
-        shared-memory index (~3 us), where a hop to a database thread costs ~50 us of CPU."""
-        if self._probe is None:
-            if self._probe_tried:
-                return None
-            self._probe_tried = True
-            path = getattr(self.db, "path", None)
-            if path is None:
-                return None
-            try:
-                self._probe = await asyncio.to_thread(
-                    sqlite3.connect, f"file:{path}?mode=ro", uri=True, check_same_thread=False,
-                    isolation_level=None)
-            except sqlite3.Error:
-                return None
-        try:
-            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error:   # busy (WAL recovery) or gone: read from the database this time
-            return None
-
-    async def _whole_valid(self) -> bool:
-        """False (and the get() cache emptied) when compose or job rows appeared or went since the
-        last check: a cached compose may have lost its jobs. One count query per db version."""
-        gen = await self._db_version()
-        if gen is None:
-            return False
-        if gen == self._whole_mark[0]:
-            return True
-        counts = await store.counts(self.db)
-        if counts != self._whole_mark[1]:
-            self._whole.clear()
-        self._whole_mark = (gen, counts)
-        return bool(self._whole)
 
     async def list(self, channel: str | None = None) -> list[Compose]:
         """Every compose, whole (packages, manifest, result), read afresh: see snapshot() for polling."""
@@ -434,12 +388,12 @@ class ComposeService:
         """Every compose, for listings that are polled (Weldr's compose/status/*, queue, ...): only
         the composes that are not settled are read from SQLite. Slim: ``packages`` is empty and
         ``manifest``/``result`` None (they are most of a compose's memory; get() has them)."""
-        gen = await self._db_version()
+        gen = await self._data_version.get()
         if gen is not None and self._snap is not None and self._snap_mark == (gen, self._deletes, self._version):
             return self._snap   # nothing committed since: the same answer, without SQL
         async with self._list_lock:
             # read before the SQL: a commit meanwhile changes it, and the next call reads again
-            gen, deletes = await self._db_version(), self._deletes
+            gen, deletes = await self._data_version.get(), self._deletes
             snap = await self._list()
             if gen is not None and snap.version >= 0 and deletes == self._deletes:
                 self._snap, self._snap_mark = snap, (gen, deletes, self._version)
@@ -502,14 +456,14 @@ class ComposeService:
     def refresh(self, compose_id: str) -> None:
         """A settled compose changed anyway (the executor wrote a canceled build's error): the next
         snapshot() reads it again."""
-        self._whole.pop(compose_id, None)
+        self._whole.drop(compose_id)
         if self._settled is not None and self._settled.pop(compose_id, None) is not None:
             self._changed()
             self._live.add(compose_id)
 
     def _forget(self, compose_id: str) -> None:
         self._deletes += 1
-        self._whole.pop(compose_id, None)
+        self._whole.drop(compose_id)
         if self._settled is not None and self._settled.pop(compose_id, None) is not None:
             self._changed()
         self._live.discard(compose_id)
@@ -562,9 +516,7 @@ class ComposeService:
     async def close(self) -> None:
         if self.executor is not None:
             await self.executor.close()
-        if self._probe is not None:
-            self._probe.close()
-            self._probe = None
+        self._data_version.close()
 
 
 @dataclass

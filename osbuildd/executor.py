@@ -205,15 +205,18 @@ class LocalExecutor:
                 cache_max_size=self.config.builder.cache_max_size, stage_timeout=stage_timeout,
                 on_progress=on_progress, log_dir=logs, cancel=cancel, on_start=on_start,
                 state_dir=self.config.state_dir, job_id=job.id, cleanup_paths=cleanup)
-            await self._finish_build(dq, mres, res, outdir, results, blog)
+            outcome = await self._finish_build(dq, mres, res, outdir, results, blog)
         finally:
             self._running.pop(job.id, None)
             with contextlib.suppress(Exception):
                 await asyncio.shield(store.set_pgid(self.db, job.id, None))
             await asyncio.shield(asyncio.to_thread(shutil.rmtree, outdir, True))
+        # settled only once its scratch dir is gone: a finished compose leaves nothing under tmp/
+        await self.jobs.finish(dq.token, *outcome)
 
     async def _finish_build(self, dq: Dequeued, mres: dict, res: OSBuildResult, outdir: Path,
-                            results: Path, blog: Any) -> None:
+                            results: Path, blog: Any) -> tuple[dict[str, Any], JobError | None]:
+        """The build job's (result, error), its artifact moved into results/ and uploaded."""
         job = dq.job
         pipeline_names = mres.get("pipeline_names")
         result: dict[str, Any] = {
@@ -223,8 +226,7 @@ class LocalExecutor:
         if res.kind == "canceled":
             blog.info("build canceled")
             await self._fail_canceled(job.id, result)
-            await self.jobs.finish(dq.token, result, JobError(errors.BUILD_JOB, failure.CANCELED_BY_USER))
-            return
+            return result, JobError(errors.BUILD_JOB, failure.CANCELED_BY_USER)
         if not res.success:
             details: dict[str, Any] = {"kind": res.kind, "returncode": res.returncode}
             if res.failed_stage:
@@ -241,8 +243,7 @@ class LocalExecutor:
             blog.warning("build failed", error=res.error, stage=details.get("stage"))
             await self._note(job.id, err)
             await asyncio.to_thread(_write_json, results / "result.json", result)
-            await self.jobs.finish(dq.token, result, err)
-            return
+            return result, err
         filename = mres.get("filename") or job.args.get("filename")
         exports = mres.get("exports") or []
         src = outdir / exports[-1] / filename if exports else outdir / filename
@@ -256,8 +257,7 @@ class LocalExecutor:
             result["success"] = False
             result["job_error"] = err.to_dict()
             await self._note(job.id, err)
-            await self.jobs.finish(dq.token, result, err)
-            return
+            return result, err
         try:   # credentials unsealed in memory only, for the uploads
             targets = await asyncio.to_thread(sealing.unseal_targets, job.args,
                                               functools.partial(sealing.Sealer.open, self.config.state_dir))
@@ -275,7 +275,7 @@ class LocalExecutor:
             await self._note(job.id, error)
         await asyncio.to_thread(_write_json, results / "result.json", result)
         blog.info("build finished", artifact=str(dst), seconds=round(res.duration, 1))
-        await self.jobs.finish(dq.token, result, error)
+        return result, error
 
     async def _upload(self, job: Any, targets: list[dict], artifact: Path,
                       seal_error: str | None = None) -> tuple[list[dict], Any]:

@@ -46,9 +46,6 @@ def _parse_uuid(raw: str) -> str | None:
 
 
 async def _lookup(request: web.Request, compose_id: str) -> Any | None:
-    stash = request.get(_LOOKED_UP)
-    if stash is not None and stash[0] == compose_id:
-        return stash[1]
     try:
         return await _service(request).get(compose_id)
     except LookupError:
@@ -323,7 +320,7 @@ class ListCoalescer:
         self.generation = 0
         self._inflight: tuple[int, asyncio.Future[Listing]] | None = None
         self.entries = EntryCache()
-        self.info: dict[tuple[str, int], tuple[Any, bytes]] = {}   # see _cached_info
+        self.info: dict[tuple[str, int], tuple[Any, bytes]] = {}   # see compose_info
 
     def changed(self) -> None:
         self.generation += 1
@@ -435,44 +432,10 @@ async def compose_status(request: web.Request) -> web.Response:
     return _entries_response([("uuids", out)])
 
 
-# request key: (id, compose) the info cache looked up already (web.RequestKey from aiohttp 3.12 on)
-_LOOKED_UP: Any = getattr(web, "RequestKey", lambda name, _t: name)("weldr_compose_looked_up", tuple)
-
-
-def _cached_info(handler: Any) -> Any:
-    """compose/info of a settled compose is rendered once: the body is reused while the compose
-    service hands out the very same object for it (until delete or a change behind its back)."""
-
-    async def cached(request: web.Request) -> web.StreamResponse:
-        svc = _service(request)
-        cid = _parse_uuid(request.match_info["uuid"])
-        if cid is None or not getattr(svc, "stable_settled", False):
-            return await handler(request)
-        compose = await _lookup(request, cid)
-        request[_LOOKED_UP] = (cid, compose)   # the handler's own lookup takes it from here
-        if compose is None or state(compose) not in ("FINISHED", "FAILED"):
-            return await handler(request)
-        cache = _lists(request).info
-        key = (cid, api_version(request))
-        hit = cache.get(key)
-        if hit is not None and hit[0] is compose:
-            cache[key] = cache.pop(key)   # most recently used last
-            return _bytes_response(hit[1])
-        resp = await handler(request)
-        if resp.status == 200 and isinstance(resp, web.Response) and isinstance(resp.body, bytes):
-            cache[key] = (compose, resp.body)
-            if len(cache) > INFO_CACHE:
-                del cache[next(iter(cache))]
-        return resp
-
-    return cached
-
-
 INFO_CACHE = 512   # rendered compose/info bodies kept (a few KB each, up to ~100 KB with many packages)
 
 
 @routes.get(V + "/compose/info/{uuid}")
-@_cached_info
 async def compose_info(request: web.Request) -> web.Response:
     v = api_version(request)
     raw = request.match_info["uuid"]
@@ -480,6 +443,21 @@ async def compose_info(request: web.Request) -> web.Response:
     compose = await _lookup(request, cid) if cid else None
     if compose is None:
         raise bad_request("UnknownUUID", f"{raw} is not a valid build uuid")
+    if state(compose) not in ("FINISHED", "FAILED") or not getattr(_service(request), "stable_settled", False):
+        return _bytes_response(_info_body(compose, v))
+    # a settled compose is rendered once: its body is reused while the compose service hands out
+    # the very same object for it (until delete or a change behind its back)
+    cache = _lists(request).info
+    key = (compose.id, v)
+    hit = cache.pop(key, None)
+    body = hit[1] if hit is not None and hit[0] is compose else _info_body(compose, v)
+    cache[key] = (compose, body)   # most recently used last
+    if len(cache) > INFO_CACHE:
+        del cache[next(iter(cache))]
+    return _bytes_response(body)
+
+
+def _info_body(compose: Any, v: int) -> bytes:
     req = compose.request or {}
     blueprint = req.get("blueprint") if isinstance(req, dict) else None
     if not isinstance(blueprint, dict):
@@ -497,7 +475,7 @@ async def compose_info(request: web.Request) -> web.Response:
     error = error_field(compose)
     if error is not None:
         out["error"] = error   # osbuildd extra: why it FAILED (clients ignore unknown keys)
-    return json_response(out)
+    return dumps(out).encode()
 
 
 # ------------------------------------------------------------------------------- cancel / delete

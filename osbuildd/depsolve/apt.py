@@ -376,11 +376,15 @@ _INDEX_KEYS = ("Package", "Version", "Architecture", "Description", "Homepage", 
                "SHA256", "Size")
 
 
+def _base_url(repo: Any) -> str:
+    """The repository's (first) base URL, without a trailing slash."""
+    urls = _repo_field(repo, "baseurl") or []
+    return (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
+
+
 def _list_prefix(repo: Any) -> str:
     """The name apt gives a repository's index files (URItoFileName of <base>/dists/<suite>)."""
-    urls = _repo_field(repo, "baseurl") or []
-    base = (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
-    base = re.sub(r"^[a-z+]+://", "", base)
+    base = re.sub(r"^[a-z+]+://", "", _base_url(repo))
     base = re.sub(r"^[^/@]*@", "", base)      # credentials never reach the file name
     suite = str(_repo_field(repo, "suite") or "")
     path = f"{base}/{suite}" if suite.endswith("/") else f"{base}/dists/{suite}"
@@ -403,8 +407,7 @@ def _read_packages(lists: Path, repos: list[Any]) -> tuple[dict[str, PackageInfo
     for f in sorted(lists.glob("*_Packages")):
         repo = _repo_of_list(f.name, repos)
         repo_id = str(_repo_field(repo, "id", "") or "") if repo is not None else ""
-        urls = (_repo_field(repo, "baseurl") or []) if repo is not None else []
-        base = (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
+        base = _base_url(repo) if repo is not None else ""
         with open(f, encoding="utf-8", errors="replace") as fh:
             stanza: dict[str, str] = {}
             last = ""

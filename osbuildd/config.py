@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osbuildd.engine import datasizes
+from osbuildd.common import datasizes
 
 DEFAULT_PATH = Path("/etc/osbuildd/osbuildd.toml")
 ENV_VAR = "OSBUILDD_CONFIG"
@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 
 def parse_size(text: str | int) -> int:
     """Bytes of a size such as ``"20GiB"``, ``"20Gi"``, ``"500MB"`` or ``1048576`` (one parser:
-    ``osbuildd.engine.datasizes``)."""
+    ``osbuildd.common.datasizes``)."""
     return datasizes.parse(text)
 
 

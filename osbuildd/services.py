@@ -1,14 +1,35 @@
-"""What every part of the daemon shares: configuration, database, job store, compose service, logger."""
+"""What every API of the daemon shares, opened once by the daemon and handed to each API.
+
+No API creates anything another API needs: the blueprint store, the source store, the compose
+service, the depsolver and the distributions are all here, opened by :meth:`Services.open` and closed
+by :meth:`Services.close`. An API keeps only what is its own (Weldr's listing coalescer, ...).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
+from osbuildd.blueprint.store import BlueprintStore
+from osbuildd.compose import ComposeService
 from osbuildd.config import Config
+from osbuildd.distro.sourcestore import SourceStore
 from osbuildd.log import get_logger
 from osbuildd.queue import LOCAL_OWNER, Database, JobStore, errors
+
+
+def _default_depsolver() -> ModuleType:
+    import osbuildd.depsolve as depsolve
+
+    return depsolve
+
+
+def _default_distros() -> ModuleType:
+    import osbuildd.distro as distros
+
+    return distros
 
 
 @dataclass
@@ -16,13 +37,21 @@ class Services:
     config: Config
     db: Database
     jobs: JobStore
-    compose: Any = None  # osbuildd.compose.ComposeService, set by osbuildd.compose.attach()
+    blueprints: BlueprintStore
+    sources: SourceStore
+    compose: ComposeService
+    # module-like: depsolve(distro, arch, sets, cache_dir), search(...), details(...)
+    depsolver: Any = field(default_factory=_default_depsolver)
+    # module-like: get(name), names(), host(override)
+    distros: Any = field(default_factory=_default_distros)
     log: Any = field(default_factory=get_logger)
 
     @classmethod
     async def open(cls, config: Config, *, recover: bool = True) -> Services:
-        """Open the database (migrations applied) and job store; ``recover`` runs crash recovery
-        (jobs left running by a dead process settled, ``<state_dir>/tmp`` emptied) first."""
+        """Open the database (migrations applied), the job store, the blueprint and source stores and
+        the compose service; ``recover`` runs crash recovery (jobs left running by a dead process
+        settled, ``<state_dir>/tmp`` emptied) first. Builds run only once the daemon (or the CLI)
+        starts an executor on these services."""
         from osbuildd.distro import repocheck
         repocheck.configure(config.builder.local_repo_dirs, config.builder.keyring_dirs)
         for d in (config.state_dir, config.tmp_dir, config.results_dir, config.store_dir, config.cache_dir):
@@ -35,7 +64,10 @@ class Services:
         except BaseException:
             await db.close()
             raise
-        return cls(config=config, db=db, jobs=jobs, log=get_logger("osbuildd"))
+        services = cls(config=config, db=db, jobs=jobs, blueprints=BlueprintStore(db), sources=SourceStore(db),
+                       compose=None, log=get_logger("osbuildd"))  # type: ignore[arg-type]
+        services.compose = ComposeService(services)
+        return services
 
     async def close(self) -> None:
         """Stop the compose service (running builds end FAILED "daemon shutting down"), the heartbeat

@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from osbuildd.engine import datasizes
+from osbuildd.common import datasizes
 from osbuildd.engine.objectstore import Store
 
 DEFAULT_STATE = "/var/tmp/osbuildd-test/state"

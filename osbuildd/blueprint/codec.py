@@ -17,7 +17,7 @@ from dataclasses import MISSING, field, fields, is_dataclass
 from functools import cache
 from typing import Any
 
-from osbuildd.engine import datasizes
+from osbuildd.common import datasizes
 
 from .errors import BlueprintError
 
@@ -90,7 +90,7 @@ def _is_union(tp: Any) -> bool:
 # data sizes ("2 GiB", "500MiB", 1024) as osbuild/images datasizes parses them
 
 def parse_size(text: str) -> int:
-    """Bytes of a size string (upstream's datasizes units, see ``osbuildd.engine.datasizes``)."""
+    """Bytes of a size string (upstream's datasizes units, see ``osbuildd.common.datasizes``)."""
     return datasizes.parse(text)
 
 

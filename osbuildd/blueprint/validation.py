@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from osbuildd.engine.names import hostname_error, timezone_error
+from osbuildd.common.names import hostname_error, timezone_error
 
 from .customizations import Customizations, DiskCustomization
 from .errors import BlueprintError

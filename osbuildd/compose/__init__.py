@@ -26,7 +26,7 @@ async def attach(services: Any, *, start_executor: bool | None = None) -> Compos
     the local executor (after removing what a crashed build left behind)."""
     from osbuildd.executor import LocalExecutor
 
-    service = ComposeService(services)
+    service = getattr(services, "compose", None) or ComposeService(services)
     services.compose = service
     run_local = services.config.builder.local_executor if start_executor is None else start_executor
     executor = LocalExecutor(services)

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import datasizes
+from osbuildd.common import datasizes
 
 CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# osbuildd-engine object store\n"
 

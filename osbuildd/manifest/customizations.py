@@ -21,8 +21,8 @@ from typing import Any
 
 from osbuildd.blueprint import pathpolicy
 from osbuildd.blueprint.errors import BlueprintError
+from osbuildd.common import datasizes
 from osbuildd.distro import repocheck
-from osbuildd.engine import datasizes
 
 Stage = dict[str, Any]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osbuildd.engine import datasizes
+from osbuildd.common import datasizes
 
 from . import engines
 from .cleanup import JOB_MARKER, MARKER, cleanup_under, kill_group, marker_value, snapshot_under

@@ -12,7 +12,7 @@ import pytest
 
 from osbuildd import distro, manifest
 from osbuildd.blueprint import Blueprint, BlueprintError
-from osbuildd.engine.names import hostname_error
+from osbuildd.common.names import hostname_error
 from osbuildd.engine.validation import STAGES_DIR
 from osbuildd.manifest import customizations as cz
 

@@ -1,12 +1,12 @@
-"""The one size parser (osbuildd.engine.datasizes) and every place that reads a size through it."""
+"""The one size parser (osbuildd.common.datasizes) and every place that reads a size through it."""
 
 from __future__ import annotations
 
 import pytest
 
 from osbuildd.blueprint import parse_size as blueprint_size
+from osbuildd.common import datasizes
 from osbuildd.config import parse_size as config_size
-from osbuildd.engine import datasizes
 from osbuildd.engine.objectstore import parse_size as store_size
 from osbuildd.engine.stages.org_osbuild_truncate import parse_size as truncate_size
 from osbuildd.manifest.customizations import parse_size as minsize

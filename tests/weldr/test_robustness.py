@@ -165,7 +165,7 @@ async def test_user_sources_reach_depsolve_and_composes() -> None:
 
 def test_deb_source_becomes_an_apt_repository() -> None:
     from osbuildd.api.weldr.packages import user_source_repo
-    from osbuildd.api.weldr.sourcestore import SourceConfig
+    from osbuildd.distro.sourcestore import SourceConfig
 
     cfg = SourceConfig(name="backports", type="deb", url="http://deb.debian.org/debian", suite="bookworm-backports",
                        components=["main", "contrib"], signed_by="/usr/share/keyrings/debian-archive-keyring.gpg")

@@ -104,8 +104,8 @@ async def test_hostile_toml_source_refused(daemon: tuple[Any, Path]) -> None:
 
 async def test_good_sources_accepted(daemon: tuple[Any, Path]) -> None:
     from osbuildd.api.weldr.packages import user_source_repo
-    from osbuildd.api.weldr.sourcestore import SourceConfig
     from osbuildd.depsolve.apt import _sources_list
+    from osbuildd.distro.sourcestore import SourceConfig
 
     c, tmp = daemon
     good = {

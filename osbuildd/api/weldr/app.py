@@ -12,8 +12,8 @@ from osbuildd import __version__
 from osbuildd.api.weldr import blueprints, compose, composefiles, projects, sources, status, upload
 from osbuildd.api.weldr.context import WeldrContext
 from osbuildd.api.weldr.errors import WeldrError, not_found
-from osbuildd.api.weldr.sourcestore import SourceStore
 from osbuildd.api.weldr.util import CONTENT_TYPE, SERVICES, WELDR, V, json_response
+from osbuildd.distro.sourcestore import SourceStore
 
 log = structlog.get_logger("osbuildd.weldr")
 MAX_VERSION = 1
@@ -109,7 +109,7 @@ def build_app(
         distros=distros,
         depsolver=depsolver or _default_depsolver(),
         blueprints=_default_blueprint_store(services),
-        sources=SourceStore(services.db),
+        sources=getattr(services, "sources", None) or SourceStore(services.db),
         compose=getattr(services, "compose", None),
         cache_dir=state_dir / "cache" / "depsolve",
         host_distro=host_distro,

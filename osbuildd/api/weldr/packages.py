@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from osbuildd.api.weldr.sourcestore import SourceConfig
 from osbuildd.depsolve.debversion import weldr_evr
+from osbuildd.distro.sourcestore import SourceConfig
 
 
 def depsolved(p: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from osbuildd.api.weldr.bodies import BodyError, media_type, parse_json, parse_toml, read_body
 from osbuildd.api.weldr.errors import WeldrError, bad_request, error_entry, not_found
-from osbuildd.api.weldr.sourcestore import SOURCE_TYPES, SourceConfig, check_source, repo_source
 from osbuildd.api.weldr.util import (
     V,
     api_version,
@@ -21,6 +20,7 @@ from osbuildd.api.weldr.util import (
     text_response,
 )
 from osbuildd.distro.repocheck import RepoCheckError
+from osbuildd.distro.sourcestore import SOURCE_TYPES, SourceConfig, check_source, repo_source
 
 routes = web.RouteTableDef()
 

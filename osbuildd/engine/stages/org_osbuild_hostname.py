@@ -5,7 +5,7 @@ pattern cannot refuse a trailing newline: Python's ``$`` matches before one)."""
 
 from __future__ import annotations
 
-from osbuildd.engine.names import hostname_error
+from osbuildd.common.names import hostname_error
 from osbuildd.engine.stageapi import StageArgs
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from osbuildd.engine.names import timezone_error
+from osbuildd.common.names import timezone_error
 from osbuildd.engine.stageapi import StageArgs
 
 

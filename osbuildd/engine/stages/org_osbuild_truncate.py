@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from osbuildd.engine.datasizes import parse_truncate
+from osbuildd.common.datasizes import parse_truncate
 from osbuildd.engine.stageapi import StageArgs
 
 

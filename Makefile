@@ -11,3 +11,4 @@ test:
 
 lint:
 	.venv/bin/ruff check osbuildd tests bench
+	.venv/bin/mypy

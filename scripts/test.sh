@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: starts the protocol servers, runs ruff and pytest, stops the servers.
+# Runs the whole test suite: starts the protocol servers, runs ruff, mypy and pytest, stops the servers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OSBUILDD_TEST_MOTO=${OSBUILDD_TEST_MOTO:-http://127.0.0.1:5000}
@@ -8,6 +8,7 @@ export OSBUILDD_TEST_GCS=${OSBUILDD_TEST_GCS:-http://127.0.0.1:9023}
 bash scripts/test-servers.sh start || exit 1
 trap 'bash scripts/test-servers.sh stop' EXIT
 .venv/bin/ruff check osbuildd tests bench || exit 1
+.venv/bin/mypy || exit 1   # strict on osbuildd/ ([tool.mypy] in pyproject.toml)
 .venv/bin/python -m pytest -ra "$@"
 rc=$?
 # pytest's "no tests collected" (5) is a failure here: a suite that ran nothing proves nothing.

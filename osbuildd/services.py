@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from osbuildd.blueprint.store import BlueprintStore
 from osbuildd.compose import ComposeService
 from osbuildd.config import Config
+from osbuildd.depsolve import Depsolver
+from osbuildd.distro import Distros
 from osbuildd.distro.sourcestore import SourceStore
 from osbuildd.log import get_logger
 from osbuildd.queue import LOCAL_OWNER, Database, JobStore, errors
 
 
-def _default_depsolver() -> ModuleType:
+def _default_depsolver() -> Depsolver:
     import osbuildd.depsolve as depsolve
 
     return depsolve
 
 
-def _default_distros() -> ModuleType:
+def _default_distros() -> Distros:
     import osbuildd.distro as distros
 
     return distros
@@ -40,10 +41,8 @@ class Services:
     blueprints: BlueprintStore
     sources: SourceStore
     compose: ComposeService
-    # module-like: depsolve(distro, arch, sets, cache_dir), search(...), details(...)
-    depsolver: Any = field(default_factory=_default_depsolver)
-    # module-like: get(name), names(), host(override)
-    distros: Any = field(default_factory=_default_distros)
+    depsolver: Depsolver = field(default_factory=_default_depsolver)   # the osbuildd.depsolve module
+    distros: Distros = field(default_factory=_default_distros)         # the osbuildd.distro module
     log: Any = field(default_factory=get_logger)
 
     @classmethod

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from osbuildd.distro import Distro, Repository
 
-__all__ = ["DepsolveError", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "details", "search"]
+__all__ = ["DepsolveError", "Depsolver", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "details",
+           "search"]
 
 
 @dataclass
@@ -97,6 +98,20 @@ def _solver(distro: Distro) -> Any:
         from osbuildd.depsolve import dnf
         return dnf
     raise DepsolveError("repository", f"no solver for distribution family {distro.family!r}")
+
+
+class Depsolver(Protocol):
+    """What the services need of a depsolver: this module is one (``Services.depsolver``); the
+    Weldr tests use upstream's mock depsolver."""
+
+    async def depsolve(self, distro: Distro, arch: str, sets: dict[str, PackageSetRequest],
+                       cache_dir: Path) -> dict[str, list[PackageSpec]]: ...
+
+    async def search(self, distro: Distro, arch: str, repos: list[Repository], patterns: list[str],
+                     cache_dir: Path) -> list[PackageInfo]: ...
+
+    async def details(self, distro: Distro, arch: str, repos: list[Repository], found: list[PackageInfo],
+                      cache_dir: Path, *, fetch: bool = True) -> list[PackageInfo]: ...
 
 
 async def depsolve(distro: Distro, arch: str, sets: dict[str, PackageSetRequest],

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "Arch", "Distro", "ImageType", "Partition", "PartitionTable", "Repository",
@@ -253,6 +253,17 @@ def _catalogue() -> tuple[dict[str, Distro], dict[str, str]]:
             vendor=_VENDORS.get(d["product"], ""),
         )
     return distros, dict(raw["aliases"])
+
+
+class Distros(Protocol):
+    """What the services need of the distribution catalogue: this module is one
+    (``Services.distros``); the Weldr tests use upstream's test distro."""
+
+    def get(self, name: str) -> Distro: ...
+
+    def names(self) -> list[str]: ...
+
+    def host(self, override: str = "") -> str: ...
 
 
 def normalize_name(name: str) -> str:

@@ -2,9 +2,13 @@
 
 from .cleanup import cleanup_under, kill_marked
 from .monitor import MonitorError, MonitorEvent, MonitorParser, Progress
+from .progress import ProgressSink
+from .result import FailedStage, ResultKind
 from .run import OSBuildNotFound, OSBuildResult, resolve_osbuild, result_summary, run_osbuild
+from .stream import LogSink
 
 __all__ = [
-    "MonitorError", "MonitorEvent", "MonitorParser", "OSBuildNotFound", "OSBuildResult", "Progress",
-    "cleanup_under", "kill_marked", "resolve_osbuild", "result_summary", "run_osbuild",
+    "FailedStage", "LogSink", "MonitorError", "MonitorEvent", "MonitorParser", "OSBuildNotFound", "OSBuildResult",
+    "Progress", "ProgressSink", "ResultKind", "cleanup_under", "kill_marked", "resolve_osbuild", "result_summary",
+    "run_osbuild",
 ]

@@ -83,7 +83,7 @@ class Progress:
         return f"Progress({self.to_dict()!r})"
 
 
-def _step(rec: Any) -> tuple[str, int, int] | None:
+def _step(rec: object) -> tuple[str, int, int] | None:
     """The innermost progress level of a record, if it is a well-formed one."""
     if not isinstance(rec, dict):
         return None
@@ -101,7 +101,8 @@ class MonitorEvent:
 
     def __init__(self, message: str | None, origin: str | None, pipeline: str | None,
                  pipeline_id: str | None, stage: str | None, stage_id: str | None,
-                 progress: Progress | None, result: dict | None, metadata: dict | None,
+                 progress: Progress | None, result: dict[str, Any] | None,
+                 metadata: dict[str, Any] | None,
                  duration: float | None, timestamp: float | None) -> None:
         self.message = message
         self.origin = origin
@@ -143,10 +144,10 @@ class MonitorParser:
         self.progress = Progress()
         self.records = 0
         self.bad_records = 0
-        self.stage_results: dict[str, dict] = {}          # stage id -> result record
+        self.stage_results: dict[str, dict[str, Any]] = {}        # stage id -> result record
         self.stage_pipeline: dict[str, str] = {}          # stage id -> pipeline name
         self.metadata: dict[str, dict[str, Any]] = {}     # pipeline -> stage type -> metadata
-        self.failed_stage: dict | None = None
+        self.failed_stage: dict[str, Any] | None = None
 
     def feed(self, chunk: bytes) -> list[MonitorEvent]:
         buf = self._buf

@@ -1,16 +1,17 @@
 """Manifest v2: the object model and the content ids of stages and pipelines.
 
-Ids are computed the way upstream osbuild computes them (sha256 over a sequence of sort-keyed JSON
-dumps), so that a manifest gets the same stage and pipeline ids here as with upstream osbuild and
-checkpoints, logs and monitor contexts line up between the two engines.
+Ids are computed the way upstream osbuild computes them, by ``osbuildd.common.stageids`` (which
+the manifest generator uses too), so that a manifest gets the same stage and pipeline ids here as
+with upstream osbuild and checkpoints, logs and monitor contexts line up between the two engines.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from osbuildd.common import stageids
 
 
 class ManifestError(ValueError):
@@ -20,13 +21,6 @@ class ManifestError(ValueError):
         super().__init__(message)
         self.message = message
         self.path = path
-
-
-def _digest(*parts: Any) -> str:
-    m = hashlib.sha256()
-    for part in parts:
-        m.update(json.dumps(part, sort_keys=True).encode())
-    return m.hexdigest()
 
 
 @dataclass
@@ -39,7 +33,7 @@ class Input:
 
     @property
     def id(self) -> str:
-        return _digest(self.type, self.origin, self.refs, self.options)
+        return stageids.input_id(self.type, self.origin, self.refs, self.options)
 
 
 @dataclass
@@ -51,7 +45,7 @@ class Device:
 
     @property
     def id(self) -> str:
-        return _digest(self.type, self.parent.id if self.parent else "", self.options)
+        return stageids.device_id(self.type, self.parent.id if self.parent else None, self.options)
 
 
 @dataclass
@@ -65,8 +59,8 @@ class Mount:
 
     @property
     def id(self) -> str:
-        return _digest(self.type, self.device.id if self.device else None, self.target,
-                       self.partition, self.options)
+        return stageids.mount_id(self.type, self.device.id if self.device else None, self.target,
+                                 self.partition, self.options)
 
 
 @dataclass
@@ -82,18 +76,10 @@ class Stage:
 
     @property
     def id(self) -> str:
-        m = hashlib.sha256()
-        for part in (self.type, self.build, self.base, self.options):
-            m.update(json.dumps(part, sort_keys=True).encode())
-        if self.source_epoch is not None:
-            m.update(json.dumps(self.source_epoch, sort_keys=True).encode())
-        if self.inputs:
-            m.update(json.dumps({n: i.id for n, i in self.inputs.items()}, sort_keys=True).encode())
-        if self.devices:
-            m.update(json.dumps({n: d.id for n, d in self.devices.items()}, sort_keys=True).encode())
-        if self.mounts:
-            m.update(json.dumps([mnt.id for mnt in self.mounts]).encode())
-        return m.hexdigest()
+        return stageids.stage_id(self.type, self.build, self.base, self.options, self.source_epoch,
+                                 {n: i.id for n, i in self.inputs.items()},
+                                 {n: d.id for n, d in self.devices.items()},
+                                 [mnt.id for mnt in self.mounts])
 
 
 @dataclass
@@ -129,100 +115,105 @@ class Manifest:
         return None
 
 
-def _normalize_refs(refs: Any) -> dict[str, dict[str, Any]]:
-    """references may be a list of ids, an object id -> options, or a list of {id, options}."""
-    if isinstance(refs, dict):
-        return {k: dict(v or {}) for k, v in refs.items()}
-    out: dict[str, dict[str, Any]] = {}
-    for r in refs or []:
-        if isinstance(r, str):
-            out[r] = {}
-        else:
-            out[r["id"]] = dict(r.get("options") or {})
-    return out
+def _find(pipelines: list[Pipeline], ref: str) -> Pipeline | None:
+    """A pipeline defined before, by ``name:x``, by name or by id."""
+    name = stageids.ref_name(ref)
+    return next((p for p in pipelines if p.name == name), None) or next(
+        (p for p in pipelines if p.id == name), None)
+
+
+def _inputs(sdesc: dict[str, Any], pipelines: list[Pipeline], spath: list[str | int]) -> dict[str, Input]:
+    inputs: dict[str, Input] = {}
+    for iname, idesc in (sdesc.get("inputs") or {}).items():
+        refs = stageids.normalize_refs(idesc.get("references"))
+        if idesc.get("origin") == "org.osbuild.pipeline":
+            resolved: dict[str, dict[str, Any]] = {}
+            for ref, opts in refs.items():
+                target = _find(pipelines, ref)
+                if target is None or target.id is None:
+                    raise ManifestError(f"input '{iname}' refers to unknown pipeline '{ref}'",
+                                        spath + ["inputs", iname, "references"])
+                resolved[target.id] = opts
+            refs = resolved
+        inputs[iname] = Input(iname, idesc["type"], idesc["origin"], refs, dict(idesc.get("options") or {}))
+    return inputs
+
+
+def _devices(sdesc: dict[str, Any], spath: list[str | int]) -> dict[str, Device]:
+    devices: dict[str, Device] = {}
+    raw_devs: dict[str, Any] = sdesc.get("devices") or {}
+    pending = dict(raw_devs)
+    # parents may be listed after their children; resolve until nothing moves
+    while pending:
+        progressed = False
+        for dname, ddesc in list(pending.items()):
+            parent_name = ddesc.get("parent")
+            if parent_name and parent_name not in devices:
+                if parent_name not in raw_devs:
+                    raise ManifestError(f"device '{dname}' has unknown parent '{parent_name}'",
+                                        spath + ["devices", dname, "parent"])
+                continue
+            devices[dname] = Device(dname, ddesc["type"], dict(ddesc.get("options") or {}),
+                                    devices.get(parent_name) if parent_name else None)
+            del pending[dname]
+            progressed = True
+        if not progressed:
+            raise ManifestError("device parents form a cycle", spath + ["devices"])
+    return {n: devices[n] for n in raw_devs}  # keep manifest order
+
+
+def _mounts(sdesc: dict[str, Any], devices: dict[str, Device], spath: list[str | int]) -> list[Mount]:
+    mounts: list[Mount] = []
+    for mi, mdesc in enumerate(sdesc.get("mounts") or []):
+        src = mdesc.get("source")
+        dev = None
+        if src is not None:
+            dev = devices.get(src)
+            if dev is None:
+                raise ManifestError(f"mount '{mdesc['name']}' uses unknown device '{src}'",
+                                    spath + ["mounts", mi, "source"])
+        mounts.append(Mount(mdesc["name"], mdesc["type"], dev, mdesc.get("target", "/"),
+                            mdesc.get("partition"), dict(mdesc.get("options") or {})))
+    return mounts
+
+
+def _pipeline(pdesc: dict[str, Any], pipelines: list[Pipeline], path: list[str | int]) -> Pipeline:
+    name = pdesc.get("name", "")
+    build_ref = pdesc.get("build")
+    build_name: str | None = None
+    build_id: str | None = None
+    if build_ref:
+        bp = _find(pipelines, build_ref)
+        if bp is None:
+            raise ManifestError(f"build pipeline '{build_ref}' is not defined before '{name}'", path + ["build"])
+        build_name, build_id = bp.name, bp.id
+    epoch = pdesc.get("source-epoch")
+    stages: list[Stage] = []
+    base: str | None = None
+    for si, sdesc in enumerate(pdesc.get("stages", [])):
+        spath = path + ["stages", si]
+        devices = _devices(sdesc, spath)
+        stage = Stage(sdesc["type"], dict(sdesc.get("options") or {}), build_id, base, epoch,
+                      _inputs(sdesc, pipelines, spath), devices, _mounts(sdesc, devices, spath))
+        base = stage.id
+        stages.append(stage)
+    return Pipeline(name, build_name, build_id, pdesc.get("runner"), epoch, stages)
 
 
 def load(raw: dict[str, Any]) -> Manifest:
     """Build the object model from a schema-valid manifest, resolving ``name:`` references."""
-    by_name: dict[str, Pipeline] = {}
     pipelines: list[Pipeline] = []
     for pi, pdesc in enumerate(raw.get("pipelines", [])):
-        path: list[str | int] = ["pipelines", pi]
-        name = pdesc.get("name", "")
-        build_ref = pdesc.get("build")
-        build_name: str | None = None
-        build_id: str | None = None
-        if build_ref:
-            build_name = build_ref[5:] if build_ref.startswith("name:") else build_ref
-            bp = by_name.get(build_name) or next((p for p in pipelines if p.id == build_name), None)
-            if bp is None:
-                raise ManifestError(f"build pipeline '{build_ref}' is not defined before '{name}'", path + ["build"])
-            build_name, build_id = bp.name, bp.id
-        epoch = pdesc.get("source-epoch")
-        stages: list[Stage] = []
-        base: str | None = None
-        for si, sdesc in enumerate(pdesc.get("stages", [])):
-            spath = path + ["stages", si]
-            inputs: dict[str, Input] = {}
-            for iname, idesc in (sdesc.get("inputs") or {}).items():
-                refs = _normalize_refs(idesc.get("references"))
-                if idesc.get("origin") == "org.osbuild.pipeline":
-                    resolved: dict[str, dict[str, Any]] = {}
-                    for ref, opts in refs.items():
-                        pname = ref[5:] if ref.startswith("name:") else ref
-                        target = by_name.get(pname) or next((p for p in pipelines if p.id == pname), None)
-                        if target is None or target.id is None:
-                            raise ManifestError(f"input '{iname}' refers to unknown pipeline '{ref}'",
-                                                spath + ["inputs", iname, "references"])
-                        resolved[target.id] = opts
-                    refs = resolved
-                inputs[iname] = Input(iname, idesc["type"], idesc["origin"], refs, dict(idesc.get("options") or {}))
-            devices: dict[str, Device] = {}
-            raw_devs = sdesc.get("devices") or {}
-            pending = dict(raw_devs)
-            # parents may be listed after their children; resolve until nothing moves
-            while pending:
-                progressed = False
-                for dname, ddesc in list(pending.items()):
-                    parent_name = ddesc.get("parent")
-                    if parent_name and parent_name not in devices:
-                        if parent_name not in raw_devs:
-                            raise ManifestError(f"device '{dname}' has unknown parent '{parent_name}'",
-                                                spath + ["devices", dname, "parent"])
-                        continue
-                    devices[dname] = Device(dname, ddesc["type"], dict(ddesc.get("options") or {}),
-                                            devices.get(parent_name) if parent_name else None)
-                    del pending[dname]
-                    progressed = True
-                if not progressed:
-                    raise ManifestError("device parents form a cycle", spath + ["devices"])
-            devices = {n: devices[n] for n in raw_devs}  # keep manifest order
-            mounts: list[Mount] = []
-            for mi, mdesc in enumerate(sdesc.get("mounts") or []):
-                src = mdesc.get("source")
-                dev = None
-                if src is not None:
-                    dev = devices.get(src)
-                    if dev is None:
-                        raise ManifestError(f"mount '{mdesc['name']}' uses unknown device '{src}'",
-                                            spath + ["mounts", mi, "source"])
-                mounts.append(Mount(mdesc["name"], mdesc["type"], dev, mdesc.get("target", "/"),
-                                    mdesc.get("partition"), dict(mdesc.get("options") or {})))
-            stage = Stage(sdesc["type"], dict(sdesc.get("options") or {}), build_id, base, epoch,
-                          inputs, devices, mounts)
-            base = stage.id
-            stages.append(stage)
-        p = Pipeline(name, build_name, build_id, pdesc.get("runner"), epoch, stages)
-        if name in by_name:
-            raise ManifestError(f"duplicate pipeline name '{name}'", path + ["name"])
-        by_name[name] = p
+        p = _pipeline(pdesc, pipelines, ["pipelines", pi])
+        if any(q.name == p.name for q in pipelines):
+            raise ManifestError(f"duplicate pipeline name '{p.name}'", ["pipelines", pi, "name"])
         pipelines.append(p)
     return Manifest(raw, dict(raw.get("sources") or {}), pipelines)
 
 
 def describe(manifest: Manifest) -> dict[str, Any]:
     """The manifest as given, with the ``id`` of every stage filled in (``--inspect``)."""
-    out = json.loads(json.dumps(manifest.raw))
+    out: dict[str, Any] = json.loads(json.dumps(manifest.raw))
     for pdesc, p in zip(out.get("pipelines", []), manifest.pipelines, strict=True):
         new_stages = []
         for sdesc, s in zip(pdesc.get("stages", []), p.stages, strict=True):

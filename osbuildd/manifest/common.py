@@ -13,6 +13,7 @@ from typing import Any
 from osbuildd.blueprint.errors import BlueprintError
 from osbuildd.depsolve import PackageSpec
 from osbuildd.distro import ImageType, Partition, PartitionTable
+from osbuildd.manifest.errors import ManifestGenerationError
 
 SECTOR = 512
 MiB = 1 << 20
@@ -20,6 +21,16 @@ GiB = 1 << 30
 _FIRST_LBA = 2048            # first partition at 1 MiB (sfdisk's and upstream's default alignment)
 _GPT_TAIL = 33               # sectors kept free at the end for the backup GPT
 Stage = dict[str, Any]
+
+
+@dataclass
+class ManifestResult:
+    """What a generator gives: the manifest v2 document and how to build it."""
+
+    manifest: dict[str, Any]
+    exports: list[str]
+    checkpoints: list[str] = field(default_factory=list)
+    filename: str = ""          # artifact file inside <outdir>/<export>/
 
 
 class Seeded:
@@ -173,14 +184,17 @@ def _mount_name(mountpoint: str) -> str:
     return "root" if mountpoint == "/" else mountpoint.strip("/").replace("/", ".")
 
 
+def mounted(layout: DiskLayout) -> list[tuple[str, str, LaidOutPartition]]:
+    """(mountpoint, file system type, partition) of each file system that has a mountpoint."""
+    return [(p.mountpoint, p.fs_type, p) for p in layout.partitions if p.fs_type and p.mountpoint]
+
+
 def copy_tree_stage(filename: str, layout: DiskLayout, tree: str = "name:os") -> Stage:
     """Copy a pipeline's tree onto the mounted file systems of the disk image."""
-    fss = sorted((p for p in layout.filesystems() if p.mountpoint), key=lambda p: p.mountpoint.count("/")
-                 if p.mountpoint != "/" else -1)
-    devices = {_mount_name(p.mountpoint): loopback(filename, p) for p in sorted(
-        fss, key=lambda p: _mount_name(p.mountpoint))}
-    mounts = [{"name": _mount_name(p.mountpoint), "type": _MOUNT_TYPES[p.fs_type], "source": _mount_name(p.mountpoint),
-               "target": p.mountpoint} for p in fss]
+    fss = sorted(mounted(layout), key=lambda m: m[0].count("/") if m[0] != "/" else -1)
+    devices = {_mount_name(mp): loopback(filename, p) for mp, _, p in sorted(fss, key=lambda m: _mount_name(m[0]))}
+    mounts = [{"name": _mount_name(mp), "type": _MOUNT_TYPES[fs], "source": _mount_name(mp), "target": mp}
+              for mp, fs, _ in fss]
     return {"type": "org.osbuild.copy",
             "inputs": {"root-tree": {"type": "org.osbuild.tree", "origin": "org.osbuild.pipeline",
                                      "references": [tree]}},
@@ -213,7 +227,7 @@ def curl_source(packages: list[PackageSpec]) -> dict[str, Any] | None:
     items: dict[str, Any] = {}
     for p in packages:
         if not p.checksum.startswith("sha256:"):
-            raise ValueError(f"package {p.name}: checksum {p.checksum!r} is not sha256")
+            raise ManifestGenerationError(f"package {p.name}: checksum {p.checksum!r} is not sha256")
         items[p.checksum] = {"url": p.url}
     return {"items": dict(sorted(items.items()))} if items else None
 

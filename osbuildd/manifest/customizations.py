@@ -17,14 +17,20 @@ import random
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from osbuildd.blueprint import pathpolicy
+from osbuildd.blueprint import Blueprint, pathpolicy
 from osbuildd.blueprint.errors import BlueprintError
 from osbuildd.common import datasizes
-from osbuildd.distro import repocheck
+from osbuildd.distro import Distro, ImageType, repocheck
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 Stage = dict[str, Any]
+# What the generators take: a Blueprint (the compose service, the CLI), or its upstream JSON (the
+# reference requests of the tests); None is an empty blueprint.
+BlueprintInput = Blueprint | dict[str, Any] | None
 
 # Mountpoints a filesystem customization may not create (system directories, pseudo file systems).
 _PATH_RE = re.compile(r"^/(?!\.\.)((?!/\.\./).)*$")
@@ -34,7 +40,7 @@ _KNOWN = {"hostname", "kernel", "sshkey", "user", "group", "timezone", "locale",
           "filesystem", "directories", "files", "repositories", "cacerts", "fips"}
 
 
-def blueprint_dict(bp: Any) -> dict[str, Any]:
+def blueprint_dict(bp: BlueprintInput) -> dict[str, Any]:
     if bp is None:
         return {}
     if isinstance(bp, dict):
@@ -42,12 +48,13 @@ def blueprint_dict(bp: Any) -> dict[str, Any]:
     return bp.to_dict()
 
 
-def customizations(bp: Any) -> dict[str, Any]:
+def customizations(bp: BlueprintInput) -> dict[str, Any]:
     """The blueprint's `customizations` table in upstream JSON shape ({} when absent)."""
-    return blueprint_dict(bp).get("customizations") or {}
+    c: dict[str, Any] = blueprint_dict(bp).get("customizations") or {}
+    return c
 
 
-def stage(type_: str, options: dict[str, Any] | None = None, **extra: Any) -> Stage:
+def stage(type_: str, options: dict[str, Any] | None = None, **extra: object) -> Stage:
     s: Stage = {"type": type_}
     s.update(extra)
     if options is not None:
@@ -55,7 +62,7 @@ def stage(type_: str, options: dict[str, Any] | None = None, **extra: Any) -> St
     return s
 
 
-def parse_size(value: Any, field_name: str) -> int:
+def parse_size(value: str | int, field_name: str) -> int:
     """minsize: int bytes or a string like "2 GiB" / "500MiB" (upstream's datasizes)."""
     try:
         return datasizes.parse(value)
@@ -95,14 +102,14 @@ def copy_stage(files: list[tuple[str, str]]) -> Stage:
 
 # --------------------------------------------------------------------------- validation
 
-def _check_path(path: Any, field_name: str) -> str:
+def _check_path(path: object, field_name: str) -> str:
     if not isinstance(path, str) or not _PATH_RE.match(path) or path != "/" + "/".join(
             p for p in path.split("/") if p):
         raise BlueprintError(field_name, f"path {path!r} must be absolute and canonical")
     return path
 
 
-def validate_for(distro: Any, image_type: Any, bp: Any) -> None:
+def validate_for(distro: Distro, image_type: ImageType, bp: BlueprintInput) -> None:
     """Raise BlueprintError for a customization this distro/image type cannot honour."""
     c = customizations(bp)
     supported = image_type.supported_customizations
@@ -175,11 +182,11 @@ def _debian_repo_fields(i: int, r: dict[str, Any]) -> None:
                              f"{where}.gpgkeys: Debian repositories take one keyring path (Signed-By)")
 
 
-def json_value(value: Any) -> str:
+def json_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
-def _check_mode(mode: Any, field_name: str) -> None:
+def _check_mode(mode: object, field_name: str) -> None:
     if mode is not None and not re.fullmatch(r"0?[0-7]{3,4}", str(mode)):
         raise BlueprintError(field_name, f"invalid mode {mode!r}")
 
@@ -249,7 +256,8 @@ def _hashed(password: str, rng: random.Random) -> str:
     # passlib (libpass), as blueprint/validation.py: the crypt module is gone in Python 3.13
     from passlib.hash import sha512_crypt
 
-    return sha512_crypt.using(rounds=5000, salt=salt).hash(password)
+    hashed: str = sha512_crypt.using(rounds=5000, salt=salt).hash(password)   # passlib has no types
+    return hashed
 
 
 def users_stage(c: dict[str, Any], rng: random.Random) -> Stage | None:
@@ -404,7 +412,7 @@ def _pem_certs(c: dict[str, Any]) -> list[str]:
     return list(certs or [])
 
 
-def _parse_pem_certs(c: dict[str, Any]) -> list[list[Any]]:
+def _parse_pem_certs(c: dict[str, Any]) -> list[list[Certificate]]:
     """Each pem_certs entry parsed into its X.509 certificates; BlueprintError naming the bad entry."""
     from cryptography import x509
 

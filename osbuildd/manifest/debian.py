@@ -23,6 +23,9 @@ from osbuildd.depsolve import PackageSetRequest, PackageSpec
 from osbuildd.distro import Distro, ImageType, repocheck
 from osbuildd.manifest import common
 from osbuildd.manifest import customizations as cz
+from osbuildd.manifest.common import ManifestResult
+from osbuildd.manifest.customizations import BlueprintInput
+from osbuildd.manifest.errors import ManifestGenerationError
 
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 EFI_PLATFORM = {"x86_64": "x86_64-efi", "aarch64": "arm64-efi"}
@@ -41,7 +44,7 @@ def _deb_arch(arch: str) -> str:
 
 # --------------------------------------------------------------------------- package sets
 
-def _blueprint_packages(bp: Any) -> list[str]:
+def _blueprint_packages(bp: BlueprintInput) -> list[str]:
     """Blueprint packages as apt specs: ``name`` or ``name=version-glob``."""
     d = cz.blueprint_dict(bp)
     out = []
@@ -54,7 +57,7 @@ def _blueprint_packages(bp: Any) -> list[str]:
     return out
 
 
-def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
+def validate_for(distro: Distro, image_type: ImageType, bp: BlueprintInput) -> None:
     d = cz.blueprint_dict(bp)
     if d.get("groups"):
         raise BlueprintError("groups", "package groups do not exist on Debian: list the packages instead")
@@ -66,7 +69,7 @@ def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
                              f"customizations.kernel.name: invalid Debian package name {kernel!r}")
 
 
-def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> dict[str, PackageSetRequest]:
+def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput) -> dict[str, PackageSetRequest]:
     deb = _deb_arch(arch)
     c = cz.customizations(bp)
     include = []
@@ -96,7 +99,7 @@ def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> d
 # --------------------------------------------------------------------------- pipelines
 
 def _bootstrap_stage(distro: Distro, arch: str, packages: list[PackageSpec]) -> dict[str, Any]:
-    refs = {p.checksum: {} for p in sorted(packages, key=lambda p: p.checksum)}
+    refs: dict[str, dict[str, Any]] = {p.checksum: {} for p in sorted(packages, key=lambda p: p.checksum)}
     return {"type": "org.osbuildd.debian.bootstrap",
             "inputs": {"packages": {"type": "org.osbuild.files", "origin": "org.osbuild.source",
                                     "references": refs}},
@@ -120,7 +123,7 @@ def _grub_platforms(arch: str, image_type: ImageType) -> list[str]:
     return [EFI_PLATFORM[arch]]
 
 
-def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, packages: list[PackageSpec],
+def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput, packages: list[PackageSpec],
                  layout: common.DiskLayout | None, inline: cz.InlineFiles, ids: common.Seeded) -> dict[str, Any]:
     c = cz.customizations(bp)
     stages: list[dict[str, Any]] = [_bootstrap_stage(distro, arch, packages), _apt_sources_stage(distro, arch)]
@@ -148,19 +151,19 @@ def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, pack
 
 def _ext4_copy_stage(filename: str, layout: common.DiskLayout) -> dict[str, Any]:
     """The os tree onto the disk's mounted ext4 file systems (root first, then deeper ones)."""
-    fss = [p for p in layout.filesystems() if p.mountpoint and p.fs_type != "vfat"]
-    fss.sort(key=lambda p: (p.mountpoint != "/", p.mountpoint.count("/"), p.mountpoint))
+    fss = [(mp, p) for mp, fs, p in common.mounted(layout) if fs != "vfat"]
+    fss.sort(key=lambda m: (m[0] != "/", m[0].count("/"), m[0]))
 
-    def mname(p: common.LaidOutPartition) -> str:
-        return "root" if p.mountpoint == "/" else p.mountpoint.strip("/").replace("/", ".")
+    def mname(mountpoint: str) -> str:
+        return "root" if mountpoint == "/" else mountpoint.strip("/").replace("/", ".")
 
     return {"type": "org.osbuild.copy",
             "inputs": {"root-tree": {"type": "org.osbuild.tree", "origin": "org.osbuild.pipeline",
                                      "references": ["name:os"]}},
             "options": {"paths": [{"from": "input://root-tree/", "to": "mount://root/"}]},
-            "devices": {mname(p): common.loopback(filename, p) for p in sorted(fss, key=mname)},
-            "mounts": [{"name": mname(p), "type": "org.osbuild.ext4", "source": mname(p), "target": p.mountpoint}
-                       for p in fss]}
+            "devices": {mname(mp): common.loopback(filename, p) for mp, p in sorted(fss, key=lambda m: mname(m[0]))},
+            "mounts": [{"name": mname(mp), "type": "org.osbuild.ext4", "source": mname(mp), "target": mp}
+                       for mp, _ in fss]}
 
 
 def _image_pipeline(arch: str, image_type: ImageType, filename: str, layout: common.DiskLayout) -> dict[str, Any]:
@@ -224,12 +227,10 @@ def disk_file(image_type: ImageType) -> str:
     return image_type.filename if image_type.exports == ["image"] else "disk.raw"
 
 
-def generate(distro: Distro, arch: str, image_type: ImageType, bp: Any,
-             depsolved: dict[str, list[PackageSpec]], seed: int, size: int | None = None) -> Any:
-    from osbuildd.manifest import ManifestResult
-
+def generate(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput,
+             depsolved: dict[str, list[PackageSpec]], seed: int, size: int | None = None) -> ManifestResult:
     if "os" not in depsolved:
-        raise ValueError("depsolved package set 'os' missing")
+        raise ManifestGenerationError("depsolved package set 'os' missing")
     validate_for(distro, image_type, bp)
     ids = common.Seeded(seed)
     inline = cz.InlineFiles()

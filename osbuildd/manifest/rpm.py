@@ -13,11 +13,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from osbuildd.blueprint import Blueprint
 from osbuildd.blueprint.errors import BlueprintError
 from osbuildd.depsolve import PackageSetRequest, PackageSpec
 from osbuildd.distro import Distro, ImageType
 from osbuildd.manifest import common
 from osbuildd.manifest import customizations as cz
+from osbuildd.manifest.common import ManifestResult
+from osbuildd.manifest.customizations import BlueprintInput
+from osbuildd.manifest.errors import ManifestGenerationError
 
 _DATA = Path(__file__).parent / "data"
 _SELINUX = "etc/selinux/targeted/contexts/files/file_contexts"
@@ -32,7 +36,8 @@ _DISK_FILE = {"qcow2": "disk.img", "vhd": "disk.img", "ami": "image.raw", "gce":
 
 @cache
 def _type_stages() -> dict[str, Any]:
-    return json.loads((_DATA / "type_stages.json").read_text())
+    data: dict[str, Any] = json.loads((_DATA / "type_stages.json").read_text())
+    return data
 
 
 def _arch_names(names: list[str], arch: str) -> list[str]:
@@ -47,8 +52,8 @@ def _arch_names(names: list[str], arch: str) -> list[str]:
     return out
 
 
-def _blueprint_packages(bp: Any) -> list[str]:
-    if bp is not None and hasattr(bp, "package_specs"):
+def _blueprint_packages(bp: BlueprintInput) -> list[str]:
+    if isinstance(bp, Blueprint):
         return list(bp.package_specs())
     d = cz.blueprint_dict(bp)
     out = []
@@ -59,13 +64,13 @@ def _blueprint_packages(bp: Any) -> list[str]:
     return out
 
 
-def validate_for(distro: Distro, image_type: ImageType, bp: Any) -> None:
+def validate_for(distro: Distro, image_type: ImageType, bp: BlueprintInput) -> None:
     if cz.blueprint_dict(bp).get("enabled_modules"):
         # the dnf helper does not switch module streams; refusing beats silently ignoring
         raise BlueprintError("enabled_modules", "enabling module streams is not supported by osbuildd")
 
 
-def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: Any) -> dict[str, PackageSetRequest]:
+def package_sets(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput) -> dict[str, PackageSetRequest]:
     repos = [r for r in distro.arch(arch).repositories if r.for_image_type(image_type.name)]
     c = cz.customizations(bp)
     os_set = image_type.package_sets.get("os", {})
@@ -92,7 +97,7 @@ def _gpgkeys(distro: Distro, arch: str) -> list[str]:
     return keys
 
 
-def _rpm_stage(packages: list[PackageSpec], gpgkeys: list[str], **extra: Any) -> dict[str, Any]:
+def _rpm_stage(packages: list[PackageSpec], gpgkeys: list[str], **extra: object) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if gpgkeys:
         opts["gpgkeys"] = gpgkeys
@@ -103,7 +108,7 @@ def _rpm_stage(packages: list[PackageSpec], gpgkeys: list[str], **extra: Any) ->
             "options": opts}
 
 
-def _kernel(packages: list[PackageSpec], bp: Any) -> PackageSpec | None:
+def _kernel(packages: list[PackageSpec], bp: BlueprintInput) -> PackageSpec | None:
     wanted = ((cz.customizations(bp).get("kernel") or {}).get("name")) or ""
     for name in (wanted, "kernel-core", "kernel"):
         for p in packages:
@@ -150,7 +155,7 @@ def _sysconfig_stage(image_type: ImageType) -> dict[str, Any]:
     return {"type": "org.osbuild.sysconfig", "options": opts}
 
 
-def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: Any, packages: list[PackageSpec],
+def _os_pipeline(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput, packages: list[PackageSpec],
                  layout: common.DiskLayout | None, inline: cz.InlineFiles, ids: common.Seeded) -> dict[str, Any]:
     c = cz.customizations(bp)
     fedora = distro.product == "Fedora"
@@ -257,12 +262,12 @@ def _format_pipeline(arch: str, image_type: ImageType, disk_file: str) -> dict[s
     return {"name": export, "build": "name:build", "stages": [stage]}
 
 
-def generate(distro: Distro, arch: str, image_type: ImageType, bp: Any,
-             depsolved: dict[str, list[PackageSpec]], seed: int, size: int | None = None) -> dict[str, Any]:
-    """The manifest dict; raises BlueprintError for a blueprint it cannot honour."""
+def generate(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInput,
+             depsolved: dict[str, list[PackageSpec]], seed: int, size: int | None = None) -> ManifestResult:
+    """The manifest and its exports; raises BlueprintError for a blueprint it cannot honour."""
     for name in ("build", "os"):
         if name not in depsolved:
-            raise ValueError(f"depsolved package set {name!r} missing")
+            raise ManifestGenerationError(f"depsolved package set {name!r} missing")
     ids = common.Seeded(seed)
     inline = cz.InlineFiles()
     c = cz.customizations(bp)
@@ -290,7 +295,9 @@ def generate(distro: Distro, arch: str, image_type: ImageType, bp: Any,
     inl = inline.source()
     if inl:
         sources["org.osbuild.inline"] = inl
-    return {"version": "2", "pipelines": pipelines, "sources": sources}
+    # upstream osbuild caches the build pipeline: it is the checkpoint
+    return ManifestResult(manifest={"version": "2", "pipelines": pipelines, "sources": sources},
+                          exports=list(image_type.exports), checkpoints=["build"], filename=image_type.filename)
 
 
 def _curl_source(distro: Distro, arch: str, packages: list[PackageSpec]) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,12 @@ import pytest
 from aiohttp import web
 
 from osbuildd.api.weldr.app import build_app
+from osbuildd.blueprint.store import BlueprintStore
+from osbuildd.config import Config, WeldrConfig
+from osbuildd.distro.sourcestore import SourceStore
+from osbuildd.queue import JobStore
 from osbuildd.queue.db import Database
+from osbuildd.services import Services
 
 from .upstream_mocks import FixtureComposes, MockDepsolver, TestDistros
 
@@ -71,23 +75,35 @@ async def weldr_server(app: web.Application, socket_path: Path) -> AsyncIterator
         await runner.cleanup()
 
 
+async def _services(tmp: Path, db: Database, fixture: str, app_kwargs: dict[str, Any]) -> Services:
+    """The daemon's shared services as upstream's test API has them: its doubles for the distros, the
+    depsolver and the compose service; real stores on ``db``."""
+    config = Config(state_dir=tmp, weldr=WeldrConfig(max_body_size=app_kwargs.pop("max_body_size", 1 << 20)))
+    distros = app_kwargs.pop("distros", None) or TestDistros()
+    depsolver = app_kwargs.pop("depsolver", None) or MockDepsolver(fixture)
+    return Services(config=config, db=db, jobs=await JobStore.open(db, state_dir=tmp),
+                    blueprints=BlueprintStore(db), sources=SourceStore(db),
+                    compose=FixtureComposes(fixture),  # upstream's fixture store stands in for ComposeService
+                    depsolver=depsolver, distros=distros)
+
+
 @asynccontextmanager
 async def fixture_daemon(fixture: str = "BaseFixture", **app_kwargs: Any) -> AsyncIterator[tuple[WeldrClient, web.Application]]:
     """The Weldr app as upstream's ``createTestWeldrAPI`` sets it up: test distro, mock depsolver,
     fixture composes; blueprints and sources in a fresh SQLite database."""
     with tempfile.TemporaryDirectory(prefix="weldr-") as tmp:
         db = await Database.open(Path(tmp) / "osbuildd.db")
+        services = None
         try:
-            config = SimpleNamespace(state_dir=Path(tmp), weldr=SimpleNamespace(max_body_size=app_kwargs.pop(
-                "max_body_size", 1 << 20)))
-            services = SimpleNamespace(config=config, db=db, compose=FixtureComposes(fixture))
-            kwargs: dict[str, Any] = {"distros": TestDistros(), "depsolver": MockDepsolver(fixture),
-                                      "host_arch": "test_arch", "build": "devel"}
+            services = await _services(Path(tmp), db, fixture, app_kwargs)
+            kwargs: dict[str, Any] = {"host_arch": "test_arch", "build": "devel"}
             kwargs.update({k: v for k, v in app_kwargs.items() if v is not None})
             app = build_app(services, **kwargs)
             async with weldr_server(app, Path(tmp) / "api.socket") as client:
                 yield client, app
         finally:
+            if services is not None:
+                await services.jobs.close()
             await db.close()
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osbuildd.compose import ComposeNotFound
 from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec
 from osbuildd.distro import Repository, UnknownArch, UnknownDistro, UnknownImageType
 
@@ -159,10 +160,6 @@ AWS_UPLOAD = {"uuid": "10000000-0000-0000-0000-000000000000", "provider_name": "
               "creation_time": FIXTURE_TIME,
               "settings": {"region": "frankfurt", "accessKeyID": "accesskey", "secretAccessKey": "secretkey",
                            "bucket": "clay", "key": "imagekey"}}
-
-
-class ComposeNotFound(LookupError):
-    pass
 
 
 class FixtureComposes:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import platform
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
@@ -11,9 +12,11 @@ from aiohttp import web
 from osbuildd import __version__
 from osbuildd.api.weldr import blueprints, compose, composefiles, projects, sources, status, upload
 from osbuildd.api.weldr.context import WeldrContext
-from osbuildd.api.weldr.errors import WeldrError, not_found
-from osbuildd.api.weldr.util import CONTENT_TYPE, SERVICES, WELDR, V, json_response
-from osbuildd.distro.sourcestore import SourceStore
+from osbuildd.api.weldr.errors import WeldrError, not_found, service_error
+from osbuildd.api.weldr.util import CONTENT_TYPE, WELDR, V, json_response
+
+if TYPE_CHECKING:
+    from osbuildd.services import Services
 
 log = structlog.get_logger("osbuildd.weldr")
 MAX_VERSION = 1
@@ -29,13 +32,17 @@ def _version_ok(request: web.Request) -> bool:
     return getattr(handler, "weldr_min_version", 0) <= int(raw) <= MAX_VERSION
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @web.middleware
-async def weldr_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Where Weldr's error format lives: every failure becomes ``{"status":false,"errors":[...]}``."""
+async def weldr_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Where Weldr's error format lives: every failure becomes ``{"status":false,"errors":[...]}``,
+    the services' typed errors with upstream's ids and texts (``errors.service_error``)."""
     try:
         if not _version_ok(request):
             raise not_found()
-        resp = await handler(request)
+        return await handler(request)
     except WeldrError as e:
         return json_response(e.body(), status=e.status)
     except web.HTTPMethodNotAllowed:
@@ -49,78 +56,62 @@ async def weldr_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return json_response(WeldrError(413, "HTTPError", msg, code=413).body(), status=413)
     except web.HTTPException as e:
         return json_response(WeldrError(e.status, "HTTPError", e.reason, code=e.status).body(), status=e.status)
-    except Exception:
+    except Exception as e:
+        mapped = service_error(e)
+        if mapped is not None:
+            return json_response(mapped.body(), status=mapped.status)
         log.exception("weldr handler failed", path=request.path, method=request.method)
         return json_response(WeldrError(500, "InternalError", "internal error, see the daemon log").body(), 500)
-    return resp
 
 
-def _default_distros() -> Any:
-    import osbuildd.distro as distros
-
-    return distros
-
-
-def _default_depsolver() -> Any:
-    import osbuildd.depsolve as depsolve
-
-    return depsolve
+def _host_distro(services: Services) -> str:
+    override = services.config.distros.host
+    return services.distros.host(override) if override else services.distros.host()
 
 
-def _default_blueprint_store(services: Any) -> Any:
-    store = getattr(services, "blueprints", None)
-    if store is not None:
-        return store
-    from osbuildd.blueprint.store import BlueprintStore
+def _worker_arches(services: Services) -> frozenset[str]:
+    """The arches a compose can be built for: any the distros know when builds go to remote
+    workers; empty (the context then takes the host's) when the local executor builds them."""
+    if services.config.builder.local_executor:
+        return frozenset()
+    distros = services.distros
+    return frozenset(a for n in distros.names() for a in distros.get(n).arches)
 
-    store = BlueprintStore(services.db)
-    services.blueprints = store  # one store per database (it caches); other APIs share it
-    return store
+
+async def _own_state(app: web.Application) -> AsyncIterator[None]:
+    """What this app owns (not shared with other APIs): the compose listing coalescer and its caches."""
+    lists = compose.ListCoalescer()
+    app[compose.LISTS] = lists
+    yield
+    lists.close()
 
 
 def build_app(
-    services: Any,
+    services: Services,
     *,
-    distros: Any = None,
-    depsolver: Any = None,
     host_arch: str | None = None,
     host_distro: str | None = None,
     worker_arches: frozenset[str] | None = None,
     build: str | None = None,
 ) -> web.Application:
-    config = getattr(services, "config", None)
-    weldr_cfg = getattr(config, "weldr", None)
-    max_body = int(getattr(weldr_cfg, "max_body_size", 16 * 1024 * 1024))
-    state_dir = Path(getattr(config, "state_dir", "/var/lib/osbuildd"))
-    distros = distros or _default_distros()
-    if not host_distro:
-        override = getattr(getattr(config, "distros", None), "host", "")
-        host_distro = distros.host(override) if override else distros.host()
-    builder = getattr(config, "builder", None)
-    if worker_arches is None and builder is not None and not getattr(builder, "local_executor", True):
-        # builds go to remote workers, which may serve any arch the distros know
-        worker_arches = frozenset(a for n in distros.names() for a in distros.get(n).arches)
-    kwargs: dict[str, Any] = {}
-    if host_arch:
-        kwargs["host_arch"] = host_arch
-    if worker_arches:
-        kwargs["worker_arches"] = worker_arches
+    """The Weldr application over the daemon's shared ``services`` (it creates none of them)."""
+    max_body = services.config.weldr.max_body_size
     context = WeldrContext(
-        distros=distros,
-        depsolver=depsolver or _default_depsolver(),
-        blueprints=_default_blueprint_store(services),
-        sources=getattr(services, "sources", None) or SourceStore(services.db),
-        compose=getattr(services, "compose", None),
-        cache_dir=state_dir / "cache" / "depsolve",
-        host_distro=host_distro,
+        distros=services.distros,
+        depsolver=services.depsolver,
+        blueprints=services.blueprints,
+        sources=services.sources,
+        compose=services.compose,
+        cache_dir=services.config.state_dir / "cache" / "depsolve",
+        host_arch=host_arch or platform.machine(),
+        host_distro=host_distro or _host_distro(services),
+        worker_arches=_worker_arches(services) if worker_arches is None else worker_arches,
         build=build or __version__,
         max_body_size=max_body,
-        **kwargs,
     )
     app = web.Application(client_max_size=max_body, middlewares=[weldr_errors])
-    app[SERVICES] = services
     app[WELDR] = context
-    app[compose.LISTS] = compose.ListCoalescer()
+    app.cleanup_ctx.append(_own_state)
     modules = (status, blueprints, compose, composefiles, projects, sources, upload)
     for module in modules:
         _add_versioned(app.router, module.routes)

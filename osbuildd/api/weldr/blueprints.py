@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from osbuildd.api.weldr import bpstore
@@ -22,15 +20,18 @@ from osbuildd.api.weldr.util import (
     split_names,
     text_response,
 )
-from osbuildd.blueprint import BlueprintError
+from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.blueprint.freeze import freeze
+from osbuildd.blueprint.store import BlueprintStore
+from osbuildd.blueprint.validation import standardize_distro
+from osbuildd.depsolve import DepsolveError, PackageSetRequest, PackageSpec
 
 routes = web.RouteTableDef()
 BAD_REQUEST = "400 Bad Request: The browser (or proxy) sent a request that this server could not understand: "
 TOML_ONE = "toml format only supported when requesting one blueprint"
 
 
-def _store(request: web.Request) -> Any:
+def _store(request: web.Request) -> BlueprintStore:
     return ctx(request).blueprints
 
 
@@ -107,9 +108,7 @@ async def blueprints_diff(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------ depsolve / freeze
 
 
-async def _depsolve_bp(request: web.Request, bp: Any) -> list[Any]:
-    from osbuildd.depsolve import PackageSetRequest
-
+async def _depsolve_bp(request: web.Request, bp: Blueprint) -> list[PackageSpec]:
     c = ctx(request)
     arch = bp.arch or c.host_arch
     distro = c.distro(bp.distro or c.host_distro)
@@ -121,8 +120,8 @@ async def _depsolve_bp(request: web.Request, bp: Any) -> list[Any]:
     return (await c.depsolver.depsolve(distro, arch, sets, c.cache_dir))["packages"]
 
 
-def _solver_failed(e: Exception) -> bool:
-    return type(e).__name__ in ("DepsolveError", "UnknownDistro", "UnknownArch") or isinstance(e, OSError | LookupError)
+# what makes one blueprint's depsolve fail (an entry of the 200 answer's errors), not the request's
+SOLVER_FAILURES = (DepsolveError, OSError, LookupError)   # LookupError: UnknownDistro/UnknownArch too
 
 
 @routes.get(V + "/blueprints/depsolve/{names}")
@@ -136,9 +135,7 @@ async def blueprints_depsolve(request: web.Request) -> web.Response:
             continue
         try:
             deps = await _depsolve_bp(request, bp)
-        except Exception as e:
-            if not _solver_failed(e):
-                raise
+        except SOLVER_FAILURES as e:
             errors.append(error_entry("BlueprintsError", f"{name}: {e}"))
             deps = []
         out.append({"blueprint": bp.to_dict(), "dependencies": [depsolved(p) for p in deps]})
@@ -159,12 +156,7 @@ async def blueprints_freeze(request: web.Request) -> web.Response:
             continue
         try:
             frozen = freeze(bp, await _depsolve_bp(request, bp))
-        except BlueprintError as e:
-            errors.append(error_entry("BlueprintsError", f"{name}: {e}"))
-            break
-        except Exception as e:
-            if not _solver_failed(e):
-                raise
+        except (BlueprintError, *SOLVER_FAILURES) as e:
             errors.append(error_entry("BlueprintsError", f"{name}: {e}"))
             break
         out.append(frozen)
@@ -176,11 +168,9 @@ async def blueprints_freeze(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------------------------------- writes
 
 
-async def _decode_blueprint(request: web.Request) -> Any:
-    """The POSTed blueprint, checked as upstream's new/workspace handlers check it."""
-    from osbuildd.blueprint import Blueprint
-    from osbuildd.blueprint.validation import standardize_distro
-
+async def _decode_blueprint(request: web.Request) -> Blueprint:
+    """The POSTed blueprint, checked as upstream's new/workspace handlers check it (their own
+    wording of a BlueprintError, hence the try/excepts here)."""
     ctype = media_type(request)
     if not ctype:
         raise bad_request("BlueprintsError", "missing Content-Type header")

@@ -1,30 +1,35 @@
-"""The Weldr handlers' view of the versioned blueprint store (``osbuildd.blueprint.store``).
+"""The Weldr handlers' view of the versioned blueprint store (``osbuildd.blueprint.store``), with
+rendered blueprints cached between writes.
 
-Store failures become upstream's error ids here, so handlers stay free of try/except.
+The store's errors (``UnknownCommit``, ``StoreError``...) go through to the Weldr middleware, which
+words them as upstream does; only diff's unknown blueprint has its own route-specific answer.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from osbuildd.api.weldr.errors import WeldrError, bad_request
-from osbuildd.blueprint.store import NoBlueprintForCommit, StoreError, UnknownBlueprint, UnknownCommit
+from osbuildd.api.weldr.errors import WeldrError
+from osbuildd.blueprint import Blueprint
+from osbuildd.blueprint.store import BlueprintStore, Change, UnknownBlueprint
 
 
-async def names(store: Any) -> list[str]:
+async def names(store: BlueprintStore) -> list[str]:
     return await store.list_names()
 
 
-async def committed(store: Any, name: str) -> Any | None:
+async def committed(store: BlueprintStore, name: str) -> Blueprint | None:
     return await store.get_committed(name)
 
 
-async def workspace(store: Any, name: str) -> Any | None:
+async def workspace(store: BlueprintStore, name: str) -> Blueprint | None:
     return await store.get_workspace(name)
 
 
-async def current(store: Any, name: str) -> tuple[Any | None, bool]:
+async def current(store: BlueprintStore, name: str) -> tuple[Blueprint | None, bool]:
     """The workspace copy when there is one (``changed``), else the committed blueprint."""
     found = await store.get(name)
     return found if found is not None else (None, False)
@@ -46,17 +51,18 @@ class _Views:
         self.entries.clear()
 
 
-_VIEWS: weakref.WeakKeyDictionary[Any, _Views] = weakref.WeakKeyDictionary()
+# per store, not per app: two Weldr apps over one store see each other's writes
+_VIEWS: weakref.WeakKeyDictionary[BlueprintStore, _Views] = weakref.WeakKeyDictionary()
 
 
-def _views(store: Any) -> _Views:
+def _views(store: BlueprintStore) -> _Views:
     views = _VIEWS.get(store)
     if views is None:
         views = _VIEWS[store] = _Views()
     return views
 
 
-async def current_dict(store: Any, name: str) -> tuple[dict[str, Any] | None, bool]:
+async def current_dict(store: BlueprintStore, name: str) -> tuple[dict[str, Any] | None, bool]:
     """``current()`` as upstream's JSON object (shared: callers must not modify it)."""
     views = _views(store)
     hit = views.entries.get(name)
@@ -71,59 +77,55 @@ async def current_dict(store: Any, name: str) -> tuple[dict[str, Any] | None, bo
     return rendered, changed
 
 
-async def changes(store: Any, name: str) -> list[Any]:
+async def changes(store: BlueprintStore, name: str) -> list[Change]:
     return await store.changes(name)
 
 
-async def at_commit(store: Any, name: str, commit: str) -> Any:
-    try:
-        return await store.blueprint_at(name, commit)
-    except UnknownCommit as e:
-        raise bad_request("UnknownCommit", str(e)) from e
-    except NoBlueprintForCommit as e:
-        raise bad_request("BlueprintsError", str(e)) from e
+async def at_commit(store: BlueprintStore, name: str, commit: str) -> Blueprint:
+    return await store.blueprint_at(name, commit)
 
 
-async def diff(store: Any, name: str, frm: str, to: str) -> list[dict[str, Any]]:
+async def diff(store: BlueprintStore, name: str, frm: str, to: str) -> list[dict[str, Any]]:
     try:
         return await store.diff(name, frm, to)
-    except UnknownCommit as e:
-        raise bad_request("UnknownCommit", str(e)) from e
-    except UnknownBlueprint as e:
+    except UnknownBlueprint as e:   # this route's own answer (404; the writes say BlueprintsError)
         raise WeldrError(404, "UnknownBlueprint", f"Unknown blueprint name: {name}") from e
 
 
-async def push(store: Any, bp: Any) -> None:
-    await _call(store.push, bp)
-
-
-async def push_workspace(store: Any, bp: Any) -> None:
-    await _call(store.set_workspace, bp)
-
-
-async def undo(store: Any, name: str, commit: str) -> None:
-    await _call(store.undo, name, commit)
-
-
-async def tag(store: Any, name: str) -> None:
-    await _call(store.tag, name)
-
-
-async def delete(store: Any, name: str) -> None:
-    await _call(store.delete, name)
-
-
-async def delete_workspace(store: Any, name: str) -> None:
-    await _call(store.delete_workspace, name)
-
-
-async def _call(fn: Any, *args: Any) -> Any:
-    views = _views(fn.__self__)
+@contextmanager
+def _writing(store: BlueprintStore) -> Iterator[None]:
+    views = _views(store)
     try:
-        return await fn(*args)
-    except UnknownCommit as e:
-        raise bad_request("UnknownCommit", str(e)) from e
-    except StoreError as e:
-        raise bad_request("BlueprintsError", str(e)) from e
+        yield
     finally:
         views.changed()  # after the write landed (or failed): later reads see it
+
+
+async def push(store: BlueprintStore, bp: Blueprint) -> None:
+    with _writing(store):
+        await store.push(bp)
+
+
+async def push_workspace(store: BlueprintStore, bp: Blueprint) -> None:
+    with _writing(store):
+        await store.set_workspace(bp)
+
+
+async def undo(store: BlueprintStore, name: str, commit: str) -> None:
+    with _writing(store):
+        await store.undo(name, commit)
+
+
+async def tag(store: BlueprintStore, name: str) -> None:
+    with _writing(store):
+        await store.tag(name)
+
+
+async def delete(store: BlueprintStore, name: str) -> None:
+    with _writing(store):
+        await store.delete(name)
+
+
+async def delete_workspace(store: BlueprintStore, name: str) -> None:
+    with _writing(store):
+        await store.delete_workspace(name)

@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import re
 import uuid as uuidlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -14,10 +15,16 @@ from aiohttp import web
 from osbuildd.api.weldr import bpstore
 from osbuildd.api.weldr.bodies import BodyError, media_type, parse_json, read_body
 from osbuildd.api.weldr.composeview import PROVIDER_TARGETS, SETTINGS, entry, error_field, state, uploads
-from osbuildd.api.weldr.errors import WeldrError, bad_request, error_entry, not_found
+from osbuildd.api.weldr.context import Snapshots, WeldrCompose, WeldrComposes, WeldrContext
+from osbuildd.api.weldr.errors import (
+    bad_request,
+    error_entry,
+    not_cancellable,
+    not_deletable,
+    not_found,
+)
 from osbuildd.api.weldr.packages import depsolved, repositories
 from osbuildd.api.weldr.util import (
-    SERVICES,
     V,
     api_version,
     check_name,
@@ -26,16 +33,15 @@ from osbuildd.api.weldr.util import (
     dumps,
     json_response,
 )
+from osbuildd.blueprint import Blueprint
+from osbuildd.compose import ComposeNotFound, ComposeRequest, ComposeStateError, UploadTarget
 
 routes = web.RouteTableDef()
 _OSTREE_REF = re.compile(r"^(?:[\w\d][-._\w\d]*/)*[\w\d][-._\w\d]*$")
 
 
-def _service(request: web.Request) -> Any:
-    svc = ctx(request).compose or getattr(request.app[SERVICES], "compose", None)
-    if svc is None:
-        raise WeldrError(503, "ComposeError", "the compose service is not running on this daemon")
-    return svc
+def _service(request: web.Request) -> WeldrComposes:
+    return ctx(request).compose
 
 
 def _parse_uuid(raw: str) -> str | None:
@@ -45,18 +51,14 @@ def _parse_uuid(raw: str) -> str | None:
         return None
 
 
-async def _lookup(request: web.Request, compose_id: str) -> Any | None:
+async def _lookup(request: web.Request, compose_id: str) -> WeldrCompose | None:
     try:
         return await _service(request).get(compose_id)
-    except LookupError:
+    except ComposeNotFound:
         return None
-    except Exception as e:  # ComposeNotFound of the compose service
-        if "NotFound" in type(e).__name__:
-            return None
-        raise
 
 
-async def existing(request: web.Request, raw: str) -> Any:
+async def existing(request: web.Request, raw: str) -> WeldrCompose:
     """The compose named in the path for the download routes (upstream's two UnknownUUID texts)."""
     cid = _parse_uuid(raw)
     if cid is None:
@@ -70,10 +72,8 @@ async def existing(request: web.Request, raw: str) -> Any:
 # ---------------------------------------------------------------------------------------------- start
 
 
-def _targets(upload: Any) -> list[Any]:
+def _targets(upload: object) -> list[UploadTarget]:
     """The v1 ``upload`` object as compose targets; an unknown provider is a decode error (404)."""
-    from osbuildd.compose import UploadTarget
-
     if upload is None:
         return []
     if not isinstance(upload, dict) or upload.get("provider") not in PROVIDER_TARGETS:
@@ -88,7 +88,7 @@ def _targets(upload: Any) -> list[Any]:
     return [UploadTarget(name=PROVIDER_TARGETS[provider], image_name=name, options=dict(settings))]
 
 
-def _check_ostree(ostree: Any) -> None:
+def _check_ostree(ostree: object) -> None:
     if not ostree:
         return
     if not isinstance(ostree, dict):
@@ -102,12 +102,8 @@ def _check_ostree(ostree: Any) -> None:
                           "failed to initialize osbuild manifest: ostree parent ref specified, but no URL to retrieve it")
 
 
-@routes.post(V + "/compose")
-async def compose_start(request: web.Request) -> web.Response:
-    from osbuildd.compose import ComposeRequest
-
-    c = ctx(request)
-    v = api_version(request)
+async def _start_body(request: web.Request) -> dict[str, Any]:
+    """The POSTed compose request, shape-checked: anything undecodable is upstream's 404."""
     if media_type(request) != "application/json":
         raise bad_request("MissingPost", "blueprint must be json")
     raw = await read_body(request)
@@ -121,14 +117,15 @@ async def compose_start(request: web.Request) -> web.Response:
     size = body.get("size", 0) or 0
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise not_found()
-    targets = _targets(body.get("upload")) if v >= 1 else []
-    name = body.get("blueprint_name", "")
-    check_name(name)
-    bp = await bpstore.committed(c.blueprints, name)
-    if bp is None:
-        raise bad_request("UnknownBlueprint", f"Unknown blueprint name: {name}")
-    distro_name = getattr(bp, "distro", "") or c.host_distro
-    arch_name = getattr(bp, "arch", "") or c.host_arch
+    return body
+
+
+async def _request(c: WeldrContext, bp: Blueprint, body: dict[str, Any],
+                   targets: list[UploadTarget]) -> ComposeRequest:
+    """The compose request for ``bp``: its distro/arch (or the host's) and the image type, with
+    this route's own wording of an unknown one."""
+    distro_name = bp.distro or c.host_distro
+    arch_name = bp.arch or c.host_arch
     try:
         distro = c.distro(distro_name)
         arch = distro.arch(arch_name)
@@ -145,30 +142,33 @@ async def compose_start(request: web.Request) -> web.Response:
         raise bad_request("ComposePushErrored", f"No worker for arch '{arch_name}'  available")
     repos = await repositories(c, distro, arch_name)
     system = c.system_repos(distro, arch_name)
-    req = ComposeRequest(
-        distro=distro.name, arch=arch_name, image_type=image_type.name, blueprint=bp, size=size or None,
-        repositories=repos if len(repos) != len(system) else None, targets=targets, origin="weldr",
+    return ComposeRequest(
+        distro=distro.name, arch=arch_name, image_type=image_type.name, blueprint=bp,
+        size=body.get("size", 0) or None, repositories=repos if len(repos) != len(system) else None,
+        targets=targets, origin="weldr",
     )
+
+
+@routes.post(V + "/compose")
+async def compose_start(request: web.Request) -> web.Response:
+    """Start a compose (``?test=1|2``: a fake failed/finished one). The compose service's errors
+    (request refused, depsolve, manifest) are worded by the middleware."""
+    c = ctx(request)
+    body = await _start_body(request)
+    targets = _targets(body.get("upload")) if api_version(request) >= 1 else []
+    name = body.get("blueprint_name", "")
+    check_name(name)
+    bp = await bpstore.committed(c.blueprints, name)
+    if bp is None:
+        raise bad_request("UnknownBlueprint", f"Unknown blueprint name: {name}")
+    req = await _request(c, bp, body, targets)
     svc = _service(request)
     test = request.query.get("test", "")
-    try:
-        if test in ("1", "2"):
-            compose_id = await svc.create_fake(req, finished=(test == "2"))
-        else:
-            compose_id = await svc.start(req)
-        _lists(request).changed()
-    except Exception as e:
-        kind = type(e).__name__
-        if kind == "ComposeRequestError":
-            if getattr(e, "kind", "") == "blueprint":  # upstream's text: the message, no field prefix
-                raise bad_request("ManifestCreationFailed",
-                                  f"failed to initialize osbuild manifest: {getattr(e, 'message', e)}") from e
-            raise bad_request("ComposeError", str(e)) from e
-        if kind == "DepsolveError":
-            raise WeldrError(500, "DepsolveError", str(e)) from e
-        if kind == "BlueprintError":
-            raise bad_request("ManifestCreationFailed", f"failed to initialize osbuild manifest: {e}") from e
-        raise
+    if test in ("1", "2"):
+        compose_id = await svc.create_fake(req, finished=(test == "2"))
+    else:
+        compose_id = await svc.start(req)
+    _lists(request).changed()
     return json_response({"build_id": compose_id, "status": True, "warnings": []})
 
 
@@ -188,14 +188,15 @@ class Listing:
     FAILED, never changing; the same objects while ``version`` stays) and the ``live`` others, each
     in (created, id) order. A service without ``snapshot()`` gives everything as live (version -1)."""
 
-    def __init__(self, version: int, settled: list[Any], live: list[Any], composes: Any = None) -> None:
+    def __init__(self, version: int, settled: Sequence[WeldrCompose], live: Sequence[WeldrCompose],
+                 composes: list[WeldrCompose] | None = None) -> None:
         self.version, self.settled, self.live = version, settled, live
         self._composes = composes
 
     @property
-    def composes(self) -> list[Any]:
+    def composes(self) -> list[WeldrCompose]:
         if self._composes is None:
-            self._composes = sorted(self.settled + self.live, key=lambda x: (x.created, x.id))
+            self._composes = sorted([*self.settled, *self.live], key=lambda x: (x.created, x.id))
         return self._composes
 
 
@@ -203,7 +204,7 @@ class SettledView:
     """The rendered entries of a listing's settled composes for one API version, sorted by id, all
     and per state: the bulk of every listing body, built once per settled set."""
 
-    def __init__(self, settled: list[Any], v: int, text: Any) -> None:
+    def __init__(self, settled: Sequence[WeldrCompose], v: int, text: Callable[[WeldrCompose, int], bytes]) -> None:
         by_id = sorted(settled, key=lambda x: x.id)
         self.ids = [x.id for x in by_id]
         self.texts = [text(x, v) for x in by_id]
@@ -223,12 +224,12 @@ class EntryCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, int], tuple[Any, bytes]] = {}
+        self._entries: dict[tuple[str, int], tuple[WeldrCompose, bytes]] = {}
         self._views: dict[int, tuple[int, SettledView]] = {}
         # last body per (route, version, filter): (settled version, live entries, body)
         self._bodies: dict[tuple[str, int, str | None], tuple[int, list[bytes], bytes]] = {}
 
-    def text(self, compose: Any, v: int) -> bytes:
+    def text(self, compose: WeldrCompose, v: int) -> bytes:
         if state(compose) not in ("FINISHED", "FAILED"):
             return _entry_text(compose, v)
         key = (compose.id, v)
@@ -249,7 +250,7 @@ class EntryCache:
         return view
 
     def body(self, key: tuple[str, int, str | None], listing: Listing, live: list[bytes],
-             build: Any) -> bytes:
+             build: Callable[[], bytes]) -> bytes:
         """The body ``build()`` makes, reused while the settled set and the live entries are the
         same: a poll then costs the rendering of the live composes only."""
         hit = self._bodies.get(key)
@@ -260,6 +261,11 @@ class EntryCache:
             self._bodies[key] = (listing.version, live, out)
         return out
 
+    def clear(self) -> None:
+        self._entries.clear()
+        self._views.clear()
+        self._bodies.clear()
+
     def prune(self, listing: Listing) -> None:
         """Drop deleted composes' entries once they make up half the cache (bounded memory)."""
         if len(self._entries) <= 2 * (len(listing.settled) + len(listing.live)) + 1000:
@@ -268,11 +274,12 @@ class EntryCache:
         self._entries = {k: e for k, e in self._entries.items() if id(e[0]) in present}
 
 
-def _entry_text(compose: Any, v: int) -> bytes:
+def _entry_text(compose: WeldrCompose, v: int) -> bytes:
     return dumps(entry(compose, v))[:-1].encode()   # without the encoder's trailing newline
 
 
-def _with_live(ids: list[str], texts: list[bytes], live: list[Any], live_texts: list[bytes]) -> list[bytes]:
+def _with_live(ids: list[str], texts: list[bytes], live: list[WeldrCompose],
+               live_texts: list[bytes]) -> list[bytes]:
     """``texts`` (sorted by ``ids``) with the ``live_texts`` of ``live`` composes put in id order."""
     if not live:
         return texts
@@ -299,7 +306,7 @@ def _entries_response(parts: list[tuple[str, list[bytes]]]) -> web.Response:
 
 
 def _settled_and_live(request: web.Request, listing: Listing, route: str, name: str, ids: list[str],
-                      texts: list[bytes], live: list[Any]) -> web.Response:
+                      texts: list[bytes], live: list[WeldrCompose]) -> web.Response:
     """A body of one list: the settled entries (sorted by id) with the live ones merged in."""
     v = api_version(request)
     cache = _lists(request).entries
@@ -313,28 +320,38 @@ class ListCoalescer:
     """Concurrent listings share one ``ComposeService`` listing (cockpit and composer-cli poll it).
 
     A request only joins a call started after the last compose change made through this API, so a
-    client always sees its own start/cancel/delete.
+    client always sees its own start/cancel/delete. The Weldr app owns one, opened and closed in its
+    ``cleanup_ctx``.
     """
 
     def __init__(self) -> None:
         self.generation = 0
         self._inflight: tuple[int, asyncio.Future[Listing]] | None = None
         self.entries = EntryCache()
-        self.info: dict[tuple[str, int], tuple[Any, bytes]] = {}   # see compose_info
+        self.info: dict[tuple[str, int], tuple[WeldrCompose, bytes]] = {}   # see compose_info
 
     def changed(self) -> None:
         self.generation += 1
 
-    async def list(self, service: Any) -> list[Any]:
+    def close(self) -> None:
+        """Drop the caches; a listing still in flight (none once the app has stopped serving) is
+        cancelled rather than left for a request that will never come."""
+        if self._inflight is not None and not self._inflight[1].done():
+            self._inflight[1].cancel()
+        self._inflight = None
+        self.entries.clear()
+        self.info.clear()
+
+    async def list(self, service: WeldrComposes) -> list[WeldrCompose]:
         return (await self.listing(service)).composes
 
-    async def listing(self, service: Any) -> Listing:
+    async def listing(self, service: WeldrComposes) -> Listing:
         if self._inflight is not None and self._inflight[0] == self.generation:
             return await asyncio.shield(self._inflight[1])
         fut: asyncio.Future[Listing] = asyncio.get_running_loop().create_future()
         self._inflight = (self.generation, fut)
         try:
-            if hasattr(service, "snapshot"):
+            if isinstance(service, Snapshots):
                 snap = await service.snapshot()
                 result = Listing(snap.version, snap.settled, snap.live)
             else:
@@ -457,7 +474,7 @@ async def compose_info(request: web.Request) -> web.Response:
     return _bytes_response(body)
 
 
-def _info_body(compose: Any, v: int) -> bytes:
+def _info_body(compose: WeldrCompose, v: int) -> bytes:
     req = compose.request or {}
     blueprint = req.get("blueprint") if isinstance(req, dict) else None
     if not isinstance(blueprint, dict):
@@ -485,15 +502,10 @@ def _info_body(compose: Any, v: int) -> bytes:
 async def compose_cancel(request: web.Request) -> web.Response:
     compose = await existing(request, request.match_info["uuid"])
     if state(compose) not in ("WAITING", "RUNNING"):
-        raise bad_request("BuildInWrongState", f"Build {compose.id} is not in WAITING or RUNNING.")
+        raise not_cancellable(compose.id)
     try:
+        # finished or deleted meanwhile: ComposeStateError / ComposeNotFound, worded by the middleware
         await _service(request).cancel(compose.id)
-    except Exception as e:
-        if "State" in type(e).__name__:  # it finished meanwhile
-            raise bad_request("BuildInWrongState", f"Build {compose.id} is not in WAITING or RUNNING.") from e
-        if "NotFound" in type(e).__name__:
-            raise bad_request("UnknownUUID", f"Compose {compose.id} doesn't exist") from e
-        raise
     finally:
         _lists(request).changed()
     return json_response({"uuid": compose.id, "status": True})
@@ -501,6 +513,7 @@ async def compose_cancel(request: web.Request) -> web.Response:
 
 @routes.delete(V + "/compose/delete/{uuids}")
 async def compose_delete(request: web.Request) -> web.Response:
+    """Per compose: a bad one is an entry of the 200 answer's ``errors``, it must not hide the others."""
     done, errors = [], []
     for item in request.match_info["uuids"].split(","):
         cid = _parse_uuid(item)
@@ -512,17 +525,15 @@ async def compose_delete(request: web.Request) -> web.Response:
             errors.append(error_entry("UnknownUUID", f"compose {cid} doesn't exist"))
             continue
         if state(compose) not in ("FINISHED", "FAILED"):
-            errors.append(error_entry("BuildInWrongState", f"Compose {cid} is not in FINISHED or FAILED."))
+            errors.append(not_deletable(cid).entry())
             continue
         try:
             await _service(request).delete(cid)
-        except Exception as e:  # one bad item must not hide the others' results
-            if "State" in type(e).__name__:
-                errors.append(error_entry("BuildInWrongState", f"Compose {cid} is not in FINISHED or FAILED."))
-            elif "NotFound" in type(e).__name__:
-                errors.append(error_entry("UnknownUUID", f"compose {cid} doesn't exist"))
-            else:
-                raise
+        except ComposeStateError:
+            errors.append(not_deletable(cid).entry())
+            continue
+        except ComposeNotFound:
+            errors.append(error_entry("UnknownUUID", f"compose {cid} doesn't exist"))
             continue
         finally:
             _lists(request).changed()

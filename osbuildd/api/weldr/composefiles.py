@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from osbuildd.api.weldr.compose import existing
 from osbuildd.api.weldr.composeview import error_field, state
+from osbuildd.api.weldr.context import WeldrCompose
 from osbuildd.api.weldr.errors import WeldrError, bad_request
 from osbuildd.api.weldr.tarstream import Member, stream_tar
 from osbuildd.api.weldr.util import V, ctx, json_response
@@ -20,27 +20,27 @@ routes = web.RouteTableDef()
 EMPTY_RESULT = "The compose result is empty.\n"
 
 
-def _manifest_bytes(compose: Any) -> bytes:
+def _manifest_bytes(compose: WeldrCompose) -> bytes:
     return json.dumps(compose.manifest or {}, separators=(",", ":")).encode()
 
 
-def _log_path(compose: Any) -> Path | None:
-    p = getattr(compose, "log_path", None)
+def _log_path(compose: WeldrCompose) -> Path | None:
+    p = compose.log_path
     return Path(p) if p else None
 
 
-def _mtime(compose: Any) -> float:
+def _mtime(compose: WeldrCompose) -> float:
     return float(compose.finished or compose.created or 0)
 
 
-async def _failure_text(compose: Any, path: Path | None) -> str:
+async def _failure_text(compose: WeldrCompose, path: Path | None) -> str:
     """A FAILED compose's failure block, unless the log on disk ends with it already (the executor
     appends it there; a compose that failed before its build ran, or by a crash, has none)."""
     if state(compose) != "FAILED":
         return ""
     if path is not None and await asyncio.to_thread(failure.has_block, path):
         return ""
-    return failure.render(getattr(compose, "error", None))
+    return failure.render(compose.error)
 
 
 async def _stream_log(request: web.Request, head: str, path: Path | None, empty: str,
@@ -92,12 +92,12 @@ async def compose_log(request: web.Request) -> web.StreamResponse:
     return await _stream_log(request, "", path, EMPTY_RESULT, await _failure_text(compose, path))
 
 
-def _finished_or_failed(compose: Any, msg: str) -> None:
+def _finished_or_failed(compose: WeldrCompose, msg: str) -> None:
     if state(compose) not in ("FINISHED", "FAILED"):
         raise bad_request("BuildInWrongState", msg)
 
 
-async def _log_members(compose: Any) -> list[Member]:
+async def _log_members(compose: WeldrCompose) -> list[Member]:
     """``logs/osbuild.log`` (ending with the failure block when the compose FAILED) and, for a
     FAILED compose, ``logs/error.json``: the error as compose/info shows it."""
     path = _log_path(compose)
@@ -129,8 +129,8 @@ async def compose_metadata(request: web.Request) -> web.StreamResponse:
     return await stream_tar(request, f"{compose.id}-metadata.tar", [member])
 
 
-def _image_path(compose: Any) -> Path | None:
-    p = getattr(compose, "image_path", None)
+def _image_path(compose: WeldrCompose) -> Path | None:
+    p = compose.image_path
     return Path(p) if p else None
 
 
@@ -160,7 +160,7 @@ async def compose_image(request: web.Request) -> web.StreamResponse:
     })
 
 
-def _mime(request: web.Request, compose: Any) -> str:
+def _mime(request: web.Request, compose: WeldrCompose) -> str:
     c = ctx(request)
     try:
         return c.distro(compose.distro).arch(compose.arch).image_type(compose.image_type).mime_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import Any
 
+from osbuildd.api.weldr.context import WeldrCompose
 from osbuildd.api.weldr.util import integral
 
 # Compose service states → upstream's ComposeState names (a cancelled compose shows as FAILED).
@@ -41,7 +42,7 @@ PUBLIC = {
 LISTED = ("aws", "aws.s3", "azure", "gcp", "vmware")  # upstream lists only these in compose entries
 
 
-def state(compose: Any) -> str:
+def state(compose: WeldrCompose) -> str:
     return STATES.get(str(compose.state).lower(), "FAILED")
 
 
@@ -64,14 +65,14 @@ def upload_status(u: dict[str, Any], compose_state: str) -> dict[str, Any] | Non
 UPLOAD_STATES = {"pending": "WAITING", "running": "RUNNING", "success": "FINISHED", "failure": "FAILED"}
 
 
-def _service_uploads(compose: Any) -> list[dict[str, Any]]:
+def _service_uploads(compose: WeldrCompose) -> list[dict[str, Any]]:
     """The compose service's ``{"type","status","options"}`` entries joined with the request's targets
     (image name, settings) into upstream's uploadResponse input."""
     req = compose.request if isinstance(compose.request, dict) else {}
     targets = [t for t in req.get("targets") or [] if t.get("name") in TARGET_PROVIDERS]
     out = []
     for i, u in enumerate(compose.upload_statuses or []):
-        target = next((t for t in targets if t.get("name") == u.get("type")), {})
+        target: dict[str, Any] = next((t for t in targets if t.get("name") == u.get("type")), {})
         if target in targets:
             targets.remove(target)
         out.append({
@@ -83,7 +84,7 @@ def _service_uploads(compose: Any) -> list[dict[str, Any]]:
     return out
 
 
-def uploads(compose: Any) -> list[dict[str, Any]]:
+def uploads(compose: WeldrCompose) -> list[dict[str, Any]]:
     st = state(compose)
     raw = compose.upload_statuses or []
     if raw and "type" in raw[0]:
@@ -92,7 +93,7 @@ def uploads(compose: Any) -> list[dict[str, Any]]:
     return [u for u in out if u is not None]
 
 
-def entry(compose: Any, v: int) -> dict[str, Any]:
+def entry(compose: WeldrCompose, v: int) -> dict[str, Any]:
     """ComposeEntry (compose.go): times only for the states that have them, ``uploads`` in v1."""
     st = state(compose)
     out: dict[str, Any] = {
@@ -108,17 +109,17 @@ def entry(compose: Any, v: int) -> dict[str, Any]:
         ups = uploads(compose)
         if ups:
             out["uploads"] = ups
-    progress = getattr(compose, "progress", None)
+    progress = compose.progress
     if st == "RUNNING" and progress:
         out["progress"] = progress  # osbuildd extra: live build progress (clients ignore unknown keys)
     return out
 
 
-def error_field(compose: Any) -> dict[str, Any] | None:
+def error_field(compose: WeldrCompose) -> dict[str, Any] | None:
     """A FAILED compose's error (osbuildd extra in compose/info and the logs tar's error.json): the
     root cause's upstream id, its name, reason, details, and the failing stage with its last lines.
     None for other states. Built from the compose's own data, so a cached rendering keeps it."""
     if state(compose) != "FAILED":
         return None
     from osbuildd.compose import failure
-    return failure.summary(getattr(compose, "error", None)) or {"id": None, "name": "", "reason": "unknown"}
+    return failure.summary(compose.error) or {"id": None, "name": "", "reason": "unknown"}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from osbuildd.api.weldr.context import WeldrContext
+from osbuildd.depsolve import PackageInfo, PackageSpec
 from osbuildd.depsolve.debversion import weldr_evr
+from osbuildd.distro import Distro, Repository
 from osbuildd.distro.sourcestore import SourceConfig
 
 
-def depsolved(p: Any) -> dict[str, Any]:
+def depsolved(p: PackageSpec) -> dict[str, Any]:
     """DepsolvedPackageInfo: ``{"name","epoch","version","release","arch","checksum"?,...}``
     (a Debian version split into upstream's fields: see osbuildd.depsolve.debversion)."""
     epoch, version, release = weldr_evr(p)
@@ -24,7 +27,7 @@ def depsolved(p: Any) -> dict[str, Any]:
     return out
 
 
-def _build(p: Any) -> dict[str, Any]:
+def _build(p: PackageInfo) -> dict[str, Any]:
     epoch, version, release = weldr_evr(p)
     return {
         "arch": getattr(p, "arch", ""), "build_time": getattr(p, "build_time", "") or "",
@@ -36,7 +39,7 @@ def _build(p: Any) -> dict[str, Any]:
     }
 
 
-def package_infos(found: list[Any]) -> list[dict[str, Any]]:
+def package_infos(found: list[PackageInfo]) -> list[dict[str, Any]]:
     """PackageInfo list: one entry per name (sorted) holding every build found for it."""
     by_name: dict[str, dict[str, Any]] = {}
     for p in found:
@@ -54,10 +57,8 @@ def package_infos(found: list[Any]) -> list[dict[str, Any]]:
     return [by_name[n] for n in sorted(by_name)]
 
 
-def user_source_repo(key: str, cfg: SourceConfig, family: str) -> Any | None:
+def user_source_repo(key: str, cfg: SourceConfig, family: str) -> Repository | None:
     """A user source as a depsolve Repository, or None when its type does not fit the family."""
-    from osbuildd.distro import Repository
-
     if family == "debian" and cfg.type == "deb":
         return Repository(id=key, name=cfg.name, baseurl=[cfg.url], suite=cfg.suite,
                           components=list(cfg.components) or ["main"], signed_by=cfg.signed_by or None,
@@ -72,7 +73,7 @@ def user_source_repo(key: str, cfg: SourceConfig, family: str) -> Any | None:
     )
 
 
-async def repositories(c: Any, distro: Any, arch: str) -> list[Any]:
+async def repositories(c: WeldrContext, distro: Distro, arch: str) -> list[Repository]:
     """System repositories of distro/arch plus the user sources that apply to that distro."""
     repos = c.system_repos(distro, arch)
     for key, cfg in await c.sources.list():

@@ -2,48 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
 from osbuildd.api.weldr.errors import bad_request
 from osbuildd.api.weldr.packages import depsolved, package_infos, repositories
 from osbuildd.api.weldr.util import V, ctx, distro_arch, json_response, offset_limit
+from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSetRequest, PackageSpec
 
 routes = web.RouteTableDef()
 
 
-async def _search(request: web.Request, patterns: list[str], err_id: str, *, fetch: bool = True) -> list[Any]:
+@contextmanager
+def _solver_failure(err_id: str, prefix: str) -> Iterator[None]:
+    """The solver's failure (network, broken repository, unknown package) as this route words it:
+    each projects/modules route has its own id and prefix, so it is said here, not in the middleware."""
+    try:
+        yield
+    except (DepsolveError, OSError) as e:
+        raise bad_request(err_id, f"{prefix}{e}") from e
+
+
+async def _search(request: web.Request, patterns: list[str], err_id: str, *,
+                  fetch: bool = True) -> list[PackageInfo]:
     """Packages matching ``patterns``, with what the index lacks (Debian: build time, license) read
     from the packages (``fetch``) or only from the cache (lists of every package)."""
     c = ctx(request)
     distro, arch = distro_arch(request)
     repos = await repositories(c, distro, arch)
-    try:
+    with _solver_failure(err_id, "msg: "):
         found = await c.depsolver.search(distro, arch, repos, patterns, c.cache_dir)
         details = getattr(c.depsolver, "details", None)   # test depsolvers have no details
         if details is not None and found:
             found = await details(distro, arch, repos, found, c.cache_dir, fetch=fetch)
         return found
-    except Exception as e:  # the solver's failure (network, broken repo) is the client's answer
-        if not _is_solver_error(e):
-            raise
-        raise bad_request(err_id, f"msg: {e}") from e
 
 
-async def _depsolve(request: web.Request, names: list[str]) -> list[Any]:
-    from osbuildd.depsolve import PackageSetRequest
-
+async def _depsolve(request: web.Request, names: list[str]) -> list[PackageSpec]:
     c = ctx(request)
     distro, arch = distro_arch(request)
     repos = await repositories(c, distro, arch)
     result = await c.depsolver.depsolve(distro, arch, {"packages": PackageSetRequest(include=names, repositories=repos)},
                                         c.cache_dir)
     return result["packages"]
-
-
-def _is_solver_error(e: Exception) -> bool:
-    return type(e).__name__ in ("DepsolveError", "SolverError") or isinstance(e, OSError)
 
 
 def _names(request: web.Request) -> list[str]:
@@ -80,12 +83,8 @@ async def projects_depsolve(request: web.Request) -> web.Response:
     names = _names(request)
     if not names:
         raise bad_request("UnknownProject", "No packages specified.")
-    try:
+    with _solver_failure("ProjectsError", "BadRequest: "):
         deps = await _depsolve(request, names)
-    except Exception as e:
-        if not _is_solver_error(e):
-            raise
-        raise bad_request("ProjectsError", f"BadRequest: {e}") from e
     return json_response({"projects": [depsolved(p) for p in deps]})
 
 
@@ -114,11 +113,7 @@ async def modules_info(request: web.Request) -> web.Response:
     if not infos:
         raise bad_request("UnknownModule", "No packages have been found.")
     for info in infos:
-        try:
+        with _solver_failure("ModulesError", f"Cannot depsolve package {info['name']}: "):
             deps = await _depsolve(request, [info["name"]])
-        except Exception as e:
-            if not _is_solver_error(e):
-                raise
-            raise bad_request("ModulesError", f"Cannot depsolve package {info['name']}: {e}") from e
         info["dependencies"] = [depsolved(p) for p in deps]
     return json_response({"modules": infos})

@@ -19,7 +19,6 @@ from osbuildd.api.weldr.util import (
     ok,
     text_response,
 )
-from osbuildd.distro.repocheck import RepoCheckError
 from osbuildd.distro.sourcestore import SOURCE_TYPES, SourceConfig, check_source, repo_source
 
 routes = web.RouteTableDef()
@@ -152,10 +151,8 @@ async def source_new(request: web.Request) -> web.Response:
         raise bad_request("SystemSource", f"{key} is a system source, it cannot be changed.")
     if "/" in key or ".." in key:
         raise bad_request("ProjectsError", f"Problem parsing POST body: invalid source id '{key}'")
-    try:
-        await asyncio.to_thread(check_source, key, cfg)   # resolves key paths on disk
-    except RepoCheckError as e:
-        raise bad_request("ProjectsError", f"Problem parsing POST body: {e}") from e
+    # resolves key paths on disk; a RepoCheckError is worded by the middleware
+    await asyncio.to_thread(check_source, key, cfg)
     await c.sources.put(key, cfg)
     return ok()
 

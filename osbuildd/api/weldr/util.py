@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from osbuildd.api.weldr.context import WeldrContext
 from osbuildd.api.weldr.errors import WeldrError, bad_request, invalid_chars
+from osbuildd.distro import Distro
 
 V = "/api/v{version}"  # every versioned route starts with this; the middleware checks the number
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -43,7 +45,6 @@ def ok() -> web.Response:
 
 
 WELDR = web.AppKey("weldr", WeldrContext)
-SERVICES = web.AppKey("services", object)
 
 
 def ctx(request: web.Request) -> WeldrContext:
@@ -98,7 +99,7 @@ def format_param(request: web.Request) -> str:
     return fmt
 
 
-def distro_arch(request: web.Request) -> tuple[Any, str]:
+def distro_arch(request: web.Request) -> tuple[Distro, str]:
     """The distro object and arch selected by ``?distro=``/``?arch=`` (defaults: the host's)."""
     c = ctx(request)
     arch = request.query.get("arch") or c.host_arch
@@ -117,11 +118,15 @@ def integral(x: float | int | None) -> float | int | None:
     return x
 
 
-def min_version(n: int) -> Any:
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def min_version(n: int) -> Callable[[H], H]:
     """Routes that upstream only serves from ``/api/v<n>`` on (older versions get 404)."""
 
-    def mark(handler: Any) -> Any:
-        handler.weldr_min_version = n
+    def mark(handler: H) -> H:
+        # read by app._version_ok and _add_versioned; setattr: mypy knows no attributes on a function
+        setattr(handler, "weldr_min_version", n)  # noqa: B010
         return handler
 
     return mark

@@ -1,20 +1,68 @@
 """The worker API (``/api/worker/v1``): remote osbuild-workers take jobs from the job store.
 
 Placeholder until its issue lands: upstream's ``GET <base>/status``, and every other route answers 501
-in the worker API's upstream error shape. The real one dequeues with ``owner=<worker id>`` so the
-heartbeat watcher covers its jobs (see docs/CONTRACTS.md "Job queue").
+in the worker API's upstream error shape (which lives in its one error middleware, ``worker_errors``).
+The real one dequeues with ``owner=<worker id>`` so the heartbeat watcher covers its jobs (see
+docs/CONTRACTS.md "Job queue").
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
 
+import structlog
 from aiohttp import web
 
+from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.services import Services
+
 BASE = "/api/worker/v1"
-NOT_IMPLEMENTED_ID = 1000  # upstream's first internal (500-class) worker error id
+INTERNAL_ID = 1000  # upstream's first internal (500-class) worker error id
+NOT_IMPLEMENTED_ID = INTERNAL_ID
+SERVICES = web.AppKey("worker_services", Services)
+STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
+          ErrorKind.FAILED: 500, ErrorKind.UNAVAILABLE: 503}
+log = structlog.get_logger("osbuildd.worker_api")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class WorkerError(Exception):
+    """An answer in the worker API's error shape (``kind``, ``id``, ``code``, ``reason``, ``message``...)."""
+
+    def __init__(self, status: int, id: int, reason: str, details: str = "") -> None:
+        super().__init__(reason)
+        self.status, self.id, self.reason, self.details = status, id, reason, details
+
+    def response(self) -> web.Response:
+        body = {
+            "kind": "Error",
+            "id": str(self.id),
+            "href": f"{BASE}/errors/{self.id}",
+            "code": f"IMAGE-BUILDER-WORKER-{self.id}",
+            "reason": self.reason,
+            "message": self.reason,
+            "operation_id": uuid.uuid4().hex,
+            "details": self.details,
+        }
+        return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
+
+
+@web.middleware
+async def worker_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure of this app in the worker API's error shape."""
+    try:
+        return await handler(request)
+    except WorkerError as e:
+        return e.response()
+    except web.HTTPException as e:
+        return WorkerError(e.status, INTERNAL_ID, e.reason).response()
+    except ServiceError as e:
+        return WorkerError(STATUS.get(e.kind, 500), INTERNAL_ID, e.reason, e.error_id).response()
+    except Exception:
+        log.exception("worker API handler failed", path=request.path, method=request.method)
+        return WorkerError(500, INTERNAL_ID, "internal error, see the daemon log").response()
 
 
 async def status(request: web.Request) -> web.Response:
@@ -22,23 +70,14 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def not_implemented(request: web.Request) -> web.Response:
-    reason = "not implemented yet"
-    body = {
-        "kind": "Error",
-        "id": str(NOT_IMPLEMENTED_ID),
-        "href": f"{BASE}/errors/{NOT_IMPLEMENTED_ID}",
-        "code": f"IMAGE-BUILDER-WORKER-{NOT_IMPLEMENTED_ID}",
-        "reason": reason,
-        "message": reason,
-        "operation_id": uuid.uuid4().hex,
-        "details": f"{request.method} {request.path} is not implemented by this osbuildd yet",
-    }
-    return web.Response(status=501, text=json.dumps(body), content_type="application/json")
+    raise WorkerError(501, NOT_IMPLEMENTED_ID, "not implemented yet",
+                      f"{request.method} {request.path} is not implemented by this osbuildd yet")
 
 
-def create_app(services: Any) -> web.Application:
-    app = web.Application()
-    app["services"] = services
+def create_app(services: Services) -> web.Application:
+    """The worker API over the daemon's shared services (it owns nothing that needs closing yet)."""
+    app = web.Application(middlewares=[worker_errors])
+    app[SERVICES] = services
     app.router.add_get(f"{BASE}/status", status)
     app.router.add_route("*", "/{tail:.*}", not_implemented)
     return app

@@ -14,8 +14,9 @@ import json
 import os
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from . import sandbox
@@ -23,8 +24,19 @@ from .manifest import Manifest, ManifestError, describe, load
 from .monitor import MONITORS
 from .objectstore import parse_size
 
+if TYPE_CHECKING:
+    from .manifest import Pipeline
+    from .validation import ValidationFailed
+
 # executor (aiohttp) and validation (jsonschema) are imported only once inside the sandbox: the
 # supervisor process outside it should start and exec fast
+
+
+class ResultType(StrEnum):
+    """``type`` of the ``--json`` result of a build."""
+
+    RESULT = "result"
+    ERROR = "error"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,7 +73,7 @@ def _fail(msg: str, code: int) -> int:
     return code
 
 
-def _validation_exit(args: argparse.Namespace, err: Any) -> int:
+def _validation_exit(args: argparse.Namespace, err: ValidationFailed) -> int:
     if args.json or args.inspect:
         print(json.dumps(err.as_json()))
     else:
@@ -72,11 +84,14 @@ def _validation_exit(args: argparse.Namespace, err: Any) -> int:
     return 2
 
 
-def read_manifest(args: argparse.Namespace) -> Any:
+def read_manifest(args: argparse.Namespace) -> object:
+    raw: object
     if args.manifest_path == "-":
-        return json.loads(sys.stdin.buffer.read())
-    with open(args.manifest_path, "rb") as f:
-        return json.load(f)
+        raw = json.loads(sys.stdin.buffer.read())
+    else:
+        with open(args.manifest_path, "rb") as f:
+            raw = json.load(f)
+    return raw
 
 
 def resolve_checkpoints(manifest: Manifest, patterns: list[str]) -> tuple[set[str], list[str]]:
@@ -121,7 +136,7 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     monitor = MONITORS[mon_name](args.monitor_fd)
     store = await asyncio.to_thread(Store, Path(args.store), args.cache_max_size)
     ex = Executor(manifest, store, monitor, stage_timeout=args.stage_timeout, checkpoints=checkpoints)
-    export_ps: list[Any] = []
+    export_ps: list[Pipeline] = []
     for e in exports:  # the same pipeline named twice (or by name and id) is exported once
         ep = manifest.pipeline(e)
         if ep is not None and ep not in export_ps:
@@ -149,16 +164,16 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
                 assert p is not None and outdir is not None
                 await ex.export(p, outdir, move=True)
             success = True
-            result = {"type": "result", "success": True, "metadata": ex.metadata, "sources": ex.source_results,
+            result = {"type": ResultType.RESULT, "success": True, "metadata": ex.metadata, "sources": ex.source_results,
                       "log": ex.log}
         except BuildFailed as e:
-            result = {"type": "error", "success": False, "error": e.error, "sources": ex.source_results,
+            result = {"type": ResultType.ERROR, "success": False, "error": e.error, "sources": ex.source_results,
                       "log": ex.log}
         monitor.finish(name, success)
     except asyncio.CancelledError:
-        sig = got[0] if got else signal.SIGINT
-        print(f"osbuildd-engine: interrupted by signal {signal.Signals(sig).name}, cleaning up", file=sys.stderr)
-        return 128 + sig
+        signum = got[0] if got else int(signal.SIGINT)
+        print(f"osbuildd-engine: interrupted by signal {signal.Signals(signum).name}, cleaning up", file=sys.stderr)
+        return 128 + signum
     finally:
         await asyncio.to_thread(store.evict)  # also when --cache-max-size shrank and nothing was committed
         await asyncio.to_thread(store.close)
@@ -201,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         err = ValidationFailed([{"message": f"cannot read manifest: {e}", "path": []}])
         return _validation_exit(args, err)
     try:
-        validate(raw)
-        manifest = load(raw)
+        manifest = load(validate(raw))
     except ValidationFailed as e:
         return _validation_exit(args, e)
     except ManifestError as e:
@@ -212,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.export and not args.output_directory:
         return _fail("Need --output-directory for --export", 1)
-    for e in args.export:
-        if manifest.pipeline(e) is None:
-            return _fail(f"Export {e} not found", 1)
+    for ref in args.export:
+        if manifest.pipeline(ref) is None:
+            return _fail(f"Export {ref} not found", 1)
     checkpoints, missing = resolve_checkpoints(manifest, args.checkpoint)
     if missing:
         return _fail(f"Checkpoint {missing[0]} not found!", 1)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import hashlib
 import json
 import os
 import signal
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,17 @@ from .devices import LoopDevice, open_device
 from .manifest import Manifest, Pipeline, Stage
 from .monitor import Monitor
 from .mounts import FatStaging, MountError, mount_one, unmount
-from .objectstore import Store, copy_tree, remove_tree
+from .objectstore import Store, copy_tree, mounts_under, remove_tree
 from .stageapi import StageArgs
 
 STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ErrorType(StrEnum):
+    """``error.type`` of a failed build's ``--json`` result (upstream's names)."""
+
+    SOURCE = "org.osbuild.error.source"
+    STAGE = "org.osbuild.error.stage"
 
 
 class BuildFailed(Exception):
@@ -53,6 +62,28 @@ class StageResult:
         if not self.success:
             d["success"] = False
         return d
+
+
+@dataclass
+class _Workspace:
+    """A stage's scratch directory and what was set up in it for the stage (torn down after it)."""
+
+    work: Path
+    loops: list[LoopDevice] = field(default_factory=list)
+    fat: list[FatStaging] = field(default_factory=list)
+    in_paths: dict[str, Path] = field(default_factory=dict)
+    in_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    devs: dict[str, LoopDevice] = field(default_factory=dict)
+    mount_paths: dict[str, str] = field(default_factory=dict)
+    root: Path | None = None  # the build root, when the pipeline has a build pipeline
+
+    @property
+    def api(self) -> Path:
+        return self.work / "api"
+
+    @property
+    def mounts_root(self) -> Path:
+        return self.work / "mounts"
 
 
 def plan(manifest: Manifest, store: Store, targets: list[Pipeline]) -> list[Pipeline]:
@@ -114,7 +145,7 @@ class Executor:
                 self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
                                                                       "error": e.message}],
                                            time.monotonic() - start)
-                raise BuildFailed({"type": "org.osbuild.error.source",
+                raise BuildFailed({"type": ErrorType.SOURCE,
                                    "details": {"source": {"type": stype, "output": e.message}}}) from None
             self.source_results[stype] = res.items
             results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
@@ -159,7 +190,7 @@ class Executor:
             self.log.setdefault(p.name, []).append(res.log_entry())
             if not res.success:
                 self.monitor.finish_pipeline(p.name)
-                raise BuildFailed({"type": "org.osbuild.error.stage",
+                raise BuildFailed({"type": ErrorType.STAGE,
                                    "details": {"stage": {"id": res.id, "type": res.type, "output": res.output,
                                                          "error": res.error}}})
             if res.metadata:
@@ -219,9 +250,9 @@ class Executor:
             self.tmp_trees.discard(p.id)
 
     # --- stages ----------------------------------------------------------
-    async def _prepare_inputs(self, st: Stage, work: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    async def _prepare_inputs(self, st: Stage, work: Path) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
         paths: dict[str, Path] = {}
-        data: dict[str, Any] = {}
+        data: dict[str, dict[str, Any]] = {}
         for name, inp in st.inputs.items():
             d = work / "inputs" / name
             d.mkdir(parents=True)
@@ -237,7 +268,7 @@ class Executor:
                 (pid, opts), = inp.refs.items()
                 await bind(self.tree_of(pid), d, readonly=True)
                 if inp.type == "org.osbuild.files":
-                    files = {opts["file"].lstrip("/"): {}} if opts.get("file") else {}
+                    files: dict[str, dict[str, Any]] = {opts["file"].lstrip("/"): {}} if opts.get("file") else {}
                     data[name] = {"files": files}
                 else:
                     data[name] = {"refs": inp.refs}
@@ -251,78 +282,17 @@ class Executor:
     async def run_stage(self, p: Pipeline, st: Stage, tree: Path, build_tree: Path | None) -> StageResult:
         self.monitor.begin_stage(st.type, st.id)
         start = time.monotonic()
-        work = self.store.tmpdir("stage")
-        api = work / "api"
-        api.mkdir()
-        mounts_root = work / "mounts"
-        mounts_root.mkdir()
-        loops: list[LoopDevice] = []
-        fat: list[FatStaging] = []
-        output: list[str] = []
+        ws = _Workspace(self.store.tmpdir("stage"))
+        ws.api.mkdir()
+        ws.mounts_root.mkdir()
         result = StageResult(st.id, st.type, "", False)
         try:
-            try:
-                in_paths, in_data = await self._prepare_inputs(st, work)
-                devs: dict[str, LoopDevice] = {}
-                for name, dev in st.devices.items():
-                    parent = devs.get(dev.parent.name) if dev.parent else None
-                    devs[name] = await asyncio.to_thread(open_device, dev.type, dev.options, tree, parent)
-                    loops.append(devs[name])
-                mount_paths: dict[str, str] = {}
-                for mnt in sorted(st.mounts, key=lambda m: m.target.rstrip("/").count("/")):
-                    target = await mount_one(mnt, devs.get(mnt.device.name) if mnt.device else None,
-                                             mounts_root, loops, fat, work)
-                    mount_paths[mnt.name] = str(target or (mounts_root / mnt.target.lstrip("/")))
-            except (OSError, RuntimeError, MountError, KeyError) as e:
-                result.output = f"stage setup failed: {e}\n"
-                result.error = str(e)
+            failure = await self._set_up(st, tree, build_tree, ws)
+            if failure is not None:
+                result.output, result.error = failure
                 self.monitor.stage_output(result.output)
                 return result
-            root: Path | None = None
-            if build_tree is not None:
-                try:
-                    root = await buildroot.setup(work, build_tree)
-                except MountError as e:
-                    result.output = f"build root setup failed: {e}\n"
-                    result.error = str(e)
-                    self.monitor.stage_output(result.output)
-                    return result
-            # the stage sees everything at fixed paths inside its sandbox, with or without a build root
-            base = bwrap.BASE
-            args = StageArgs(
-                tree=f"{base}/tree", options=st.options,
-                inputs={n: {"path": f"{base}/inputs/{n}", "data": in_data.get(n, {})} for n in in_paths},
-                devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in devs.items()},
-                mounts={n: {"path": (f"{base}/mounts/" + str(Path(v).relative_to(mounts_root))
-                                     .removeprefix(".").lstrip("/")).rstrip("/")} for n, v in mount_paths.items()},
-                paths_mounts=f"{base}/mounts", meta_path=f"{base}/api/meta.json",
-                build_root="/" if root is not None else None,
-                source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
-            box = bwrap.Sandbox(root=root, tree=tree, api=api, mounts=mounts_root, inputs=in_paths,
-                                devices=[lo.path for lo in loops], meta=bwrap.stage_meta(st.type))
-            cmd = [*box.argv(self.bwrap), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
-                   f"{base}/api/args.json"]
-            pythonpath = f"{base}/lib"
-            # the stage's step reports: a pipe whose write end it inherits (same fd number
-            # inside bwrap); non-blocking, so a stage never waits on the engine to report
-            prog_r, prog_w = os.pipe()
-            os.set_blocking(prog_w, False)
-            args.progress_fd = prog_w
-            try:
-                args.dump(str(api / "args.json"))
-            except OSError:
-                os.close(prog_r)
-                os.close(prog_w)
-                raise
-            env = {"PATH": STAGE_PATH, "PYTHONPATH": pythonpath, "LANG": "C.UTF-8", "HOME": "/root",
-                   "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-            if p.source_epoch is not None:
-                env["SOURCE_DATE_EPOCH"] = str(p.source_epoch)
-            try:
-                rc, timed_out = await self._spawn(cmd, env, str(work), output, prog_r, prog_w)
-            finally:
-                os.close(prog_r)
-            result.output = "".join(output)
+            rc, timed_out, result.output = await self._run_process(p, st, tree, ws)
             if timed_out:
                 msg = f"stage {st.type} timed out after {self.stage_timeout:g}s and was killed\n"
                 result.output += msg
@@ -332,16 +302,8 @@ class Executor:
                 result.error = None
             result.success = rc == 0 and not timed_out
             if result.success:
-                try:
-                    for staging in fat:  # what the stage wrote to a FAT "mount" goes onto the file system
-                        await staging.write_back()
-                except MountError as e:
-                    msg = f"writing the FAT file system failed: {e}\n"
-                    result.output += msg
-                    result.error = str(e)
-                    result.success = False
-                    self.monitor.stage_output(msg)
-            meta_file = api / "meta.json"
+                await self._write_back(ws, result)
+            meta_file = ws.api / "meta.json"
             if result.success and meta_file.exists():
                 try:
                     result.metadata = json.loads(meta_file.read_text())
@@ -349,12 +311,89 @@ class Executor:
                     pass
             return result
         finally:
-            await unmount_all(work)
-            for lo in reversed(loops):
+            await unmount_all(ws.work)
+            for lo in reversed(ws.loops):
                 lo.detach()
-            await asyncio.to_thread(remove_tree, work)
+            await asyncio.to_thread(remove_tree, ws.work)
             self.monitor.finish_stage(st.type, st.id, result.success, result.output, st.options,
                                       result.metadata, time.monotonic() - start)
+
+    async def _set_up(self, st: Stage, tree: Path, build_tree: Path | None, ws: _Workspace) -> tuple[str, str] | None:
+        """Inputs, devices, mounts and the build root of a stage; (output, error) if one fails."""
+        try:
+            ws.in_paths, ws.in_data = await self._prepare_inputs(st, ws.work)
+            for name, dev in st.devices.items():
+                parent = ws.devs.get(dev.parent.name) if dev.parent else None
+                ws.devs[name] = await asyncio.to_thread(open_device, dev.type, dev.options, tree, parent)
+                ws.loops.append(ws.devs[name])
+            for mnt in sorted(st.mounts, key=lambda m: m.target.rstrip("/").count("/")):
+                target = await mount_one(mnt, ws.devs.get(mnt.device.name) if mnt.device else None,
+                                         ws.mounts_root, ws.loops, ws.fat, ws.work)
+                ws.mount_paths[mnt.name] = str(target or (ws.mounts_root / mnt.target.lstrip("/")))
+        except (OSError, RuntimeError, MountError, KeyError) as e:
+            return f"stage setup failed: {e}\n", str(e)
+        if build_tree is not None:
+            try:
+                ws.root = await buildroot.setup(ws.work, build_tree)
+            except MountError as e:
+                return f"build root setup failed: {e}\n", str(e)
+        return None
+
+    @staticmethod
+    def _stage_args(p: Pipeline, st: Stage, ws: _Workspace) -> StageArgs:
+        # the stage sees everything at fixed paths inside its sandbox, with or without a build root
+        base = bwrap.BASE
+        return StageArgs(
+            tree=f"{base}/tree", options=st.options,
+            inputs={n: {"path": f"{base}/inputs/{n}", "data": ws.in_data.get(n, {})} for n in ws.in_paths},
+            devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in ws.devs.items()},
+            mounts={n: {"path": (f"{base}/mounts/" + str(Path(v).relative_to(ws.mounts_root))
+                                 .removeprefix(".").lstrip("/")).rstrip("/")} for n, v in ws.mount_paths.items()},
+            paths_mounts=f"{base}/mounts", meta_path=f"{base}/api/meta.json",
+            build_root="/" if ws.root is not None else None,
+            source_epoch=p.source_epoch, stage_type=st.type, stage_id=st.id)
+
+    async def _run_process(self, p: Pipeline, st: Stage, tree: Path, ws: _Workspace) -> tuple[int, bool, str]:
+        """The stage's sandboxed process, to its end: (exit code, timed out, output)."""
+        args = self._stage_args(p, st, ws)
+        box = bwrap.Sandbox(root=ws.root, tree=tree, api=ws.api, mounts=ws.mounts_root, inputs=ws.in_paths,
+                            devices=[lo.path for lo in ws.loops], meta=bwrap.stage_meta(st.type))
+        base = bwrap.BASE
+        cmd = [*box.argv(self.bwrap), "/usr/bin/python3", "-m", "osbuildd.engine.stagerun", st.type,
+               f"{base}/api/args.json"]
+        # the stage's step reports: a pipe whose write end it inherits (same fd number
+        # inside bwrap); non-blocking, so a stage never waits on the engine to report
+        prog_r, prog_w = os.pipe()
+        os.set_blocking(prog_w, False)
+        args.progress_fd = prog_w
+        try:
+            args.dump(str(ws.api / "args.json"))
+        except OSError:
+            os.close(prog_r)
+            os.close(prog_w)
+            raise
+        env = {"PATH": STAGE_PATH, "PYTHONPATH": f"{base}/lib", "LANG": "C.UTF-8", "HOME": "/root",
+               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        if p.source_epoch is not None:
+            env["SOURCE_DATE_EPOCH"] = str(p.source_epoch)
+        output: list[str] = []
+        try:
+            rc, timed_out = await self._spawn(cmd, env, str(ws.work), output, prog_r, prog_w)
+        finally:
+            os.close(prog_r)
+        return rc, timed_out, "".join(output)
+
+    async def _write_back(self, ws: _Workspace, result: StageResult) -> None:
+        """What the stage wrote to a FAT "mount" goes onto the file system; a failure fails the stage."""
+        try:
+            for staging in ws.fat:
+                await staging.write_back()
+        except MountError as e:
+            msg = f"writing the FAT file system failed: {e}\n"
+            result.output += msg
+            result.error = str(e)
+            result.success = False
+            self.monitor.stage_output(msg)
 
     async def _read_steps(self, fd: int) -> None:
         """Stage step reports (JSON lines on the progress pipe) into the monitor, until EOF."""
@@ -428,14 +467,10 @@ class Executor:
 
 
 async def unmount_all(work: Path) -> None:
-    from .objectstore import mounts_under
-
     for mp in mounts_under(work):
         await unmount(Path(mp))
 
 
 def _source_id(stype: str, desc: dict[str, Any]) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps({"type": stype, "items": desc.get("items", {})}, sort_keys=True)
                           .encode()).hexdigest()

@@ -12,10 +12,20 @@ import hashlib
 import json
 import os
 import time
+from enum import StrEnum
 from typing import Any
+
+from osbuildd.common.redact import redact
 
 OUTPUT_LIMIT = 31000  # upstream keeps the tail of a stage's output in result records
 STEP_INTERVAL = 0.5  # at most two step-progress records a second: a 1000-package install stays small
+
+
+class Origin(StrEnum):
+    """Where a record comes from (upstream's ``context.origin``; stage output has ``stages/<type>``)."""
+
+    MAIN_CLI = "osbuild.main_cli"
+    MONITOR = "osbuild.monitor"
 
 
 def _truncate(text: str) -> str:
@@ -23,18 +33,6 @@ def _truncate(text: str) -> str:
         return text
     hidden = len(text) - OUTPUT_LIMIT
     return f"[...{hidden} bytes hidden...]" + text[-OUTPUT_LIMIT:]
-
-
-SECRET_KEYS = frozenset({"password", "passphrase", "secret", "token"})
-
-
-def redact(value: Any) -> Any:
-    """Stage options as reported: password hashes and the like never reach a log."""
-    if isinstance(value, dict):
-        return {k: "<redacted>" if k.lower() in SECRET_KEYS else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -148,7 +146,8 @@ class LogMonitor(Monitor):
         super().begin_source(stype, sid)
         self._out(f"Fetching sources: {stype}\n")
 
-    def finish_source(self, stype, success, output, results, duration) -> None:  # type: ignore[override]
+    def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
+                      duration: float) -> None:
         super().finish_source(stype, success, output, results, duration)
         if output:
             self._out(output if output.endswith("\n") else output + "\n")
@@ -174,7 +173,8 @@ class LogMonitor(Monitor):
             name, done, total = self.step
             self._out(f"  {name} ({done}/{total})\n")
 
-    def finish_stage(self, stype, sid, success, output, options, metadata, duration) -> None:  # type: ignore[override]
+    def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
+                     metadata: dict[str, Any] | None, duration: float) -> None:
         super().finish_stage(stype, sid, success, output, options, metadata, duration)
         if not success:
             self._out(f"{stype}: failed\n")
@@ -238,18 +238,19 @@ class JSONSeqMonitor(Monitor):
         _write_all(self.fd, b"\x1e" + json.dumps(rec).encode() + b"\n")
 
     def begin(self, manifest_name: str) -> None:
-        self._emit(f"starting {manifest_name}", self._context("osbuild.main_cli"))
+        self._emit(f"starting {manifest_name}", self._context(Origin.MAIN_CLI))
 
     def finish(self, manifest_name: str, success: bool) -> None:
         text = f"manifest {manifest_name} {'finished successfully' if success else 'failed'}\n"
-        self._emit(text, self._context("osbuild.main_cli"))
+        self._emit(text, self._context(Origin.MAIN_CLI))
 
     def begin_source(self, stype: str, sid: str) -> None:
         super().begin_source(stype, sid)
-        self._emit(f"Starting pipeline source {stype}", self._context("osbuild.monitor"))
+        self._emit(f"Starting pipeline source {stype}", self._context(Origin.MONITOR))
 
-    def finish_source(self, stype, success, output, results, duration) -> None:  # type: ignore[override]
-        ctx = self._context("osbuild.monitor")
+    def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
+                      duration: float) -> None:
+        ctx = self._context(Origin.MONITOR)
         result = {"name": f"source {stype}", "source_type": stype, "success": success,
                   "output": _truncate(output), "results": results}
         self._emit(f"Finished module source {stype}", ctx, result=result, duration=duration)
@@ -259,7 +260,7 @@ class JSONSeqMonitor(Monitor):
     def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
         super().begin_pipeline(name, pid, stages)
         self.stage = None
-        self._emit(f"Starting pipeline {name}", self._context("osbuild.monitor"))
+        self._emit(f"Starting pipeline {name}", self._context(Origin.MONITOR))
 
     def finish_pipeline(self, name: str) -> None:
         super().finish_pipeline(name)
@@ -267,25 +268,26 @@ class JSONSeqMonitor(Monitor):
 
     def begin_stage(self, stype: str, sid: str) -> None:
         super().begin_stage(stype, sid)
-        self._emit(f"Starting module {stype}", self._context("osbuild.monitor"))
+        self._emit(f"Starting module {stype}", self._context(Origin.MONITOR))
 
     def stage_output(self, text: str) -> None:
         if self.stage:
             self._emit(text, self._context(f"stages/{self.stage[0]}"))
 
-    def finish_stage(self, stype, sid, success, output, options, metadata, duration) -> None:  # type: ignore[override]
+    def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
+                     metadata: dict[str, Any] | None, duration: float) -> None:
         super().finish_stage(stype, sid, success, output, options, metadata, duration)
-        ctx = self._context("osbuild.monitor")
+        ctx = self._context(Origin.MONITOR)
         result = {"name": stype, "id": sid, "success": success, "output": _truncate(output)}
         self._emit(f"Finished module {stype}", ctx, result=result, options=redact(options),
                    metadata=metadata or None, duration=duration)
 
     def message(self, text: str) -> None:
-        self._emit(text, self._context("osbuild.monitor"))
+        self._emit(text, self._context(Origin.MONITOR))
 
     def _write_step(self) -> None:
         # a record with progress only (no message), in the stage's or source's context
-        self._emit(None, self._context("osbuild.monitor", with_stage=self.stage is not None))
+        self._emit(None, self._context(Origin.MONITOR, with_stage=self.stage is not None))
 
 
 MONITORS: dict[str, type[Monitor]] = {

@@ -155,9 +155,10 @@ class Store:
 
     def meta(self, oid: str) -> dict[str, Any]:
         try:
-            return json.loads((self.object_dir(oid) / "data" / "meta.json").read_text())
+            meta: dict[str, Any] = json.loads((self.object_dir(oid) / "data" / "meta.json").read_text())
         except (FileNotFoundError, ValueError):
             return {}
+        return meta
 
     def touch(self, oid: str) -> None:
         """Record a use, for least-recently-used eviction."""

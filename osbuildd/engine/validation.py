@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import jsonschema
 
@@ -20,8 +20,15 @@ SCHEMAS_DIR = ENGINE_DIR / "schemas"
 KINDS = ("stages", "sources", "inputs", "devices", "mounts")
 
 
+class SchemaError(TypedDict):
+    """One problem, upstream's shape: ``path`` leads to the offending value in the manifest."""
+
+    message: str
+    path: list[str | int]
+
+
 class ValidationFailed(Exception):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[SchemaError]) -> None:
         super().__init__(f"{len(errors)} validation error(s)")
         self.errors = errors
 
@@ -47,9 +54,10 @@ def load_meta(kind: str, name: str) -> dict[str, Any] | None:
         if not code.is_file():
             return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    return meta
 
 
 @functools.cache
@@ -90,18 +98,18 @@ def _top_validator() -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(schema)
 
 
-def _errors(validator: jsonschema.Draft4Validator, instance: Any, prefix: list[Any]) -> list[dict[str, Any]]:
-    out = []
+def _errors(validator: jsonschema.Draft4Validator, instance: object, prefix: list[str | int]) -> list[SchemaError]:
+    out: list[SchemaError] = []
     try:
         found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    except Exception as e:  # a broken module schema: report it at the module, never crash
-        return [{"message": f"schema error: {e}", "path": prefix}]
+    except Exception as exc:  # a broken module schema: report it at the module, never crash
+        return [{"message": f"schema error: {exc}", "path": prefix}]
     for e in found:
         out.append({"message": e.message, "path": prefix + list(e.absolute_path)})
     return out
 
 
-def _module(kind: str, name: Any, instance: Any, prefix: list[Any], what: str) -> list[dict[str, Any]]:
+def _module(kind: str, name: object, instance: object, prefix: list[str | int], what: str) -> list[SchemaError]:
     if not isinstance(name, str):
         return []  # the top-level schema already reports it
     v = _validator(kind, name)
@@ -110,8 +118,8 @@ def _module(kind: str, name: Any, instance: Any, prefix: list[Any], what: str) -
     return _errors(v, instance, prefix)
 
 
-def validate(raw: Any) -> None:
-    """Raise ValidationFailed listing every problem in the manifest."""
+def validate(raw: object) -> dict[str, Any]:
+    """The manifest, once it is valid; else raise ValidationFailed listing every problem in it."""
     if not isinstance(raw, dict) or raw.get("version") != "2":
         version = raw.get("version") if isinstance(raw, dict) else None
         raise ValidationFailed([{"message": f"unsupported manifest format (version {version!r}); "
@@ -127,7 +135,7 @@ def validate(raw: Any) -> None:
             errors += _errors(v, sdesc, ["sources", stype])
     for pi, p in enumerate(raw.get("pipelines") or []):
         for si, s in enumerate(p.get("stages") or []):
-            prefix = ["pipelines", pi, "stages", si]
+            prefix: list[str | int] = ["pipelines", pi, "stages", si]
             errors += _module("stages", s.get("type"), s, prefix, "stage")
             for iname, idesc in (s.get("inputs") or {}).items():
                 errors += _module("inputs", idesc.get("type"), idesc, prefix + ["inputs", iname], "input")
@@ -141,3 +149,4 @@ def validate(raw: Any) -> None:
                 errors += _module("mounts", mdesc.get("type"), mdesc, prefix + ["mounts", mi], "mount")
     if errors:
         raise ValidationFailed(errors)
+    return raw

@@ -5,11 +5,12 @@ Existing ``server``/``pool`` lines (and ``leapsectz``/``refclock`` when given) a
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs
 
 
-def server_line(s: dict) -> str:
+def server_line(s: dict[str, Any]) -> str:
     line = f"server {s['hostname']}"
     for key in ("minpoll", "maxpoll"):
         if key in s:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs, run
 
 _PERCENT = re.compile(rb"^\s*\((\d+(?:\.\d+)?)/100%\)\s*$")
 
 
-def format_args(fmt: dict) -> list[str]:
+def format_args(fmt: dict[str, Any]) -> list[str]:
     t = fmt["type"]
     opts: list[str] = []
     extra: list[str] = []
@@ -45,7 +47,7 @@ def convert(args: StageArgs, cmd: list[str]) -> None:
     """qemu-img convert with -p: its percentages become step reports, the rest goes to the log."""
     print("+ " + " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
+    assert isinstance(proc.stdout, io.BufferedReader)  # bufsize -1: read1 returns what one read gives
     pending = b""
     while chunk := proc.stdout.read1(4096):
         pending += chunk

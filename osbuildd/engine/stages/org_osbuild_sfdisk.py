@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs
 
@@ -15,7 +16,7 @@ def attr(bit: int) -> str:
     return ATTR_NAMES.get(bit) or f"GUID:{bit}"
 
 
-def script(options: dict) -> str:
+def script(options: dict[str, Any]) -> str:
     label = options["label"]
     lines = [f"label: {'dos' if label == 'mbr' else label}", f"label-id: {options['uuid']}", "unit: sectors", ""]
     for part in options.get("partitions", []):

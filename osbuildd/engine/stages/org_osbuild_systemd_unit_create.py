@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs
 
 ORDER = ("Unit", "Service", "Socket", "Mount", "Swap", "Install")
 
 
-def render(config: dict) -> str:
+def render(config: dict[str, Any]) -> str:
     out = []
     for section in sorted(config, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER)):
         out.append(f"[{section}]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs
 
@@ -22,7 +23,7 @@ def _signed_by(value: str) -> str:
     return "Signed-By: " + _one_line(value, "signed_by")
 
 
-def render(src: dict) -> str:
+def render(src: dict[str, Any]) -> str:
     for key in ("uris", "suites", "components", "types"):
         for value in src.get(key, []):
             if not value or any(ch.isspace() for ch in value):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs, TreeRoot
 from osbuildd.engine.stages._aptprogress import AptProgress, extracting_debs
@@ -55,7 +56,7 @@ def _weldr_fields(version: str) -> tuple[int, str, str]:
     return int(epoch), (upstream if dash else rest), (revision if dash else "0")
 
 
-def _installed(tree: str) -> list[dict]:
+def _installed(tree: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W",
          "-f", "${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"],

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from typing import Any
 
 from osbuildd.engine.stageapi import StageArgs, TreeRoot
 
 
-def _version_key(kver: str) -> list:
+def _version_key(kver: str) -> list[int | str]:
     return [int(p) if p.isdigit() else p for p in re.split(r"[.-]", kver)]
 
 
@@ -25,7 +26,7 @@ def kernels(tree: str) -> list[str]:
     return sorted(found, key=_version_key, reverse=True)
 
 
-def render(opts: dict, kvers: list[str]) -> str:
+def render(opts: dict[str, Any], kvers: list[str]) -> str:
     uuid = opts["root_fs_uuid"].lower()
     cmdline = f"root=UUID={uuid} {opts.get('kernel_opts', 'ro')}".strip()
     terminal = " ".join(opts.get("terminal", ["serial", "console"]))
@@ -59,7 +60,7 @@ def render(opts: dict, kvers: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _default_grub(opts: dict) -> str:
+def _default_grub(opts: dict[str, Any]) -> str:
     # keeps an on-system update-grub (if grub-pc is installed later) close to this config
     terminal = " ".join(opts.get("terminal", ["serial", "console"]))
     return (

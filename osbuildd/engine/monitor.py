@@ -221,7 +221,7 @@ class JSONSeqMonitor(Monitor):
             prog["progress"] = inner
         return prog
 
-    def _emit(self, message: str | None, context: dict[str, Any], **extra: Any) -> None:
+    def _emit(self, message: str | None, context: dict[str, Any], **extra: object) -> None:
         rec: dict[str, Any] = {}
         if message:
             rec["message"] = message

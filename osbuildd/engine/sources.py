@@ -17,10 +17,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from .objectstore import Store
+
+if TYPE_CHECKING:
+    import aiohttp
 
 PARALLEL = 8
 RETRIES = 4
@@ -41,7 +44,14 @@ class SourceResult:
     output: list[str] = field(default_factory=list)
 
 
-def _hasher(checksum: str) -> tuple[Any, str]:
+class Hasher(Protocol):
+    """What a ``hashlib`` object offers that a download needs."""
+
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def _hasher(checksum: str) -> tuple[Hasher, str]:
     algo, _, hexdigest = checksum.partition(":")
     if algo not in ("md5", "sha1", "sha256", "sha384", "sha512") or not hexdigest:
         raise ValueError(f"unsupported checksum {checksum!r}")
@@ -76,7 +86,7 @@ def fetch_inline(store: Store, items: dict[str, Any]) -> SourceResult:
     return res
 
 
-async def _download_http(session: Any, url: str, tmp: Path, h: Any, insecure: bool) -> None:
+async def _download_http(session: aiohttp.ClientSession, url: str, tmp: Path, h: Hasher, insecure: bool) -> None:
     async with session.get(url, ssl=not insecure) as resp:
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status} for {url}")
@@ -86,7 +96,7 @@ async def _download_http(session: Any, url: str, tmp: Path, h: Any, insecure: bo
                 f.write(chunk)
 
 
-def _copy_file(url: str, tmp: Path, h: Any) -> None:
+def _copy_file(url: str, tmp: Path, h: Hasher) -> None:
     src = unquote(urlparse(url).path)
     with open(src, "rb") as fin, open(tmp, "wb") as fout:
         while chunk := fin.read(CHUNK):
@@ -94,7 +104,7 @@ def _copy_file(url: str, tmp: Path, h: Any) -> None:
             fout.write(chunk)
 
 
-async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None,
+async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
                      on_item: Callable[[int, int], None] | None = None) -> SourceResult:
     """Fetch every item not in the store yet; ``on_item(done, total)`` after each one."""
     import aiohttp  # only builds with curl sources pay for importing it
@@ -112,7 +122,7 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None,
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 
     async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:  # proxies, as curl
-        async def one(checksum: str, desc: Any) -> dict[str, Any]:
+        async def one(checksum: str, desc: str | dict[str, Any]) -> dict[str, Any]:
             url = desc if isinstance(desc, str) else desc["url"]
             insecure = False if isinstance(desc, str) else bool(desc.get("insecure", False))
             if store.source_path(checksum).exists():
@@ -143,7 +153,7 @@ async def fetch_curl(store: Store, items: dict[str, Any], log: Any = None,
                         await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
                 raise SourceError(res.stype, f"failed to fetch {url} ({checksum}): {last}")
 
-        async def counted(checksum: str, desc: Any) -> dict[str, Any]:
+        async def counted(checksum: str, desc: str | dict[str, Any]) -> dict[str, Any]:
             return item_done(await one(checksum, desc))
 
         tasks = [asyncio.ensure_future(counted(c, d)) for c, d in items.items()]

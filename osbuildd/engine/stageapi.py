@@ -17,6 +17,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -36,7 +37,7 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-_libc: Any = None
+_libc: ctypes.CDLL | None = None
 
 
 def openat2_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
@@ -348,14 +349,15 @@ class StageArgs:
                 json.dump(metadata, f)
 
 
-def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-    """Run a command with its output going to the stage log, failing loudly."""
+def run(cmd: list[str], *, check: bool = True, env: Mapping[str, str] | None = None,
+        cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run a command with its output going to the stage log, failing loudly (unless ``check=False``)."""
     print("+ " + " ".join(cmd), flush=True)
-    kwargs.setdefault("check", True)
-    return subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, **kwargs)
+    return subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, check=check, env=env, cwd=cwd)
 
 
-def chroot_run(tree: str, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+def chroot_run(tree: str, cmd: list[str], *, check: bool = True, env: Mapping[str, str] | None = None,
+               cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run a command inside the image tree (for useradd, systemctl, update-initramfs ...).
 
     The tree is mounted nodev in the stage sandbox (a device node planted in a tree opens nothing),
@@ -363,9 +365,8 @@ def chroot_run(tree: str, cmd: list[str], **kwargs: Any) -> subprocess.Completed
     that vanishes with the command."""
     dev = os.path.join(tree, "dev")
     if not os.path.isdir(dev) or os.path.islink(dev) or not os.path.isdir("/dev/pts"):
-        return run(["chroot", tree, *cmd], **kwargs)
+        return run(["chroot", tree, *cmd], check=check, env=env, cwd=cwd)
     print("+ " + " ".join(["chroot", tree, *cmd]), flush=True)
-    kwargs.setdefault("check", True)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                            'mount --rbind /dev "$1/dev" && exec chroot "$@"', "sh", tree, *cmd],
-                          stdout=sys.stdout, stderr=sys.stderr, **kwargs)
+                          stdout=sys.stdout, stderr=sys.stderr, check=check, env=env, cwd=cwd)

@@ -30,8 +30,9 @@ SHARED_STATE = Path(os.environ.get("OSBUILDD_TEST_STATE", "/var/tmp/osbuildd-tes
 SEED = 20261125
 
 from osbuildd.blueprint import Blueprint  # noqa: E402
-from osbuildd.compose import ComposeRequest, attach  # noqa: E402
+from osbuildd.compose import ComposeRequest  # noqa: E402
 from osbuildd.config import Config  # noqa: E402
+from osbuildd.executor import start_local  # noqa: E402
 from osbuildd.runner import resolve_osbuild  # noqa: E402
 from osbuildd.services import Services  # noqa: E402
 
@@ -48,7 +49,7 @@ def fresh_state(base: Path, name: str) -> Path:
 
 async def through_daemon(state: Path) -> tuple[float, dict, dict]:
     s = await Services.open(Config.embedded(state))
-    await attach(s)
+    await start_local(s)
     try:
         bp = Blueprint.from_toml((REPO / "examples" / "debian-qcow2.toml").read_text())
         bp.initialize()

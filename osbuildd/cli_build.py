@@ -179,8 +179,9 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
 
 async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, config: Any, outdir: Path,
                         out: TextIO) -> int:
-    from osbuildd.compose import ComposeRequest, ComposeRequestError, attach
+    from osbuildd.compose import ComposeRequest, ComposeRequestError
     from osbuildd.depsolve import DepsolveError
+    from osbuildd.executor import start_local
     from osbuildd.services import Services
 
     services = await Services.open(config)
@@ -190,7 +191,8 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
     loop.add_signal_handler(signal.SIGTERM, interrupted.set)
     display = Display(sys.stderr, sys.stderr.isatty())
     try:
-        compose = await attach(services, start_executor=True)
+        await start_local(services, start=True)
+        compose = services.compose
         req = ComposeRequest(distro=args.distro or "", arch=args.arch or "", image_type=args.image_type,
                              blueprint=bp, size=size, origin="cli", seed=args.seed)
         if display.tty:   # start() depsolves first: apt may refresh its lists for a while

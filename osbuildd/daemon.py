@@ -247,7 +247,7 @@ async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | N
 
 async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None,
                         stop: asyncio.Event | None) -> int:
-    import osbuildd.compose
+    from osbuildd.executor import start_local
 
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
@@ -263,7 +263,8 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
         await asyncio.to_thread(close_listeners, listeners)
         raise
     try:
-        await osbuildd.compose.attach(services)
+        # crash leftovers removed always; builds taken only with [builder] local_executor
+        await start_local(services)
         services.jobs.start_heartbeat_watcher()
         apps = create_apps(services)
         for api in APIS:

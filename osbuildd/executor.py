@@ -15,12 +15,14 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from osbuildd import sealing
+from osbuildd.common.redact import is_secret_key
 from osbuildd.compose import failure, store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
 from osbuildd.compose.model import LOCAL_TARGETS
@@ -28,6 +30,7 @@ from osbuildd.compose.service import DEPSOLVE, MANIFEST, build_type, host_arch
 from osbuildd.queue import Dequeued, JobError, errors
 from osbuildd.runner import OSBuildResult, Progress, cleanup_under, kill_marked, run_osbuild
 from osbuildd.runner.cleanup import kill_group, processes_marked
+from osbuildd.services import Services
 
 log = structlog.get_logger("osbuildd.executor")
 
@@ -38,8 +41,23 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+async def start_local(services: Services, *, start: bool | None = None) -> LocalExecutor:
+    """The local executor on ``services``, after removing what a crashed build left behind (always:
+    even when builds are left to remote workers). Started, and closed by ``services.close()`` first,
+    when ``start`` (default: ``[builder] local_executor``) says so."""
+    executor = LocalExecutor(services)
+    await executor.recover()
+    if services.config.builder.local_executor if start is None else start:
+        executor.start()
+        services.executor = executor
+    return executor
+
+
+Handler = Callable[[Dequeued], Awaitable[None]]
+
+
 class LocalExecutor:
-    def __init__(self, services: Any, *, depsolve_workers: int = 2) -> None:
+    def __init__(self, services: Services, *, depsolve_workers: int = 2) -> None:
         self.services = services
         self.config = services.config
         self.jobs = services.jobs
@@ -93,7 +111,7 @@ class LocalExecutor:
                 await t
         self._tasks.clear()
 
-    async def _loop(self, types: list[str], handler: Any) -> None:
+    async def _loop(self, types: list[str], handler: Handler) -> None:
         while not self._closing:
             dq = await self.jobs.dequeue(types, channels=None)
             if dq is None:
@@ -151,10 +169,8 @@ class LocalExecutor:
         details = await self._where(job_id, {"kind": "canceled"})
         err = JobError(errors.BUILD_JOB, failure.CANCELED_BY_USER, details)
         await self._note(job_id, err)
-        await failure.record_canceled(self.db, job_id, err.to_dict())
-        compose = getattr(self.services, "compose", None)
-        if compose is not None and hasattr(compose, "refresh"):
-            compose.refresh(job_id)
+        await self.jobs.record_canceled_error(job_id, err.to_dict())
+        self.services.compose.refresh(job_id)
         await asyncio.to_thread(_write_json, self.config.results_dir / job_id / "result.json",
                                 {**result, "canceled": True, "job_error": err.to_dict()})
 
@@ -327,8 +343,7 @@ class LocalExecutor:
         return out + done, [{**d["target_error"], "target": d["name"]} for d in done if "target_error" in d]
 
 
-def _secret_values(options: list[dict]) -> tuple[str, ...]:
-    from osbuildd.log import is_secret_key
+def _secret_values(options: list[dict[str, Any]]) -> tuple[str, ...]:
     out: list[str] = []
     for opts in options:
         for k, v in opts.items():

@@ -7,41 +7,24 @@ depth of the event (dicts and lists inside it too).
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any, TextIO
 
 import structlog
 
-REDACTED = "***"
-# whole words of a key name (split on _ - .) that mark a secret
-_SECRET_WORDS = {"password", "passwd", "secret", "token", "key", "credentials", "credential",
-                 "authorization", "sas", "passphrase", "apikey", "private"}
-_SPLIT = re.compile(r"[_\-.\s]+")
+# the one redactor (osbuildd.common.redact); its names stay importable from here
+from osbuildd.common.redact import REDACTED, is_secret_key, redact
+
 SDK_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "azure", "google", "gcloud",
                "aiosqlite")
 
-
-def is_secret_key(name: str) -> bool:
-    # camelCase keys (accessKeyId, clientSecret) are split too
-    words = _SPLIT.split(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    return any(w in _SECRET_WORDS for w in words)
-
-
-def _redact(value: Any, depth: int = 0) -> Any:
-    if depth > 8:
-        return value
-    if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
-                    else _redact(v, depth + 1)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(v, depth + 1) for v in value]
-    return value
+__all__ = ["REDACTED", "SDK_LOGGERS", "get_logger", "is_secret_key", "redact_secrets", "setup"]
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: mask secret-looking keys (``password``, ``aws_secret_key``, ``token``...)."""
-    return _redact(event_dict)
+    out: dict[str, Any] = redact(event_dict)
+    return out
 
 
 def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:

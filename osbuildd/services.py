@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from osbuildd.blueprint.store import BlueprintStore
 from osbuildd.compose import ComposeService
@@ -19,6 +19,12 @@ from osbuildd.distro import Distros
 from osbuildd.distro.sourcestore import SourceStore
 from osbuildd.log import get_logger
 from osbuildd.queue import LOCAL_OWNER, Database, JobStore, errors
+
+
+class Closeable(Protocol):
+    """What Services closes before the compose service: the local executor (osbuildd.executor)."""
+
+    async def close(self) -> None: ...
 
 
 def _default_depsolver() -> Depsolver:
@@ -43,7 +49,9 @@ class Services:
     compose: ComposeService
     depsolver: Depsolver = field(default_factory=_default_depsolver)   # the osbuildd.depsolve module
     distros: Distros = field(default_factory=_default_distros)         # the osbuildd.distro module
-    log: Any = field(default_factory=get_logger)
+    log: Any = field(default_factory=get_logger)   # structlog's BoundLogger (untyped: it is a proxy)
+    # the in-process executor, once its user (daemon, ``osbuildd build``) started one: closed first
+    executor: Closeable | None = None
 
     @classmethod
     async def open(cls, config: Config, *, recover: bool = True) -> Services:
@@ -63,17 +71,17 @@ class Services:
         except BaseException:
             await db.close()
             raise
-        services = cls(config=config, db=db, jobs=jobs, blueprints=BlueprintStore(db), sources=SourceStore(db),
-                       compose=None, log=get_logger("osbuildd"))  # type: ignore[arg-type]
-        services.compose = ComposeService(services)
-        return services
+        return cls(config=config, db=db, jobs=jobs, blueprints=BlueprintStore(db), sources=SourceStore(db),
+                   compose=ComposeService(config, db, jobs), log=get_logger("osbuildd"))
 
     async def close(self) -> None:
-        """Stop the compose service (running builds end FAILED "daemon shutting down"), the heartbeat
-        watcher, and close the database."""
+        """Stop the executor (running builds end FAILED "daemon shutting down"), the compose service,
+        the heartbeat watcher, and close the database."""
         try:
-            if self.compose is not None:
-                await self.compose.close()
+            if self.executor is not None:
+                executor, self.executor = self.executor, None
+                await executor.close()
+            await self.compose.close()
             # whatever the in-process executor still holds: requeue compute jobs, fail builds
             await self.jobs.release_running(errors.REASON_SHUTTING_DOWN, owner=LOCAL_OWNER)
         finally:

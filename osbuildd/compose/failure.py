@@ -186,11 +186,3 @@ def append_block(path: Path, error: dict | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write("\n" + render(error))
-
-
-async def record_canceled(db: Any, job_id: str, error: dict) -> bool:
-    """Write ``error`` onto a canceled build job (the queue settles a cancel without one); returns
-    whether it was written."""
-    rows = await db.write("UPDATE jobs SET error = ? WHERE id = ? AND status = 'canceled' RETURNING id",
-                          (json.dumps(error), job_id))
-    return bool(rows)

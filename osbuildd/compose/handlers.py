@@ -8,26 +8,28 @@ is stored, and the results it stores are exactly the ones the job handlers would
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any
 
 from osbuildd import distro as distros
 from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.depsolve import DepsolveError, PackageSetRequest, PackageSpec, depsolve
 from osbuildd.distro import Repository
+from osbuildd.errors import ErrorKind, ServiceError
 from osbuildd.queue import JobError, errors
 
 from .. import __version__
 
 
-class ManifestError(ValueError):
+class ManifestError(ServiceError, ValueError):
     """The manifest generator refused the request (a blueprint/customization it cannot honour);
     ``field``: the blueprint field when the generator named one."""
 
+    kind = ErrorKind.INVALID
+    error_id = "ManifestCreationFailed"
+
     def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, field=field)
         self.message = message
-        self.field = field
 
 
 async def solve(config: Any, args: dict) -> dict:
@@ -76,10 +78,9 @@ async def make_manifest(args: dict, depsolved_result: dict) -> dict:
         bp = Blueprint.from_json(args["blueprint"])
         depsolved = {name: [PackageSpec.from_dict(p) for p in specs]
                      for name, specs in depsolved_result["package_specs"].items()}
+        # sync and CPU-light (a few ms), but a big package set's JSON is worth keeping off the loop
         mr = await asyncio.to_thread(manifest.generate, d, arch.name, it, bp, depsolved,
                                      int(args.get("seed") or 0), size=args.get("size"))
-        if inspect.isawaitable(mr):
-            mr = await mr
     except (BlueprintError, LookupError, ValueError) as exc:
         raise ManifestError(str(exc), getattr(exc, "field", "") or "") from exc
     build_pipelines = [p["name"] for p in mr.manifest.get("pipelines", []) if p.get("name") == "build"]

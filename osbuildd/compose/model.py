@@ -3,44 +3,70 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osbuildd.depsolve import PackageSpec
 from osbuildd.distro import Repository
+from osbuildd.errors import ErrorKind, ServiceError
+
+if TYPE_CHECKING:
+    from osbuildd.blueprint import Blueprint
 
 
-class ComposeRequestError(ValueError):
-    """A request the service refuses; ``field`` names what is wrong (each API maps it to its 4xx)."""
+class ComposeState(StrEnum):
+    """A compose's state, from its build job (canceled is its own state here; Weldr shows it FAILED)."""
 
-    def __init__(self, field: str, message: str, kind: str = "") -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+    WAITING = "waiting"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class ComposeRequestError(ServiceError, ValueError):
+    """A request the service refuses; ``field`` names what is wrong (each API maps it to its 4xx),
+    ``topic`` the part of the request it is about: "distro" | "arch" | "image_type" | "blueprint" |
+    "size" | "repositories" | "targets". ``str()``: "<field>: <message>"."""
+
+    kind = ErrorKind.INVALID
+    error_id = "ComposeError"
+
+    def __init__(self, field: str, message: str, topic: str = "") -> None:
+        super().__init__(f"{field}: {message}", field=field)
         self.message = message
-        # "distro" | "arch" | "image_type" | "blueprint" | "size" | "repositories" | "targets"
-        self.kind = kind or field.split(".")[0].split("[")[0]
+        self.topic = topic or field.split(".")[0].split("[")[0]
 
 
-class ComposeNotFound(LookupError):
+class ComposeNotFound(ServiceError, LookupError):
+    kind = ErrorKind.NOT_FOUND
+    error_id = "UnknownUUID"
+
     def __init__(self, compose_id: str) -> None:
         super().__init__(f"compose {compose_id} not found")
         self.compose_id = compose_id
 
 
-class ComposeStateError(RuntimeError):
-    """cancel/delete of a compose in a state that does not allow it (e.g. delete while running)."""
+class ComposeStateError(ServiceError, RuntimeError):
+    """cancel/delete of a compose in a state that does not allow it (e.g. delete while running):
+    ``compose_id``, its ``state`` and the ``operation`` ("cancel" | "delete"), for an API to word it."""
 
-    def __init__(self, compose_id: str, state: str, message: str) -> None:
+    kind = ErrorKind.CONFLICT
+    error_id = "BuildInWrongState"
+
+    def __init__(self, compose_id: str, state: ComposeState, operation: str, message: str) -> None:
         super().__init__(message)
         self.compose_id = compose_id
         self.state = state
+        self.operation = operation
 
 
 @dataclass
 class UploadTarget:
     name: str                     # upstream target name, e.g. "org.osbuild.aws.s3"
     image_name: str = ""
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "image_name": self.image_name, "options": self.options}
@@ -55,7 +81,7 @@ class ComposeRequest:
     distro: str
     arch: str
     image_type: str
-    blueprint: Any                                   # osbuildd.blueprint.Blueprint
+    blueprint: Blueprint
     size: int | None = None
     repositories: list[Repository] | None = None     # None = the distro's defaults
     targets: list[UploadTarget] = field(default_factory=list)
@@ -67,29 +93,29 @@ class ComposeRequest:
 @dataclass
 class Compose:
     id: str
-    request: dict
+    request: dict[str, Any]
     blueprint_name: str
     blueprint_version: str
     image_type: str
     distro: str
     arch: str
-    state: str                    # waiting | running | finished | failed | canceled
+    state: ComposeState
     created: float
     started: float | None
     finished: float | None
-    progress: dict | None
-    error: dict | None            # {id, reason, details} of the build job (dependency chain inside)
+    progress: dict[str, Any] | None
+    error: dict[str, Any] | None  # {id, reason, details} of the build job (dependency chain inside)
     image_path: Path | None
     image_filename: str
-    manifest: dict | None
+    manifest: dict[str, Any] | None
     packages: list[PackageSpec]
-    upload_statuses: list[dict]
+    upload_statuses: list[dict[str, Any]]
     log_path: Path
     size: int
     origin: str = "weldr"
     channel: str = ""
     job_status: str = ""          # the build job's raw queue status
-    result: dict | None = None    # the build job's result (upstream OSBuildJobResult shape)
+    result: dict[str, Any] | None = None  # the build job's result (upstream OSBuildJobResult shape)
 
     @property
     def weldr_status(self) -> str:

@@ -22,10 +22,11 @@ from typing import Any
 from osbuildd import distro as distros
 from osbuildd import sealing
 from osbuildd.blueprint import Blueprint, BlueprintError
+from osbuildd.common.redact import redact
+from osbuildd.config import Config
 from osbuildd.depsolve import PackageSpec
 from osbuildd.distro import Repository, repocheck
-from osbuildd.queue import JobNotFound, JobStatus, errors
-from osbuildd.queue.errors import JobStoreError
+from osbuildd.queue import Database, Job, JobNotFound, JobStatus, JobStore, JobStoreError, errors
 
 from . import handlers, readcache, store
 from .model import (
@@ -34,6 +35,7 @@ from .model import (
     ComposeNotFound,
     ComposeRequest,
     ComposeRequestError,
+    ComposeState,
     ComposeStateError,
     UploadTarget,
 )
@@ -48,10 +50,9 @@ MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
 DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
 
 
-def _redact(options: dict) -> dict:
-    from osbuildd.log import REDACTED, is_secret_key
-    return {k: (REDACTED if is_secret_key(k) and v not in (None, "") else
-                _redact(v) if isinstance(v, dict) else v) for k, v in options.items()}
+def _redact(options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = redact(options)
+    return out
 
 
 def host_arch() -> str:
@@ -102,12 +103,10 @@ class ComposeService:
     # may cache what they render from it by identity (Weldr's compose/info, compose/status/<id>)
     stable_settled = True
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self.config = services.config
-        self.db = services.db
-        self.jobs = services.jobs
-        self.executor: Any = None   # osbuildd.executor.LocalExecutor, set by attach()
+    def __init__(self, config: Config, db: Database, jobs: JobStore) -> None:
+        self.config = config
+        self.db = db
+        self.jobs = jobs
         # snapshot() cache. A compose whose jobs are all finished/canceled ("settled") never changes
         # again except by delete, so snapshot() reads from SQLite only the others. Every state
         # change goes through this process (one service per Database); the cache holds one slim
@@ -178,7 +177,7 @@ class ComposeService:
             manifest.validate_for(d, it, bp)
         except BlueprintError as exc:
             raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint",
-                                      exc.message, kind="blueprint") from None
+                                      exc.message, topic="blueprint") from None
         sets = manifest.package_sets(d, arch.name, it, bp)
         checked = await self._check_engine(d, arch, it, bp, sets, req.size) if check_engine else True
         package_sets = {}
@@ -197,7 +196,7 @@ class ComposeService:
         try:
             engines.choose(manifest, shutil.which("osbuild") is not None)
         except engines.NoEngine as exc:
-            raise ComposeRequestError("image_type", f"{it.name} for {d.name}: {exc}", kind="image_type") from None
+            raise ComposeRequestError("image_type", f"{it.name} for {d.name}: {exc}", topic="image_type") from None
 
     async def _check_engine(self, d: Any, arch: Any, it: Any, bp: Any, sets: dict, size: int | None) -> bool:
         """Refuse before depsolve (no mirror needed) a compose no engine here can build: the real
@@ -234,7 +233,7 @@ class ComposeService:
             mani.result = await handlers.make_manifest(mani.args, dep.result)
         except handlers.ManifestError as exc:
             raise ComposeRequestError(f"blueprint.{exc.field}" if exc.field else "blueprint", exc.message,
-                                      kind="blueprint") from None
+                                      topic="blueprint") from None
         mani.finished_at = time.time()
         if not checked:
             self._refuse_without_engine(d, it, mani.result["manifest"])
@@ -271,10 +270,9 @@ class ComposeService:
             # credentials never reach the database in clear (see osbuildd/sealing.py)
             sealing.seal_targets(build.args, await self._sealer())
         build.id = str(uuid.uuid4())
-        await store.insert_graph(self.db, [p.depsolve, p.manifest, build], self._row(
+        await store.insert_graph(self.db, self.jobs, [p.depsolve, p.manifest, build], self._row(
             build.id, req, p.d, p.arch, it, p.request, created, p.depsolve.id, p.manifest.id), req.channel)
         self._live.add(build.id)
-        self.jobs.notify()   # wake the executor's dequeue (same process)
         return build.id
 
     def _row(self, cid: str, req: ComposeRequest, d: Any, arch: Any, it: Any, request: dict, created: float,
@@ -303,7 +301,7 @@ class ComposeService:
             build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished",
                                    result={"success": False, "job_error": err}, error=err)
         build.id = str(uuid.uuid4())
-        await store.insert_graph(self.db, [p.depsolve, p.manifest, build], self._row(
+        await store.insert_graph(self.db, self.jobs, [p.depsolve, p.manifest, build], self._row(
             build.id, req, p.d, p.arch, p.it, p.request, created, p.depsolve.id, p.manifest.id, fake=True),
             req.channel)
         self._live.add(build.id)
@@ -326,14 +324,7 @@ class ComposeService:
 
     def _compose(self, found: store.ComposeRows) -> Compose:
         row, build, dep, man = found.row, found.build, found.depsolve, found.manifest
-        if build.status == JobStatus.PENDING:
-            state = "waiting"
-        elif build.status == JobStatus.RUNNING:
-            state = "running"
-        elif build.status == JobStatus.CANCELED:
-            state = "canceled"
-        else:
-            state = "failed" if build.error is not None else "finished"
+        state = _state(build)
         packages: list[PackageSpec] = []
         if dep is not None and dep.result:
             for name, specs in (dep.result.get("package_specs") or {}).items():
@@ -475,7 +466,7 @@ class ComposeService:
         cancels the jobs after it)."""
         c = await self.get(compose_id)
         if c.state not in ("waiting", "running"):
-            raise ComposeStateError(compose_id, c.state, f"compose {compose_id} is not waiting or running")
+            raise ComposeStateError(compose_id, c.state, "cancel", f"compose {compose_id} is not waiting or running")
         rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
         chain = [rows[0]["depsolve_job"], rows[0]["manifest_job"], compose_id]
         for jid in chain:
@@ -495,7 +486,7 @@ class ComposeService:
         """Delete a compose that is not waiting or running, with its results and jobs."""
         c = await self.get(compose_id)
         if c.state in ("waiting", "running"):
-            raise ComposeStateError(compose_id, c.state, f"compose {compose_id} is still {c.state}")
+            raise ComposeStateError(compose_id, c.state, "delete", f"compose {compose_id} is still {c.state}")
         try:
             await store.delete_row(self.db, compose_id)
         finally:
@@ -514,8 +505,6 @@ class ComposeService:
         return self.config.results_dir / compose_id
 
     async def close(self) -> None:
-        if self.executor is not None:
-            await self.executor.close()
         self._data_version.close()
 
 
@@ -560,6 +549,16 @@ def _canceled_error(progress: dict | None) -> dict[str, Any]:
     if progress and progress.get("stage"):
         err["details"] = {"kind": "canceled", "stage": progress["stage"]}
     return err
+
+
+def _state(build: Job) -> ComposeState:
+    if build.status == JobStatus.PENDING:
+        return ComposeState.WAITING
+    if build.status == JobStatus.RUNNING:
+        return ComposeState.RUNNING
+    if build.status == JobStatus.CANCELED:
+        return ComposeState.CANCELED
+    return ComposeState.FAILED if build.error is not None else ComposeState.FINISHED
 
 
 def _slim(c: Compose) -> Compose:

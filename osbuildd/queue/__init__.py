@@ -11,10 +11,10 @@ from osbuildd.queue.errors import (
     TokenNotFound,
 )
 from osbuildd.queue.jobs import LOCAL_OWNER, REQUEUE_TYPES, JobStore
-from osbuildd.queue.model import Dequeued, Job, JobError, JobStatus
+from osbuildd.queue.model import Dequeued, GraphJob, Job, JobError, JobStatus, job_select_columns
 
 __all__ = [
-    "LOCAL_OWNER", "REQUEUE_TYPES", "Database", "Dequeued", "Job", "JobError", "JobInUse", "JobNotFound",
+    "LOCAL_OWNER", "REQUEUE_TYPES", "Database", "Dequeued", "GraphJob", "Job", "JobError", "JobInUse", "JobNotFound",
     "JobNotPending", "JobNotRunning", "JobStatus", "JobStore", "JobStoreError", "MigrationError",
-    "TokenNotFound", "errors",
+    "TokenNotFound", "errors", "job_select_columns",
 ]

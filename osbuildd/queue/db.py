@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -24,7 +24,8 @@ class _Rows:
     left open on the reader, so its snapshot never outlives the statement."""
 
     def __init__(self, op: Awaitable[Any]) -> None:
-        self._op, self._rows = op, None
+        self._op = op
+        self._rows: list[Any] | None = None
 
     def __await__(self) -> Any:
         return self._load().__await__()
@@ -138,6 +139,7 @@ class Database:
         self.path = path
         # One connection is shared by every task: the lock keeps transactions from interleaving.
         self._lock = asyncio.Lock()
+        self._after_commit: list[Callable[[], None]] | None = None   # of the open transaction
         self.conn: Any = _Routed(conn, reader, self._lock) if reader is not None else conn
 
     @classmethod
@@ -208,11 +210,23 @@ class Database:
         """One committed transaction; rolled back if the body raises (or the task is cancelled)."""
         async with self._lock:
             mark = _WRITING.set(True)
+            self._after_commit = []
             try:
                 async with self._transaction() as conn:
                     yield conn
             finally:
                 _WRITING.reset(mark)
+                callbacks, self._after_commit = self._after_commit, None
+        # committed (an exception above skips this): run what waited for it
+        for callback in callbacks or ():
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction this task holds has committed (never on rollback):
+        e.g. the job store wakes its dequeuers only when the jobs it wrote are visible."""
+        if self._after_commit is None or not _WRITING.get():
+            raise RuntimeError("after_commit() outside a transaction")
+        self._after_commit.append(callback)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -6,6 +6,8 @@ results stay compatible with composer-cli, the Cloud API and remote workers.
 
 from __future__ import annotations
 
+from osbuildd.errors import ErrorKind, ServiceError
+
 NO_DYNAMIC_ARGS = 1
 INVALID_TARGET_CONFIG = 2
 SHARING_TARGET = 3
@@ -63,33 +65,46 @@ def status_code(error_id: int | None) -> str:
     return "4xx" if error_id in USER_INPUT_ERRORS else "5xx"
 
 
-class JobStoreError(Exception):
-    """Base of the job store's exceptions."""
+class JobStoreError(ServiceError):
+    """Base of the job store's exceptions: a job in the wrong state for the operation, by default."""
+
+    kind = ErrorKind.CONFLICT
+    error_id = "JobStoreError"
 
 
 class JobNotFound(JobStoreError, KeyError):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
+    kind = ErrorKind.NOT_FOUND
+    error_id = "JobNotFound"
 
-    def __str__(self) -> str:
-        return f"job {self.job_id} not found"
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
 
 
 class TokenNotFound(JobStoreError, KeyError):
     """No job was handed out with this token (or it was requeued since)."""
 
-    def __str__(self) -> str:
-        return "token not found"
+    kind = ErrorKind.NOT_FOUND
+    error_id = "TokenNotFound"
+
+    def __init__(self, token: str = "") -> None:
+        super().__init__("token not found")
+        self.token = token
 
 
 class JobNotRunning(JobStoreError):
     """finish()/cancel() on a job that is not running (or not pending, for cancel)."""
 
+    error_id = "JobNotRunning"
+
 
 class JobNotPending(JobStoreError):
     """dequeue_by_id() on a job that is not pending any more."""
 
+    error_id = "JobNotPending"
+
 
 class JobInUse(JobStoreError):
     """delete() of a job other jobs still depend on, or that is running."""
+
+    error_id = "JobInUse"

@@ -23,7 +23,16 @@ from osbuildd.log import get_logger
 from osbuildd.queue import errors
 from osbuildd.queue.db import Database
 from osbuildd.queue.errors import JobInUse, JobNotFound, JobNotPending, JobNotRunning, TokenNotFound
-from osbuildd.queue.model import JOB_COLUMNS, Dequeued, Job, JobError, JobStatus, dumps, job_from_row
+from osbuildd.queue.model import (
+    JOB_COLUMNS,
+    Dequeued,
+    GraphJob,
+    Job,
+    JobError,
+    JobStatus,
+    dumps,
+    job_from_row,
+)
 
 log = get_logger("osbuildd.queue")
 
@@ -70,10 +79,6 @@ class JobStore:
             self._watcher = None
 
     # -- waking waiters -------------------------------------------------------------------------
-
-    def notify(self) -> None:
-        """Wake every waiting dequeue: for code that wrote job rows in its own transaction."""
-        self._notify()
 
     def _notify(self) -> None:
         # Swap before setting: a waiter that captured the old event before its failed attempt is
@@ -198,6 +203,33 @@ class JobStore:
                 )
         self._notify()
         return job_id
+
+    async def enqueue_graph(self, conn: aiosqlite.Connection, graph: Sequence[GraphJob],
+                            channel: str = "") -> list[str]:
+        """Enqueue a job graph (``graph`` lists dependencies before dependents, each dependency one of
+        ``graph``) inside the caller's transaction ``conn`` (opened with ``self.db.transaction()``),
+        so what the caller writes beside it (a ``composes`` row) commits with the jobs or not at all.
+        Jobs may be pre-settled (see GraphJob). Dequeuers are woken once the transaction commits.
+        Returns the job ids (made up for jobs without one)."""
+        now = _now()
+        for j in graph:
+            j.id = j.id or str(uuid.uuid4())
+        by_id = {j.id: j for j in graph}
+        for j in graph:
+            # all dependencies are new: none can have failed yet, only be pending or pre-settled
+            waiting = sum(1 for d in j.dependencies if by_id[d].status == "pending")
+            finished = (j.finished_at or now) if j.status != "pending" else None
+            started = (j.started_at or finished) if j.status != "pending" else None
+            await conn.execute(
+                "INSERT INTO jobs (id, type, args, channel, status, waiting_for, result, error, queued_at,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (j.id, j.type, dumps(j.args), channel, j.status, waiting, dumps(j.result), dumps(j.error),
+                 j.queued_at or now, started, finished))
+            await conn.executemany(
+                "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
+                [(j.id, i, d) for i, d in enumerate(j.dependencies)])
+        self.db.after_commit(self._notify)
+        return [j.id for j in graph]
 
     @staticmethod
     def _dependency_error(dep_id: str, dep_error_json: str | None) -> str | None:
@@ -402,6 +434,14 @@ class JobStore:
                                    (dumps(progress), job_id))
         if not rows:
             raise JobNotFound(job_id)
+
+    async def record_canceled_error(self, job_id: str, error: dict[str, Any]) -> bool:
+        """Write ``error`` onto a canceled job (a cancel settles it without one: the local executor
+        adds the stage and last lines once the build stopped); returns whether it was written."""
+        rows = await self.db.write(
+            "UPDATE jobs SET error = ? WHERE id = ? AND status = 'canceled' RETURNING id",
+            (json.dumps(error), job_id))
+        return bool(rows)
 
     # -- heartbeat watcher, shutdown, crash recovery ----------------------------------------------
 

@@ -38,11 +38,11 @@ class JobError:
 class Job:
     id: str
     type: str
-    args: dict
+    args: dict[str, Any]
     dependencies: list[str]
     channel: str
     status: JobStatus
-    result: dict | None
+    result: dict[str, Any] | None
     error: JobError | None
     queued_at: float
     started_at: float | None
@@ -50,8 +50,14 @@ class Job:
     token: str | None
     heartbeat: float | None
     retries: int
-    progress: dict | None
+    progress: dict[str, Any] | None
     owner: str | None = field(default=None)  # "local" for the in-process executor, else the worker
+
+    @classmethod
+    def from_row(cls, row: Any, prefix: str = "") -> Job:
+        """A Job from a row selected with :func:`job_select_columns` (same ``prefix``): the public read
+        interface for code that joins job rows into its own query (the compose store)."""
+        return job_from_row(row, prefix)
 
     @property
     def failed(self) -> bool:
@@ -66,7 +72,7 @@ class Job:
 class Dequeued:
     job: Job
     token: str
-    dynamic_args: list[dict]  # results of the job's dependencies, in dependency order
+    dynamic_args: list[dict[str, Any]]  # results of the job's dependencies, in dependency order
 
 
 # Column list every job read uses; dependencies come back as a JSON array in position order.
@@ -84,7 +90,32 @@ def job_columns(table: str = "jobs", prefix: str = "") -> str:
     return ", ".join(cols)
 
 
+def job_select_columns(alias: str, prefix: str = "") -> str:
+    """The public read interface to the ``jobs`` table for other owners' queries: the columns of the
+    job row aliased ``alias``, named ``prefix`` + field, to be turned into a Job by
+    :meth:`Job.from_row` with the same ``prefix``. Reading only: the job store alone writes jobs."""
+    return job_columns(alias, prefix)
+
+
 JOB_COLUMNS = job_columns()
+
+
+@dataclass
+class GraphJob:
+    """One job of a graph given to :meth:`JobStore.enqueue_graph`: fresh (``status`` "pending") or
+    pre-settled (Weldr ?test=1|2, depsolve/manifest done in the request) with its result, error and
+    when it really ran (default: the enqueue's time). ``id`` empty: one is made up."""
+
+    type: str
+    args: dict[str, Any]
+    dependencies: list[str]
+    id: str = ""
+    status: str = "pending"
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
 
 
 def _loads(text: str | None) -> Any:

@@ -33,12 +33,11 @@ async def enqueue_manifest(services: Any, manifest: dict, *, exports: list[str],
     import uuid
     mani.id, build.id = str(uuid.uuid4()), str(uuid.uuid4())
     build.dependencies = [mani.id]
-    await store.insert_graph(services.db, [mani, build], {
+    await store.insert_graph(services.db, services.jobs, [mani, build], {
         "id": build.id, "depsolve_job": None, "manifest_job": mani.id, "request": {"test": True},
         "blueprint_name": "tiny", "blueprint_version": "0.0.1", "image_type": "tar", "distro": "test",
         "arch": host_arch(), "origin": "test", "channel": "", "created": created, "size": 0,
         "image_filename": filename}, "")
-    services.jobs.notify()
     return build.id
 
 

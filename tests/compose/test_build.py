@@ -16,8 +16,9 @@ import pytest
 from testdata import OSBUILD
 
 from osbuildd.blueprint import Blueprint
-from osbuildd.compose import ComposeRequest, attach
+from osbuildd.compose import ComposeRequest
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.services import Services
 
 from .helpers import NOTHING, leftovers, until, wait_state
@@ -47,7 +48,7 @@ async def open_services(state: Path, **builder) -> Services:
     for k, v in builder.items():
         setattr(config.builder, k, v)
     s = await Services.open(config)
-    await attach(s)
+    await start_local(s)
     return s
 
 
@@ -235,7 +236,7 @@ def test_kill_9_daemon_mid_debian_build(tmp_path, shared_state_dir, repo_root, q
 
     async def enqueue() -> str:
         s = await Services.open(Config.load(cfg))
-        await attach(s, start_executor=False)
+        await start_local(s, start=False)
         try:
             return await s.compose.start(ComposeRequest(
                 distro="debian-12", arch="x86_64", image_type="qcow2", blueprint=_different(repo_root, "less"),

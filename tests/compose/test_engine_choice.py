@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from osbuildd.compose import attach
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.runner import engines, resolve_osbuild, run_osbuild
 from osbuildd.services import Services
 
@@ -45,7 +45,7 @@ async def test_config_size_reaches_osbuild_as_bytes(tmp_path, record):
     config = Config.load(cfg)
     assert config.builder.cache_max_bytes == 20 * 2**30
     s = await Services.open(config)
-    await attach(s)
+    await start_local(s)
     try:
         cid = await enqueue_manifest(s, manifest("org.osbuild.mkdir"), exports=["tree"], filename="x")
         await wait_state(s, cid, {"finished", "failed"}, 60)

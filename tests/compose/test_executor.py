@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from testdata import data_file
 
-from osbuildd.compose import UploadTarget, attach
+from osbuildd.compose import UploadTarget
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.services import Services
 
 from .helpers import NOTHING, enqueue_manifest, leftovers, until, wait_state
@@ -28,7 +29,7 @@ async def open_services(state: Path, **builder) -> Services:
     for k, v in builder.items():
         setattr(config.builder, k, v)
     s = await Services.open(config)
-    await attach(s)
+    await start_local(s)
     return s
 
 
@@ -148,7 +149,7 @@ async def test_kill_9_daemon_mid_build_then_restart(tmp_path, fake, repo_root):
                    f'[builder]\nosbuild = "{fake_path}"\n')
     # enqueue with the service (no executor here), then let the daemon take it
     s = await Services.open(Config.load(cfg))
-    await attach(s, start_executor=False)
+    await start_local(s, start=False)
     cid = await enqueue_manifest(s, {"version": "2", "pipelines": []}, exports=["archive"], filename="x")
     await s.close()
 
@@ -174,7 +175,7 @@ async def test_kill_9_daemon_mid_build_then_restart(tmp_path, fake, repo_root):
         daemon.terminate()
         await daemon.wait()
     s = await Services.open(Config.load(cfg), recover=False)
-    await attach(s, start_executor=False)
+    await start_local(s, start=False)
     try:
         c = await s.compose.get(cid)
         assert c.state == "failed" and c.error["reason"] == "interrupted", (c.state, c.error)

@@ -223,7 +223,7 @@ async def test_depsolve_failure_after_start(tmp_path):
         build = store.GraphJob(build_type(host_arch()), {"targets": [], "pipeline_names": None}, [])
         dep.id, mani.id, build.id = (str(uuid.uuid4()) for _ in range(3))
         mani.dependencies, build.dependencies = [dep.id], [mani.id]
-        await store.insert_graph(s.db, [dep, mani, build], {
+        await store.insert_graph(s.db, s.jobs, [dep, mani, build], {
             "id": build.id, "depsolve_job": dep.id, "manifest_job": mani.id, "request": {"test": True},
             "blueprint_name": "bp", "blueprint_version": "0.0.1", "image_type": "tar", "distro": "test",
             "arch": host_arch(), "origin": "test", "channel": "", "created": 0.0, "size": 0,

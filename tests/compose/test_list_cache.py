@@ -11,8 +11,9 @@ import random
 
 import pytest
 
-from osbuildd.compose import ComposeService, attach, store
+from osbuildd.compose import ComposeService, store
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.queue import JobError, JobStatus
 from osbuildd.services import Services
 
@@ -25,7 +26,7 @@ async def services(tmp_path, shared_state_dir):
     (tmp_path / "state").mkdir()
     os.symlink(shared_state_dir / "cache", tmp_path / "state" / "cache")   # start() depsolves: warm apt cache
     s = await Services.open(Config.embedded(tmp_path / "state"))
-    await attach(s, start_executor=False)   # nothing takes the jobs: the test moves them
+    await start_local(s, start=False)   # nothing takes the jobs: the test moves them
     yield s
     await s.close()
 
@@ -33,7 +34,7 @@ async def services(tmp_path, shared_state_dir):
 async def _uncached(services) -> list:
     """What snapshot() must answer: a fresh read of everything, slimmed."""
     return [dataclasses.replace(c, packages=[], manifest=None, result=None)
-            for c in await ComposeService(services).list()]
+            for c in await ComposeService(services.config, services.db, services.jobs).list()]
 
 
 class _Listed:
@@ -116,7 +117,7 @@ async def test_changes_behind_the_services_back_are_seen(services):
     svc = _Svc(services.compose)
     await svc.list()
     jobs, cid, dep, _ = _graph("finished", 1)
-    await store.insert_graph(services.db, jobs, {
+    await store.insert_graph(services.db, services.jobs, jobs, {
         "id": cid, "depsolve_job": dep, "manifest_job": jobs[1].id, "request": {}, "blueprint_name": "x",
         "image_type": "qcow2", "distro": "debian-12", "arch": "x86_64", "image_filename": "disk.qcow2"}, "")
     listed = await svc.list()

@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
-from osbuildd.compose import attach, store
+from osbuildd.compose import store
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.queue import JobNotFound
 from osbuildd.services import Services
 
@@ -20,7 +21,7 @@ KINDS = ("waiting", "running", "finished", "failed", "canceled", "fake-finished"
 @pytest.fixture
 async def services(tmp_path):
     s = await Services.open(Config.embedded(tmp_path / "state"))
-    await attach(s, start_executor=False)   # nothing takes the jobs: they stay where we put them
+    await start_local(s, start=False)   # nothing takes the jobs: they stay where we put them
     yield s
     await s.close()
 
@@ -66,7 +67,7 @@ async def _fill(services) -> None:
         kind = KINDS[i % len(KINDS)]
         jobs, cid, dep, man = _graph(kind, i)
         channel = ("", "org-1", "org-2")[i % 3]
-        await store.insert_graph(services.db, jobs, {
+        await store.insert_graph(services.db, services.jobs, jobs, {
             "id": cid, "depsolve_job": dep, "manifest_job": man, "request": {"n": i},
             "blueprint_name": f"bp-{i % 50}", "blueprint_version": "0.0.1", "image_type": "qcow2",
             "distro": "debian-12", "arch": "x86_64", "origin": "weldr", "channel": channel,
@@ -132,7 +133,7 @@ async def test_listing_many_composes_equals_per_compose_reads(services):
 
 async def test_listing_leaves_out_a_compose_whose_build_job_is_gone(services):
     jobs, cid, dep, man = _graph("finished", 0)
-    await store.insert_graph(services.db, jobs, {
+    await store.insert_graph(services.db, services.jobs, jobs, {
         "id": cid, "depsolve_job": dep, "manifest_job": man, "request": {}, "blueprint_name": "x",
         "image_type": "qcow2", "distro": "debian-12", "arch": "x86_64", "image_filename": "disk.qcow2"}, "")
     assert [c.id for c in await services.compose.list()] == [cid]

@@ -14,11 +14,11 @@ from osbuildd.compose import (
     ComposeRequestError,
     ComposeStateError,
     UploadTarget,
-    attach,
 )
 from osbuildd.config import Config
 from osbuildd.depsolve import DepsolveError
 from osbuildd.distro import Repository
+from osbuildd.executor import start_local
 from osbuildd.queue import JobStatus
 from osbuildd.services import Services
 
@@ -28,7 +28,7 @@ async def services(tmp_path, shared_state_dir):
     (tmp_path / "state").mkdir()
     os.symlink(shared_state_dir / "cache", tmp_path / "state" / "cache")   # a warm apt cache
     s = await Services.open(Config.embedded(tmp_path / "state"))
-    await attach(s, start_executor=False)   # nothing takes the jobs: they stay where we put them
+    await start_local(s, start=False)   # nothing takes the jobs: they stay where we put them
     yield s
     await s.close()
 

@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from osbuildd import log as osbuildd_log
 from osbuildd.blueprint import Blueprint
-from osbuildd.compose import ComposeRequest, UploadTarget, attach
+from osbuildd.compose import ComposeRequest, UploadTarget
 from osbuildd.config import Config
+from osbuildd.executor import start_local
 from osbuildd.services import Services
 
 from .fake_azure import ACCOUNT, KEY
@@ -168,7 +169,7 @@ async def test_no_credential_at_rest_after_three_cloud_composes(
         s = await Services.open(config)
         runner = None
         try:
-            await attach(s)
+            await start_local(s)
             runner = web.AppRunner(weldr.create_app(s))
             await runner.setup()
             await web.UnixSite(runner, str(tmp_path / "weldr.sock")).start()

@@ -7,7 +7,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -60,7 +59,7 @@ async def daemon_and_worker(tmp_path: Path, shared_state_dir: Path) -> AsyncIter
         db = await Database.open(state_dir / "osbuildd.db")
         jobs = JobStore(db)
         config = Config.from_dict({"state_dir": str(state_dir)})
-        fresh = ComposeService(SimpleNamespace(config=config, db=db, jobs=jobs))
+        fresh = ComposeService(config, db, jobs)
         try:
             yield client, jobs, fresh
         finally:

@@ -27,7 +27,7 @@ async def daemon(tmp_path: Path, shared_state_dir: Path):
 async def _status_is_fresh(c, fresh: ComposeService, cid: str) -> str:
     """status/<id> in v0 and v1, twice each (rendered, then cached), equals a fresh rendering; returns
     the compose's v1 queue_status."""
-    compose = await ComposeService(fresh.services).get(cid)   # no cache of ours: read from the database
+    compose = await ComposeService(fresh.config, fresh.db, fresh.jobs).get(cid)   # no cache of ours: read from the database
     for v in (0, 1):
         want = dumps({"uuids": [entry(compose, v)]})
         for _ in range(2):

@@ -19,19 +19,25 @@ import contextlib
 import copy
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from osbuildd.log import is_secret_key
+from osbuildd.common.redact import is_secret_key
+from osbuildd.errors import ErrorKind, ServiceError
 
 KEY_NAME = "secrets.key"
 SEALED = "sealed"   # the job args key of the token; removed by the database when the job ends
 
 
-class SealError(Exception):
-    """The key file is unusable, or a token was sealed with another key."""
+class SealError(ServiceError):
+    """The key file is unusable, or a token was sealed with another key: a fault of this daemon's
+    state, not of the request."""
+
+    kind = ErrorKind.FAILED
+    error_id = "SealError"
 
 
 def _read_key(path: Path) -> bytes | None:
@@ -92,10 +98,12 @@ class Sealer:
             raise SealError(f"{path}: empty key file")
         return cls(key, path)
 
-    def seal(self, value: Any) -> str:
+    def seal(self, value: object) -> str:
+        """``value`` (a JSON value) as a token."""
         return self._fernet.encrypt(json.dumps(value).encode()).decode("ascii")
 
-    def unseal(self, token: str) -> Any:
+    def unseal(self, token: str) -> object:
+        """The JSON value sealed in ``token``; raises SealError."""
         try:
             return json.loads(self._fernet.decrypt(token.encode("ascii")))
         except (InvalidToken, ValueError, AttributeError):
@@ -105,7 +113,7 @@ class Sealer:
 
 # -- upload targets -----------------------------------------------------------------------------
 
-def has_secret(value: Any) -> bool:
+def has_secret(value: object) -> bool:
     """Whether ``value`` (options, at any depth) holds a non-empty value under a secret-looking key."""
     if isinstance(value, dict):
         return any((isinstance(k, str) and is_secret_key(k) and v not in (None, "")) or has_secret(v)
@@ -115,7 +123,7 @@ def has_secret(value: Any) -> bool:
     return False
 
 
-def strip_secrets(value: Any) -> Any:
+def strip_secrets(value: object) -> object:
     """``value`` without the secret-looking keys (dropped, not masked: nothing can mistake a mask
     for a credential)."""
     if isinstance(value, dict):
@@ -138,16 +146,18 @@ def seal_targets(args: dict[str, Any], sealer: Sealer) -> dict[str, Any]:
     return args
 
 
-def unseal_targets(args: dict[str, Any], sealer_for: Any) -> list[dict[str, Any]]:
+def unseal_targets(args: dict[str, Any], sealer_for: Callable[[], Sealer]) -> list[dict[str, Any]]:
     """The targets of ``args`` with their whole options back (a copy; ``args`` is left as it is).
 
     ``sealer_for()`` gives the Sealer (called only when something is sealed). Raises SealError.
     """
-    targets = copy.deepcopy(args.get("targets") or [])
+    targets: list[dict[str, Any]] = copy.deepcopy(args.get("targets") or [])
     token = args.get(SEALED)
     if not token:
         return targets
-    opened = sealer_for().unseal(token).get("targets") or {}
+    sealed = sealer_for().unseal(token)
+    # seal_targets sealed an object (and Fernet tokens cannot be forged): anything else is empty
+    opened = (sealed.get("targets") if isinstance(sealed, dict) else None) or {}
     for key, options in opened.items():
         with contextlib.suppress(ValueError, IndexError):
             targets[int(key)]["options"] = options

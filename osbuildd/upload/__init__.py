@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from . import aws, aws_s3, azure, gcp, local
 from .common import ProgressCounter, log
 from .credentials import Credentials
 from .errors import INVALID_TARGET, TARGET_ERROR, UPLOADING_IMAGE, JobError, UploadError
+from .model import Artifact, Target, TargetFn, TargetName
 
-__all__ = ["Credentials", "TargetResult", "UploadError", "TARGETS", "upload", "upload_all", "target_error"]
+__all__ = ["Artifact", "Credentials", "Target", "TargetName", "TargetResult", "UploadError", "TARGETS", "upload",
+           "upload_all", "target_error"]
 
-
-class Target(Protocol):
-    """What a target needs of the compose's ``UploadTarget`` (name, image_name, options)."""
-
-    name: str
-    image_name: str
-    options: dict[str, Any]
-
-
-TargetFn = Callable[[Any, Path, Credentials, ProgressCounter], Awaitable[dict[str, Any] | None]]
 TARGETS: dict[str, TargetFn] = {
     aws.NAME: aws.upload,
     aws_s3.NAME: aws_s3.upload,
@@ -64,24 +56,27 @@ def _error_dict(error: JobError) -> dict[str, Any]:
     return out
 
 
-async def upload(target: Target, artifact: Path, credentials: Credentials,
+async def upload(target: Target, artifact: Artifact | Path, credentials: Credentials,
                  progress: Callable[[int], None] | None = None) -> dict[str, Any] | None:
     """Run one target; returns its result options (None for targets without any).
 
-    ``progress(sent)`` gets the bytes of the artifact done so far. Raises ``UploadError``.
+    ``artifact``: the built image, or only its path (then its file name is the export's, and its
+    architecture this host's). ``progress(sent)`` gets the bytes of the artifact done so far.
+    Raises ``UploadError``.
     """
     fn = TARGETS.get(target.name)
     if fn is None:
         raise UploadError(INVALID_TARGET, f"invalid target type: {target.name}")
-    if not await asyncio.to_thread(Path(artifact).is_file):
-        raise UploadError(UPLOADING_IMAGE, f"artifact not found: {Path(artifact).name}")
+    art = Artifact.of(artifact)
+    if not await asyncio.to_thread(art.path.is_file):
+        raise UploadError(UPLOADING_IMAGE, f"artifact not found: {art.path.name}")
     log.info("upload.start", target=target.name, image_name=target.image_name)
-    result = await fn(target, Path(artifact), credentials, ProgressCounter(progress))
+    result = await fn(target, art, credentials, ProgressCounter(progress))
     log.info("upload.done", target=target.name, image_name=target.image_name)
     return result
 
 
-async def upload_all(targets: Sequence[Target], artifact: Path, credentials: Credentials,
+async def upload_all(targets: Sequence[Target], artifact: Artifact | Path, credentials: Credentials,
                      progress: Callable[[int, int], None] | None = None) -> list[TargetResult]:
     """All targets concurrently; results in target order. ``progress(index, sent)`` per target.
 

@@ -10,16 +10,27 @@ import asyncio
 import contextlib
 import platform
 import time
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 from .awsclient import client_error_message, create_client, multipart_upload, static_credentials
 from .common import ProgressCounter, decompressed, log, option, retry
 from .credentials import Credentials
 from .errors import IMPORTING_IMAGE, INVALID_CONFIG, INVALID_TARGET_CONFIG, UPLOADING_IMAGE, UploadError
+from .model import Artifact, Target, TargetName
 
-NAME = "org.osbuild.aws"
-BOOT_MODES = {"legacy-bios", "uefi", "uefi-preferred"}
+NAME = TargetName.AWS
+
+
+class BootMode(StrEnum):
+    """EC2's RegisterImage BootMode values upstream's ``bootMode`` option may name."""
+
+    LEGACY_BIOS = "legacy-bios"
+    UEFI = "uefi"
+    UEFI_PREFERRED = "uefi-preferred"
+
+
+BOOT_MODES = frozenset(m.value for m in BootMode)   # plain strings: the error message lists them
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -30,7 +41,7 @@ def ec2_arch(arch: str | None) -> str:
     return _ARCH[name]
 
 
-async def upload(target: Any, artifact: Path, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
+async def upload(target: Target, artifact: Artifact, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
     options = target.options or {}
     key = option(options, "key", default="")
     if not key:
@@ -44,7 +55,7 @@ async def upload(target: Any, artifact: Path, creds: Credentials, counter: Progr
         raise UploadError(INVALID_TARGET_CONFIG, f"bootMode: must be one of {sorted(BOOT_MODES)}")
     shares = list(option(options, "shareWithAccounts", "share_with_accounts", default=[]))
     image_name = target.image_name
-    arch = ec2_arch(getattr(target, "arch", None))
+    arch = ec2_arch(artifact.arch or None)
     try:
         keys = await static_credentials(options, creds.aws.credentials)
         s3_cm = create_client("s3", region=region, endpoint=creds.aws.s3_endpoint, creds=keys,
@@ -55,14 +66,14 @@ async def upload(target: Any, artifact: Path, creds: Credentials, counter: Progr
     except Exception as e:
         raise UploadError(INVALID_CONFIG, f"creating the AWS clients failed: {client_error_message(e)}") from None
     try:
-        artifact = await decompressed(artifact)
+        path = await decompressed(artifact.path)
     except RuntimeError as e:
         raise UploadError(UPLOADING_IMAGE, str(e)) from None
 
     async with s3_cm as s3, ec2_cm as ec2:
         try:
             log.info("upload.aws.s3", bucket=bucket, key=key)
-            await multipart_upload(s3, bucket, key, artifact, counter)
+            await multipart_upload(s3, bucket, key, path, counter)
         except Exception as e:
             raise UploadError(UPLOADING_IMAGE, f"uploading to s3://{bucket}/{key} failed: "
                               f"{client_error_message(e)}") from None

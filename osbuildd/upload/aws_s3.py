@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .awsclient import client_error_message, create_client, multipart_upload, static_credentials
 from .common import ProgressCounter, log, option
 from .credentials import Credentials
 from .errors import INVALID_CONFIG, INVALID_TARGET_CONFIG, UPLOADING_IMAGE, UploadError
+from .model import Artifact, Target, TargetName
 
-NAME = "org.osbuild.aws.s3"
+NAME = TargetName.AWS_S3
 PRESIGN_EXPIRY = 7 * 24 * 3600   # upstream: 7 days, the SigV4 maximum
 
 
@@ -45,7 +45,7 @@ async def _client_settings(options: dict[str, Any], creds: Credentials) -> dict[
     raise UploadError(INVALID_CONFIG, "s3 server configuration is incomplete")
 
 
-async def upload(target: Any, artifact: Path, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
+async def upload(target: Target, artifact: Artifact, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
     options = target.options or {}
     key = option(options, "key", default="")
     if not key:
@@ -54,8 +54,7 @@ async def upload(target: Any, artifact: Path, creds: Credentials, counter: Progr
     bucket = settings["bucket"]
     if not bucket:
         raise UploadError(INVALID_TARGET_CONFIG, "No AWS bucket provided")
-    export_filename = getattr(target, "export_filename", "") or artifact.name
-    object_key = f"{key}-{export_filename}"
+    object_key = f"{key}-{artifact.filename}"   # upstream: <key>-<export_filename>
     verify: bool | str | None = None
     if settings.get("insecure"):
         verify = False
@@ -69,7 +68,7 @@ async def upload(target: Any, artifact: Path, creds: Credentials, counter: Progr
     async with client_cm as s3:
         try:
             log.info("upload.s3.start", bucket=bucket, key=object_key)
-            done = await multipart_upload(s3, bucket, object_key, artifact, counter)
+            done = await multipart_upload(s3, bucket, object_key, artifact.path, counter)
             if options.get("public"):
                 await s3.put_object_acl(Bucket=bucket, Key=object_key, ACL="public-read")
                 url = _public_url(settings, bucket, object_key, done)

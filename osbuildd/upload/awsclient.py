@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import zlib
 from pathlib import Path
@@ -45,7 +46,10 @@ async def static_credentials(options: dict[str, Any], credentials_file: str) -> 
 
 def create_client(service: str, *, region: str, endpoint: str = "", creds: dict[str, str],
                   path_style: bool = False, verify: bool | str | None = None) -> Any:
-    """An aiobotocore client context manager. SigV4 everywhere (presigned URLs as the Go SDK makes them)."""
+    """An aiobotocore client context manager. SigV4 everywhere (presigned URLs as the Go SDK makes them).
+
+    ``Any``: aiobotocore's clients are generated from the service models at run time and the package
+    has no types (so are the ``s3``/``ec2`` parameters below)."""
     s3cfg: dict[str, Any] = {"addressing_style": "path"} if path_style else {}
     if service == "s3":
         # Parts carry a CRC32 checksum (computed off the event loop, see _upload_parts) that S3
@@ -79,7 +83,8 @@ async def multipart_upload(s3: Any, bucket: str, key: str, path: Path, counter: 
     try:
         if size <= part_size:
             body = await read_at(fd, 0, size)
-            resp = await retry(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body), what="s3 put_object")
+            resp: dict[str, Any] = await retry(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body),
+                                               what="s3 put_object")
             counter.add(size)
             return resp
         # CRC32 per part, declared up front and listed again at completion (as S3 requires when an
@@ -113,9 +118,9 @@ async def _upload_parts(s3: Any, bucket: str, key: str, upload_id: str, fd: int,
         for number in numbers:   # a shared iterator: each part is taken by exactly one worker
             offset = (number - 1) * part_size
             body, crc = await asyncio.to_thread(_read_part, fd, offset, min(part_size, size - offset))
-            resp = await retry(lambda body=body, number=number, crc=crc: s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32=crc),
-                what="s3 upload_part")
+            resp = await retry(functools.partial(
+                s3.upload_part, Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+                ChecksumCRC32=crc), what="s3 upload_part")
             etags[number] = (resp["ETag"], crc)
             counter.add(len(body))
             del body

@@ -14,7 +14,7 @@ import asyncio
 import ssl
 import time
 import uuid
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -31,15 +31,23 @@ from .errors import (
     UPLOADING_IMAGE,
     UploadError,
 )
+from .model import Artifact, Target, TargetName
 
-NAME_BLOB = "org.osbuild.azure"
-NAME_IMAGE = "org.osbuild.azure.image"
+NAME_BLOB = TargetName.AZURE
+NAME_IMAGE = TargetName.AZURE_IMAGE
 CONTAINER = "imagebuilder"
 STORAGE_TAG = "imageBuilderStorageAccount"
 BLOB_THREADS = 4   # upstream's azureMaxUploadGoroutines for the blob-only target
 API_RESOURCES = "2021-04-01"
 API_STORAGE = "2023-01-01"
 API_COMPUTE = "2024-03-01"
+
+
+class HyperVGeneration(StrEnum):
+    """The managed image's ``hyperVGeneration`` (option ``hyperv_generation``)."""
+
+    V1 = "V1"
+    V2 = "V2"
 
 
 def _message(exc: BaseException) -> str:
@@ -49,7 +57,7 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-async def upload_blob_target(target: Any, artifact: Path, creds: Credentials,
+async def upload_blob_target(target: Target, artifact: Artifact, creds: Credentials,
                              counter: ProgressCounter) -> dict[str, Any] | None:
     """org.osbuild.azure: shared-key upload into an existing container; no result options."""
     options = target.options or {}
@@ -65,7 +73,8 @@ async def upload_blob_target(target: Any, artifact: Path, creds: Credentials,
         raise UploadError(INVALID_CONFIG, f"creating the Azure blob client failed: {_message(e)}") from None
     async with svc:
         try:
-            await upload_page_blob(svc, container, vhd_name(target.image_name), artifact, counter, BLOB_THREADS)
+            await upload_page_blob(svc, container, vhd_name(target.image_name), artifact.path, counter,
+                                   BLOB_THREADS)
         except AlignmentError as e:
             raise UploadError(UPLOADING_IMAGE, str(e)) from None
         except Exception as e:
@@ -73,7 +82,7 @@ async def upload_blob_target(target: Any, artifact: Path, creds: Credentials,
     return None
 
 
-async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
+async def upload_image_target(target: Target, artifact: Artifact, creds: Credentials,
                               counter: ProgressCounter) -> dict[str, Any]:
     options = target.options or {}
     if not creds.azure.credentials:
@@ -82,8 +91,8 @@ async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
     for name in ("tenant_id", "subscription_id", "resource_group"):
         if not option(options, name):
             raise UploadError(INVALID_TARGET_CONFIG, f"{name}: missing")
-    hyperv = option(options, "hyperv_generation", default="V1")
-    if hyperv not in ("V1", "V2"):
+    hyperv = option(options, "hyperv_generation", default=HyperVGeneration.V1.value)
+    if hyperv not in tuple(HyperVGeneration):
         raise UploadError(INVALID_TARGET_CONFIG, "hyperv_generation: must be V1 or V2")
     client_id, secret = await asyncio.to_thread(read_azure_credentials_file, creds.azure.credentials)
     image_name = target.image_name
@@ -109,8 +118,8 @@ async def upload_image_target(target: Any, artifact: Path, creds: Credentials,
             except Exception as e:
                 raise UploadError(INVALID_TARGET_CONFIG, f"creating container {CONTAINER}: {_message(e)}") from None
             try:
-                artifact = await decompressed(artifact)
-                blob_url = await upload_page_blob(svc, CONTAINER, vhd_name(image_name), artifact, counter,
+                path = await decompressed(artifact.path)
+                blob_url = await upload_page_blob(svc, CONTAINER, vhd_name(image_name), path, counter,
                                                   creds.azure.upload_threads or 16)
             except AlignmentError as e:
                 raise UploadError(UPLOADING_IMAGE, str(e)) from None

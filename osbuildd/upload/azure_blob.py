@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -11,14 +12,19 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient
 
+from osbuildd.errors import ErrorKind, ServiceError
+
 from .common import ProgressCounter, file_digest, read_at, retry
 
 PAGE_CHUNK = 4 << 20
 _ZERO = bytes(PAGE_CHUNK)
 
 
-class AlignmentError(ValueError):
-    pass
+class AlignmentError(ServiceError, ValueError):
+    """The image's size is not what a page blob can hold (a multiple of 512 bytes)."""
+
+    kind = ErrorKind.FAILED
+    error_id = "AlignmentError"
 
 
 def vhd_name(image_name: str) -> str:
@@ -52,7 +58,7 @@ async def upload_page_blob(svc: BlobServiceClient, container: str, blob_name: st
         raise AlignmentError("size for azure image must be aligned to 512 bytes")
     md5 = await file_digest(path, "md5")
     blob = svc.get_blob_client(container, blob_name)
-    await retry(lambda: blob.create_page_blob(size, content_settings=ContentSettings(content_md5=md5)),
+    await retry(lambda: blob.create_page_blob(size, content_settings=ContentSettings(content_md5=bytearray(md5))),
                 what="azure create_page_blob")
     chunks = iter(range(0, size, PAGE_CHUNK))
     fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
@@ -62,8 +68,8 @@ async def upload_page_blob(svc: BlobServiceClient, container: str, blob_name: st
             length = min(PAGE_CHUNK, size - offset)
             data = await read_at(fd, offset, length)
             if data != (_ZERO if length == PAGE_CHUNK else bytes(length)):
-                await retry(lambda data=data, offset=offset, length=length:
-                            blob.upload_page(data, offset=offset, length=length), what="azure upload_page")
+                await retry(functools.partial(blob.upload_page, data, offset=offset, length=length),
+                            what="azure upload_page")
             counter.add(length)
 
     try:

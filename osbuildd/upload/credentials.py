@@ -15,9 +15,12 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import INVALID_CONFIG, UploadError
+
+if TYPE_CHECKING:
+    from osbuildd.config import Config
 
 WORKER_CONFIG = Path("/etc/osbuild-worker/osbuild-worker.toml")
 
@@ -72,7 +75,7 @@ class Credentials:
     azure: AzureSettings = field(default_factory=AzureSettings)
 
     @classmethod
-    def load(cls, config: Any = None, worker_config: Path | None = WORKER_CONFIG) -> Credentials:
+    def load(cls, config: Config | None = None, worker_config: Path | None = WORKER_CONFIG) -> Credentials:
         """osbuildd's config sections first, then upstream's worker config for what is still empty.
 
         Blocking (reads one small TOML file): call it at start-up or through ``asyncio.to_thread``.
@@ -93,7 +96,11 @@ class Credentials:
         return creds
 
 
-def _merge(target: Any, source: Any, only_empty: bool = False) -> None:
+Settings = AWSSettings | GenericS3Settings | GCPSettings | AzureSettings
+
+
+def _merge(target: Settings, source: object, only_empty: bool = False) -> None:
+    """Fill ``target`` from ``source``: a section of osbuildd's Config, or a TOML table (a dict)."""
     if source is None:
         return
     for f in fields(target):

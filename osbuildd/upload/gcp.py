@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import io
 import json
 from pathlib import Path
@@ -29,8 +30,9 @@ from .errors import (
     UPLOADING_IMAGE,
     UploadError,
 )
+from .model import Artifact, Target, TargetName
 
-NAME = "org.osbuild.gcp"
+NAME = TargetName.GCP
 SCOPES = [
     "https://www.googleapis.com/auth/devstorage.read_write",
     "https://www.googleapis.com/auth/compute",
@@ -70,7 +72,7 @@ def _service_file(options: dict[str, Any], creds: Credentials) -> str | io.Strin
     return creds.gcp.credentials or None
 
 
-async def upload(target: Any, artifact: Path, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
+async def upload(target: Target, artifact: Artifact, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
     options = target.options or {}
     obj = option(options, "object", default="")
     if not obj:
@@ -84,14 +86,17 @@ async def upload(target: Any, artifact: Path, creds: Credentials, counter: Progr
 
     async with aiohttp.ClientSession() as session:
         try:
-            token = Token(service_file=service_file, scopes=SCOPES, session=session)
+            # gcloud-aio types its session as requests.Session (that of its REST build); the aio
+            # build takes aiohttp's
+            token = Token(service_file=service_file, scopes=SCOPES, session=session)  # type: ignore[arg-type]
             project = await token.get_project()
         except Exception as e:
             raise UploadError(INVALID_CONFIG, f"GCP credentials: {type(e).__name__}: {e}") from None
         if not project:
             raise UploadError(INVALID_CONFIG, "GCP credentials name no project_id")
-        storage = Storage(token=token, session=session, api_root=creds.gcp.storage_api_root or None)
-        await _upload_object(storage, bucket, obj, artifact, image_name, counter)
+        storage = Storage(token=token, session=session,  # type: ignore[arg-type]  # as Token above
+                          api_root=creds.gcp.storage_api_root or None)
+        await _upload_object(storage, bucket, obj, artifact.path, image_name, counter)
         compute = _Compute(session, token, creds.gcp.compute_api_root, project, creds.gcp.poll_interval)
         import_error: Exception | None = None
         try:
@@ -161,7 +166,7 @@ class _Compute:
         op = await self._call("POST", "images", body)
         while op.get("status") in ("PENDING", "RUNNING"):
             await asyncio.sleep(self.poll)
-            op = await retry(lambda op=op: self._call("POST", f"operations/{op['name']}/wait"),
+            op = await retry(functools.partial(self._call, "POST", f"operations/{op['name']}/wait"),
                              what="gcp operations.wait")
         errors = (op.get("error") or {}).get("errors") or []
         if op.get("httpErrorStatusCode") or errors:

@@ -7,22 +7,22 @@ compose service, so nothing is copied: the target checks the file and names it.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from .common import ProgressCounter
 from .credentials import Credentials
 from .errors import INVALID_TARGET_CONFIG, UploadError
+from .model import Artifact, Target, TargetName
 
-NAME = "org.osbuild.worker.server"
+NAME = TargetName.WORKER_SERVER
 
 
-async def upload(target: Any, artifact: Path, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
+async def upload(target: Target, artifact: Artifact, creds: Credentials, counter: ProgressCounter) -> dict[str, Any]:
     try:
-        size = (await asyncio.to_thread(artifact.stat)).st_size
+        size = (await asyncio.to_thread(artifact.path.stat)).st_size
     except OSError as e:
-        raise UploadError(INVALID_TARGET_CONFIG, f"artifact {artifact.name}: {e.strerror}") from None
+        raise UploadError(INVALID_TARGET_CONFIG, f"artifact {artifact.path.name}: {e.strerror}") from None
     counter.add(size)
-    export_filename = getattr(target, "export_filename", "") or artifact.name
-    # upstream's result field, plus where the file is on this host for the local download routes
-    return {"artifact_relative_path": export_filename, "artifact_path": str(artifact)}
+    # upstream's result field (the export's file name, as upstream's OsbuildArtifact has it), plus
+    # where the file is on this host for the local download routes
+    return {"artifact_relative_path": artifact.filename, "artifact_path": str(artifact.path)}

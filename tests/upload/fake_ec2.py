@@ -33,6 +33,8 @@ class EC2Shim:
     active_polls: int = 2          # "active" answers before "completed": exercises the polling
     fail_imports: bool = False     # answer status "deleted" (upstream's failure path)
     tasks: dict[str, ImportTask] = field(default_factory=dict)
+    registered: list[dict[str, str]] = field(default_factory=list)   # RegisterImage forms (moto drops
+                                                                     # Architecture), still forwarded
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> web.Application:
@@ -48,6 +50,8 @@ class EC2Shim:
             return await self.import_snapshot(form)
         if action == "DescribeImportSnapshotTasks":
             return self.describe(form)
+        if action == "RegisterImage":
+            self.registered.append(form)
         return await self.forward(request, body)
 
     async def import_snapshot(self, form: dict[str, str]) -> web.Response:

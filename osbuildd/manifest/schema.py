@@ -44,7 +44,7 @@ class Validator:
             return _meta(str(self.own / f"{name}.meta.json"))
         return _meta(str(self.path(f"{kind}/{name}.meta.json")))
 
-    def _check(self, schema: dict[str, Any] | None, value: Any, where: str) -> None:
+    def _check(self, schema: dict[str, Any] | None, value: Any, where: str) -> None:   # a JSON value
         if schema is None:
             return
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
@@ -75,7 +75,7 @@ class Validator:
         if s2:
             for key in ("options", "inputs", "devices", "mounts"):
                 if key in s2:
-                    default: Any = [] if key == "mounts" else {}
+                    default: list[Any] | dict[str, Any] = [] if key == "mounts" else {}
                     sub = {**s2[key], **({"type": "object"} if key == "options" else {})}
                     if "definitions" in s2:   # refs point at the module's top-level definitions
                         sub["definitions"] = s2["definitions"]

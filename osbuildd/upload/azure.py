@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from azure.identity.aio import ClientSecretCredential
+from multidict import CIMultiDictProxy
 
 from .azure_blob import AlignmentError, ensure_container, service_client, upload_page_blob, vhd_name
 from .common import ProgressCounter, decompressed, log, option, retry
@@ -160,8 +161,8 @@ class _ARM:
         self.scope = f"{self.settings.management_url.rstrip('/')}/.default"
         self.rg_path = f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
 
-    async def _call(self, method: str, path: str, api: str, body: Any = None,
-                    absolute: bool = False) -> tuple[int, Any, Any]:
+    async def _call(self, method: str, path: str, api: str, body: dict[str, Any] | None = None,
+                    absolute: bool = False) -> tuple[int, CIMultiDictProxy[str], dict[str, Any]]:
         url = path if absolute else f"{self.settings.management_url.rstrip('/')}{path}"
         params = None if absolute else {"api-version": api}
         # asked for on every call: the credential answers from its cache and refreshes near expiry
@@ -173,9 +174,10 @@ class _ARM:
             if resp.status >= 400:
                 msg = data.get("error", {}).get("message", "") if isinstance(data, dict) else text[:200]
                 raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status, message=msg)
-            return resp.status, resp.headers, data
+            # ARM answers objects; anything else has none of the fields asked for
+            return resp.status, resp.headers, data if isinstance(data, dict) else {}
 
-    async def _wait(self, status: int, headers: Any) -> None:
+    async def _wait(self, status: int, headers: CIMultiDictProxy[str]) -> None:
         """Poll a long-running operation (Azure-AsyncOperation, else Location) until it ends."""
         op_url = headers.get("Azure-AsyncOperation")
         loc_url = headers.get("Location")
@@ -192,7 +194,9 @@ class _ARM:
                 if state in ("Failed", "Canceled"):
                     raise RuntimeError(f"operation {state}: {data.get('error', {}).get('message', '')}")
             else:
-                code, _, _ = await retry(lambda: self._call("GET", loc_url, "", absolute=True), what="azure poll")
+                # loc_url is set here (no op_url); `or ""` only tells the type checker
+                code, _, _ = await retry(lambda: self._call("GET", loc_url or "", "", absolute=True),
+                                         what="azure poll")
                 if code != 202:
                     return
         raise TimeoutError("Azure operation did not finish within an hour")
@@ -229,7 +233,7 @@ class _ARM:
         await self._wait(status, headers)
 
 
-def _json(text: str) -> Any:
+def _json(text: str) -> object:
     import json
 
     try:

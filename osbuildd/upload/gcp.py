@@ -147,7 +147,7 @@ class _Compute:
         self.session, self.token, self.project, self.poll = session, token, project, poll_interval
         self.base = f"{root.rstrip('/')}/projects/{project}/global"
 
-    async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {await self.token.get()}"}
         async with self.session.request(method, f"{self.base}/{path}", json=body, headers=headers) as resp:
             data = await resp.json(content_type=None) if resp.content_length != 0 else {}

@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from osbuildd.blueprint.errors import BlueprintError
+from osbuildd.common import stageids
 from osbuildd.depsolve import PackageSetRequest, PackageSpec
 from osbuildd.distro import Distro, ImageType, repocheck
 from osbuildd.manifest import common
@@ -259,10 +260,6 @@ def generate(distro: Distro, arch: str, image_type: ImageType, bp: BlueprintInpu
 
 
 def bootstrap_id(manifest: dict[str, Any]) -> str:
-    """The engine's id of the bootstrap stage (depends only on the packages, arch and suite)."""
-    from osbuildd.engine import manifest as engine_manifest
-
-    loaded = engine_manifest.load(manifest)
-    os_pipeline = loaded.pipeline("os")
-    assert os_pipeline is not None
-    return os_pipeline.stages[0].id
+    """The osbuild id of the bootstrap stage (depends only on the packages, arch and suite): the
+    checkpoint that lets a rebuild with the same packages skip the bootstrap."""
+    return stageids.stage_ids(manifest, "os")[0]

@@ -4,7 +4,6 @@ stores its state under typed keys, and Weldr opens/closes what it owns in its cl
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any
 
@@ -15,7 +14,7 @@ from osbuildd.api import cloud, imagebuilder, worker
 from osbuildd.api.weldr import compose as weldr_compose
 from osbuildd.api.weldr.util import WELDR
 from osbuildd.blueprint import BlueprintError
-from osbuildd.compose import ComposeNotFound, ComposeRequestError, ComposeStateError
+from osbuildd.compose import ComposeNotFound, ComposeRequestError, ComposeState, ComposeStateError
 from osbuildd.depsolve import DepsolveError
 from osbuildd.errors import ErrorKind, ServiceError
 
@@ -33,10 +32,8 @@ class NoSuchThing(ServiceError):
 
 
 def _state_error(cid: str, operation: str) -> ComposeStateError:
-    """One raised by cancel/delete; the ``operation`` argument is being added to the class."""
-    if "operation" in inspect.signature(ComposeStateError).parameters:
-        return ComposeStateError(cid, "finished", operation, "wrong state")
-    return ComposeStateError(cid, "finished", "wrong state")
+    """One raised by cancel/delete of a compose that settled meanwhile."""
+    return ComposeStateError(cid, ComposeState.FINISHED, operation, "wrong state")
 
 
 START_ERRORS: list[tuple[Exception, int, dict[str, Any]]] = [

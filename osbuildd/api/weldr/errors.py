@@ -71,20 +71,15 @@ def manifest_failed(reason: str) -> WeldrError:
     return bad_request("ManifestCreationFailed", f"failed to initialize osbuild manifest: {reason}")
 
 
-def _topic(e: ComposeRequestError) -> str:
-    """What part of the request is wrong ("blueprint", "distro", ...)."""
-    return str(getattr(e, "topic", "") or getattr(e, "kind", ""))   # "kind" until the rename lands
-
-
 def _compose_error(e: ComposeRequestError | ComposeNotFound | ComposeStateError) -> WeldrError:
     if isinstance(e, ComposeRequestError):
-        if _topic(e) == "blueprint":   # upstream's text: the message, no field prefix
+        if e.topic == "blueprint":   # upstream's text: the message, no field prefix
             return manifest_failed(e.message)
         return bad_request("ComposeError", str(e))
     if isinstance(e, ComposeNotFound):
         return unknown_compose(e.compose_id)
     # the one route that lets this through is cancel; delete reports it per compose
-    if getattr(e, "operation", "cancel") == "delete":
+    if e.operation == "delete":
         return not_deletable(e.compose_id)
     return not_cancellable(e.compose_id)
 

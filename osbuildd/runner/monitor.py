@@ -126,6 +126,11 @@ class MonitorEvent:
                 f"message={(self.message or '')[:40]!r})")
 
 
+# (origin, pipeline name, pipeline id, stage name, stage id) of a record
+_Context = tuple[str | None, str | None, str | None, str | None, str | None]
+_NO_CONTEXT: _Context = (None, None, None, None, None)
+
+
 class MonitorError(ValueError):
     """A record that is not a JSON object (the stream is corrupt)."""
 
@@ -139,7 +144,7 @@ class MonitorParser:
 
     def __init__(self, strict: bool = False) -> None:
         self._buf = bytearray()
-        self._contexts: dict[str, tuple[str | None, str | None, str | None, str | None, str | None]] = {}
+        self._contexts: dict[str, _Context] = {}
         self.strict = strict
         self.progress = Progress()
         self.records = 0
@@ -176,6 +181,28 @@ class MonitorParser:
         return [ev] if ev is not None else []
 
     def _record(self, raw: bytes) -> MonitorEvent | None:
+        rec = self._decode(raw)
+        if rec is None:
+            return None
+        self.records += 1
+        origin, pipeline, pipeline_id, stage, stage_id = self._resolve(rec.get("context"))
+        message = rec.get("message")
+        pr = rec.get("progress")
+        if pr:
+            self._update_progress(pr, pipeline)
+        if origin == "osbuild.monitor" and message:
+            self._update_place(message, pipeline, stage)
+        # a snapshot: events are kept and compared by consumers
+        prog = self.progress.copy() if pr or origin == "osbuild.monitor" else None
+        result = rec.get("result")
+        metadata = rec.get("metadata")
+        if result is not None:
+            self._keep_result(result, metadata, pipeline, stage, stage_id)
+        return MonitorEvent(message, origin, pipeline, pipeline_id, stage, stage_id, prog, result,
+                            metadata, rec.get("duration"), rec.get("timestamp"))
+
+    def _decode(self, raw: bytes) -> dict[str, Any] | None:
+        """The record's JSON object, or None for an empty or bad one (counted; raised when strict)."""
         # A record starts at its last RS: a writer that died mid-record leaves a prefix to drop.
         rs = raw.rfind(b"\x1e")
         if rs >= 0:
@@ -194,61 +221,58 @@ class MonitorParser:
             if self.strict:
                 raise MonitorError("monitor record is not an object")
             return None
-        self.records += 1
-        ctx = rec.get("context")
-        origin = pipeline = pipeline_id = stage = stage_id = None
-        if ctx:
-            cid = ctx.get("id")
-            if len(ctx) > 1 or cid not in self._contexts:
-                p = ctx.get("pipeline") or {}
-                s = p.get("stage") or {}
-                resolved = (ctx.get("origin"), p.get("name"), p.get("id"), s.get("name"), s.get("id"))
-                if cid:
-                    self._contexts[cid] = resolved
-            else:
-                resolved = self._contexts[cid]
-            origin, pipeline, pipeline_id, stage, stage_id = resolved
-        message = rec.get("message")
-        prog = None
-        pr = rec.get("progress")
+        return rec
+
+    def _resolve(self, ctx: dict[str, Any] | None) -> _Context:
+        """(origin, pipeline, pipeline id, stage, stage id): a context comes in full once, then by id."""
+        if not ctx:
+            return _NO_CONTEXT
+        cid = ctx.get("id")
+        if len(ctx) > 1 or cid not in self._contexts:
+            p = ctx.get("pipeline") or {}
+            s = p.get("stage") or {}
+            resolved: _Context = (ctx.get("origin"), p.get("name"), p.get("id"), s.get("name"), s.get("id"))
+            if cid:
+                self._contexts[cid] = resolved
+            return resolved
+        return self._contexts[cid]
+
+    def _update_progress(self, pr: dict[str, Any], pipeline: str | None) -> None:
         cur = self.progress
-        if pr:
-            sub = pr.get("progress")
-            cur.done = pr.get("done", 0)
-            cur.total = pr.get("total", 0)
-            cur.step = None
-            if sub and not (pipeline or "").startswith("source "):
-                cur.sub_done = sub.get("done", 0)
-                cur.sub_total = sub.get("total", 0)
-                cur.step = _step(sub.get("progress"))
-            elif sub:
-                # a source has no stages: the level below pipelines/sources is its items
-                cur.sub_done = cur.sub_total = None
-                cur.step = _step(sub)
-            else:
-                cur.sub_done = cur.sub_total = None
-        if origin == "osbuild.monitor" and message:
-            # "Starting pipeline X" carries the previous stage name (osbuild quirk): reset it.
-            if message.startswith("Starting pipeline"):
-                cur.pipeline = pipeline
-                cur.stage = None
-            elif message.startswith("Starting module"):
-                cur.pipeline = pipeline
-                cur.stage = stage
-            cur.message = message.strip()
-        if pr or origin == "osbuild.monitor":
-            prog = cur.copy()   # a snapshot: events are kept and compared by consumers
-        result = rec.get("result")
-        metadata = rec.get("metadata")
-        if result is not None:
-            rid = result.get("id") or stage_id or result.get("name")
-            if rid:
-                self.stage_results[rid] = result
-                if pipeline:
-                    self.stage_pipeline[rid] = pipeline
-            if result.get("success") is False and self.failed_stage is None:
-                self.failed_stage = result
-            if metadata and pipeline:
-                self.metadata.setdefault(pipeline, {})[result.get("name") or stage or "?"] = metadata
-        return MonitorEvent(message, origin, pipeline, pipeline_id, stage, stage_id, prog, result,
-                            metadata, rec.get("duration"), rec.get("timestamp"))
+        sub = pr.get("progress")
+        cur.done = pr.get("done", 0)
+        cur.total = pr.get("total", 0)
+        cur.step = None
+        if sub and not (pipeline or "").startswith("source "):
+            cur.sub_done = sub.get("done", 0)
+            cur.sub_total = sub.get("total", 0)
+            cur.step = _step(sub.get("progress"))
+        elif sub:
+            # a source has no stages: the level below pipelines/sources is its items
+            cur.sub_done = cur.sub_total = None
+            cur.step = _step(sub)
+        else:
+            cur.sub_done = cur.sub_total = None
+
+    def _update_place(self, message: str, pipeline: str | None, stage: str | None) -> None:
+        cur = self.progress
+        # "Starting pipeline X" carries the previous stage name (osbuild quirk): reset it.
+        if message.startswith("Starting pipeline"):
+            cur.pipeline = pipeline
+            cur.stage = None
+        elif message.startswith("Starting module"):
+            cur.pipeline = pipeline
+            cur.stage = stage
+        cur.message = message.strip()
+
+    def _keep_result(self, result: dict[str, Any], metadata: dict[str, Any] | None, pipeline: str | None,
+                     stage: str | None, stage_id: str | None) -> None:
+        rid = result.get("id") or stage_id or result.get("name")
+        if rid:
+            self.stage_results[rid] = result
+            if pipeline:
+                self.stage_pipeline[rid] = pipeline
+        if result.get("success") is False and self.failed_stage is None:
+            self.failed_stage = result
+        if metadata and pipeline:
+            self.metadata.setdefault(pipeline, {})[result.get("name") or stage or "?"] = metadata

@@ -59,7 +59,7 @@ async def test_exclude(local_repo: Repository, cache: Path) -> None:
     with pytest.raises(DepsolveError) as exc:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(
             include=["osbd-app"], exclude=["osbd-base"], repositories=[local_repo])}, cache)
-    assert exc.value.kind == "conflict"
+    assert exc.value.problem == "conflict"
     assert "osbd-base" in str(exc.value)
 
 
@@ -67,7 +67,7 @@ async def test_unknown_package_is_named(local_repo: Repository, cache: Path) -> 
     with pytest.raises(DepsolveError) as exc:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(
             include=["osbd-base", "osbd-no-such-thing"], repositories=[local_repo])}, cache)
-    assert exc.value.kind == "not-found"
+    assert exc.value.problem == "not-found"
     assert exc.value.package == "osbd-no-such-thing"
     assert "osbd-no-such-thing" in str(exc.value)
 
@@ -76,7 +76,7 @@ async def test_conflict_and_missing_dependency(local_repo: Repository, cache: Pa
     with pytest.raises(DepsolveError) as exc:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(
             include=["osbd-app", "osbd-tool"], repositories=[local_repo])}, cache)
-    assert exc.value.kind == "conflict"
+    assert exc.value.problem == "conflict"
     assert "osbd-tool" in str(exc.value) and "osbd-app" in str(exc.value)
     with pytest.raises(DepsolveError) as exc2:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(
@@ -91,7 +91,7 @@ async def test_unreachable_repository_is_named(tmp_path: Path, cache: Path) -> N
     with pytest.raises(DepsolveError) as exc:
         await depsolve.depsolve(FEDORA, "x86_64", {"os": PackageSetRequest(include=["bash"],
                                                                            repositories=[gone])}, cache)
-    assert exc.value.kind == "repository"
+    assert exc.value.problem == "repository"
     assert exc.value.repository == "gone-repo"
     assert "gone-repo" in str(exc.value)
 

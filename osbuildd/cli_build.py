@@ -11,7 +11,11 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+if TYPE_CHECKING:   # imported lazily at run time: the CLI starts fast
+    from osbuildd.blueprint import Blueprint
+    from osbuildd.config import Config
 
 USAGE_EXIT = 2
 FAILED_EXIT = 1
@@ -52,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_blueprint(path: str | None) -> Any:
+def load_blueprint(path: str | None) -> Blueprint:
     from osbuildd.blueprint import Blueprint, BlueprintError
     try:
         if path is None:
@@ -99,7 +103,7 @@ class Display:
         s = int(time.monotonic() - self.start)
         return f"{s // 60:02d}:{s % 60:02d}"
 
-    def show(self, state: str, progress: dict | None) -> None:
+    def show(self, state: str, progress: dict[str, Any] | None) -> None:
         pct = float((progress or {}).get("percent") or 0.0)
         where = state
         step = ""
@@ -156,7 +160,7 @@ def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
 STATE_TEXT = {"waiting": "waiting", "running": "building"}
 
 
-async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: Path, outdir: Path,
+async def build(args: argparse.Namespace, bp: Blueprint, size: int | None, state_dir: Path, outdir: Path,
                 out: TextIO) -> int:
     from osbuildd import log, statedir
     from osbuildd.config import Config
@@ -177,7 +181,7 @@ async def build(args: argparse.Namespace, bp: Any, size: int | None, state_dir: 
         lock.release()
 
 
-async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, config: Any, outdir: Path,
+async def _build_locked(args: argparse.Namespace, bp: Blueprint, size: int | None, config: Config, outdir: Path,
                         out: TextIO) -> int:
     from osbuildd.compose import ComposeRequest, ComposeRequestError
     from osbuildd.depsolve import DepsolveError
@@ -254,7 +258,7 @@ async def _build_locked(args: argparse.Namespace, bp: Any, size: int | None, con
         await services.close()
 
 
-def report_failure(error: dict | None, log_path: Path, out: TextIO) -> None:
+def report_failure(error: dict[str, Any] | None, log_path: Path, out: TextIO) -> None:
     """One block: the error id, reason, failing stage and its last lines (as compose/log shows it)."""
     from osbuildd.compose import failure
     s = failure.summary(error) or {}

@@ -12,7 +12,11 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:   # imported lazily at run time: the CLI starts fast
+    from osbuildd.blueprint import Blueprint
+    from osbuildd.distro import Distro, Repository
 
 USAGE_EXIT = 2
 FAILED_EXIT = 1
@@ -47,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_blueprint(path: str | None) -> Any:
+def _load_blueprint(path: str | None) -> Blueprint:
     from osbuildd.blueprint import Blueprint
     if path is None:
         bp = Blueprint.from_json({"name": "osbuildd-manifest", "version": "0.0.1"})
@@ -61,7 +65,7 @@ def _load_blueprint(path: str | None) -> Any:
     return bp
 
 
-def _repositories(distro: Any, urls: list[str]) -> list[Any]:
+def _repositories(distro: Distro, urls: list[str]) -> list[Repository]:
     from urllib.parse import unquote, urlsplit
 
     from osbuildd.distro import Repository, repocheck

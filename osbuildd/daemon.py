@@ -16,10 +16,9 @@ import os
 import signal
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -44,7 +43,7 @@ class DaemonError(RuntimeError):
 
 # -- systemd protocol ---------------------------------------------------------------------------
 
-def listen_fds(env: dict[str, str] | None = None, *, unset: bool = True) -> dict[str, list[socket.socket]]:
+def listen_fds(env: Mapping[str, str] | None = None, *, unset: bool = True) -> dict[str, list[socket.socket]]:
     """Sockets passed by systemd socket activation, by API name (sd_listen_fds_with_names(3)).
 
     A single unnamed socket is taken as the Weldr socket. Unknown names are a start-up error.
@@ -77,7 +76,7 @@ def listen_fds(env: dict[str, str] | None = None, *, unset: bool = True) -> dict
     return out
 
 
-def sd_notify(message: str, env: dict[str, str] | None = None) -> bool:
+def sd_notify(message: str, env: Mapping[str, str] | None = None) -> bool:
     """Send ``message`` (e.g. "READY=1") to $NOTIFY_SOCKET; False when not run under a notify manager."""
     env = os.environ if env is None else env
     address = env.get("NOTIFY_SOCKET")
@@ -231,7 +230,7 @@ def run(config: Config) -> int:
         return runner.run(serve(config))
 
 
-async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None = None,
+async def serve(config: Config, *, on_ready: Callable[[list[Listener]], object] | None = None,
                 stop: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or ``stop`` is set). Returns the exit code.
 
@@ -245,7 +244,7 @@ async def serve(config: Config, *, on_ready: Callable[[list[Listener]], Any] | N
         lock.release()
 
 
-async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], Any] | None,
+async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], object] | None,
                         stop: asyncio.Event | None) -> int:
     from osbuildd.executor import start_local
 
@@ -275,7 +274,7 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
             await runner.setup()
             runners.append(runner)
             for x in mine:
-                await web.SockSite(runner, x.sock, shutdown_timeout=SHUTDOWN_TIMEOUT).start()
+                await web.SockSite(runner, x.sock).start()   # the runner has the shutdown timeout
         log.info("ready", listeners={x.api: x.describe() for x in listeners},
                  state_dir=str(config.state_dir), pid=os.getpid())
         sd_notify(f"READY=1\nSTATUS=serving {', '.join(sorted({x.api for x in listeners}))}\nMAINPID={os.getpid()}")

@@ -27,7 +27,7 @@ from osbuildd.compose import failure, store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
 from osbuildd.compose.model import LOCAL_TARGETS
 from osbuildd.compose.service import DEPSOLVE, MANIFEST, build_type, host_arch
-from osbuildd.queue import Dequeued, JobError, errors
+from osbuildd.queue import Dequeued, Job, JobError, errors
 from osbuildd.runner import OSBuildResult, Progress, cleanup_under, kill_marked, run_osbuild
 from osbuildd.runner.cleanup import kill_group, processes_marked
 from osbuildd.services import Services
@@ -64,9 +64,9 @@ class LocalExecutor:
         self.db = services.db
         self.depsolve_workers = depsolve_workers
         self.max_parallel = max(1, self.config.builder.max_parallel)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, str] = {}   # build job id -> token
-        self._progress: dict[str, dict] = {}  # build job id -> its last progress (which stage runs)
+        self._progress: dict[str, dict[str, Any]] = {}  # build job id -> its last progress (which stage runs)
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ class LocalExecutor:
         await self._note(dq.job.id, err)
         await self.jobs.finish(dq.token, None, err)
 
-    async def _fail_canceled(self, job_id: str, result: dict) -> None:
+    async def _fail_canceled(self, job_id: str, result: dict[str, Any]) -> None:
         """A canceled job is settled already (the queue ignores its finish): its error, with the
         stage and last lines, is written onto it here."""
         details = await self._where(job_id, {"kind": "canceled"})
@@ -195,8 +195,7 @@ class LocalExecutor:
             return
         results = self.config.results_dir / job.id
         logs = results / "logs"
-        await asyncio.to_thread(lambda: (logs.mkdir(parents=True, exist_ok=True),
-                                         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)))
+        await asyncio.to_thread(_mkdirs, logs, self.config.tmp_dir)
         await asyncio.to_thread(_write_json, results / "manifest.json", manifest)
         outdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"build-{job.id}-",
                                               dir=self.config.tmp_dir))
@@ -230,8 +229,8 @@ class LocalExecutor:
         # settled only once its scratch dir is gone: a finished compose leaves nothing under tmp/
         await self.jobs.finish(dq.token, *outcome)
 
-    async def _finish_build(self, dq: Dequeued, mres: dict, res: OSBuildResult, outdir: Path,
-                            results: Path, blog: Any) -> tuple[dict[str, Any], JobError | None]:
+    async def _finish_build(self, dq: Dequeued, mres: dict[str, Any], res: OSBuildResult, outdir: Path,
+                            results: Path, blog: structlog.typing.FilteringBoundLogger) -> tuple[dict[str, Any], JobError | None]:
         """The build job's (result, error), its artifact moved into results/ and uploaded."""
         job = dq.job
         pipeline_names = mres.get("pipeline_names")
@@ -260,7 +259,7 @@ class LocalExecutor:
             await self._note(job.id, err)
             await asyncio.to_thread(_write_json, results / "result.json", result)
             return result, err
-        filename = mres.get("filename") or job.args.get("filename")
+        filename: str = mres.get("filename") or job.args.get("filename") or ""
         exports = mres.get("exports") or []
         src = outdir / exports[-1] / filename if exports else outdir / filename
         dst = results / filename
@@ -293,10 +292,10 @@ class LocalExecutor:
         blog.info("build finished", artifact=str(dst), seconds=round(res.duration, 1))
         return result, error
 
-    async def _upload(self, job: Any, targets: list[dict], artifact: Path,
-                      seal_error: str | None = None) -> tuple[list[dict], Any]:
+    async def _upload(self, job: Job, targets: list[dict[str, Any]], artifact: Path,
+                      seal_error: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
         """Run the upload targets concurrently (osbuildd.upload); local targets keep the artifact."""
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         remote = [t for t in targets if t.get("name") not in LOCAL_TARGETS]
         for t in targets:
             if t.get("name") in LOCAL_TARGETS:
@@ -352,6 +351,11 @@ def _secret_values(options: list[dict[str, Any]]) -> tuple[str, ...]:
             elif isinstance(v, str) and len(v) >= 4 and is_secret_key(k):
                 out.append(v)
     return tuple(out)
+
+
+def _mkdirs(*paths: Path) -> None:
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
 
 
 def _read_host_os() -> str:

@@ -70,7 +70,7 @@ def scrub(value: Any, secrets: tuple[str, ...] = (), depth: int = 0) -> Any:
     return value
 
 
-def _unwrap(error: dict | None) -> tuple[dict | None, int]:
+def _unwrap(error: dict[str, Any] | None) -> tuple[dict[str, Any] | None, int]:
     depth = 0
     for _ in range(8):   # a chain is depsolve -> manifest -> build: a few levels at most
         if not isinstance(error, dict) or error.get("id") not in errors.DEPENDENCY_ERRORS:
@@ -82,7 +82,7 @@ def _unwrap(error: dict | None) -> tuple[dict | None, int]:
     return error, depth
 
 
-def root_cause(error: dict | None) -> dict | None:
+def root_cause(error: dict[str, Any] | None) -> dict[str, Any] | None:
     """The error of the job that really failed: "dependency failed" errors nest it in details.error."""
     return _unwrap(error)[0]
 
@@ -91,14 +91,18 @@ def root_cause(error: dict | None) -> dict | None:
 FAILED_JOB = {1: "manifest", 2: "depsolve"}
 
 
-def summary(error: dict | None) -> dict[str, Any] | None:
+def _name(error_id: Any) -> str:
+    return NAMES.get(error_id, "") if isinstance(error_id, int) else ""
+
+
+def summary(error: dict[str, Any] | None) -> dict[str, Any] | None:
     """``{"id", "name", "reason", "details", "stage"?, "lines"?, "explanation"?}`` of the root cause:
     the extra field of Weldr's compose/info and the content of the logs tar's ``error.json``."""
     scrubbed = scrub(error)
     root, depth = _unwrap(scrubbed)
     if not isinstance(root, dict):
         return None
-    out: dict[str, Any] = {"id": root.get("id"), "name": NAMES.get(root.get("id"), ""),
+    out: dict[str, Any] = {"id": root.get("id"), "name": _name(root.get("id")),
                            "reason": str(root.get("reason") or "")}
     details = root.get("details")
     if details is not None:
@@ -131,7 +135,7 @@ def _target_lines(details: Any) -> list[str]:
     return out
 
 
-def render(error: dict | None) -> str:
+def render(error: dict[str, Any] | None) -> str:
     """The failure as text: the block ``compose/log``, the logs tar and ``osbuildd build`` show."""
     s = summary(error)
     if s is None:
@@ -181,7 +185,7 @@ def has_block(path: Path) -> bool:
         return False
 
 
-def append_block(path: Path, error: dict | None) -> None:
+def append_block(path: Path, error: dict[str, Any] | None) -> None:
     """Append the failure block to the osbuild log (blocking: call in a thread)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:

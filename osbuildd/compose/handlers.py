@@ -12,6 +12,7 @@ from typing import Any
 
 from osbuildd import distro as distros
 from osbuildd.blueprint import Blueprint, BlueprintError
+from osbuildd.config import Config
 from osbuildd.depsolve import DepsolveError, PackageSetRequest, PackageSpec, depsolve
 from osbuildd.distro import Repository
 from osbuildd.errors import ErrorKind, ServiceError
@@ -32,13 +33,15 @@ class ManifestError(ServiceError, ValueError):
         self.message = message
 
 
-async def solve(config: Any, args: dict) -> dict:
+async def solve(config: Config, args: dict[str, Any]) -> dict[str, Any]:
     """``depsolve`` job arguments -> its result (upstream's DepsolveJobResult keys).
     Raises DepsolveError, or KeyError/LookupError for malformed arguments."""
     d = distros.get(args["distro"])
-    sets = {}
+    sets: dict[str, PackageSetRequest] = {}
     for name, chain in (args.get("package_sets") or {}).items():
-        include, exclude, repos = [], [], []
+        include: list[str] = []
+        exclude: list[str] = []
+        repos: list[Repository] = []
         for link in chain:   # upstream: a chain of sets solved together; we merge the links
             include += link.get("include") or []
             exclude += link.get("exclude") or []
@@ -57,7 +60,7 @@ def depsolve_job_error(exc: DepsolveError) -> JobError:
     return JobError(err_id, str(exc), details or None)
 
 
-async def run_depsolve(config: Any, args: dict) -> tuple[dict, JobError | None]:
+async def run_depsolve(config: Config, args: dict[str, Any]) -> tuple[dict[str, Any], JobError | None]:
     """``depsolve`` job: package sets -> exact packages."""
     try:
         return await solve(config, args), None
@@ -67,7 +70,7 @@ async def run_depsolve(config: Any, args: dict) -> tuple[dict, JobError | None]:
         return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
 
 
-async def make_manifest(args: dict, depsolved_result: dict) -> dict:
+async def make_manifest(args: dict[str, Any], depsolved_result: dict[str, Any]) -> dict[str, Any]:
     """``manifest-id-only`` job arguments + the depsolve job's result -> its result.
     Raises ManifestError."""
     from osbuildd import manifest
@@ -93,7 +96,8 @@ async def make_manifest(args: dict, depsolved_result: dict) -> dict:
     }
 
 
-async def run_manifest(config: Any, args: dict, dynamic_args: list[dict]) -> tuple[dict, JobError | None]:
+async def run_manifest(config: Config, args: dict[str, Any],
+                       dynamic_args: list[dict[str, Any]]) -> tuple[dict[str, Any], JobError | None]:
     """``manifest-id-only`` job: request + depsolve result -> osbuild manifest v2."""
     if not dynamic_args or "package_specs" not in dynamic_args[0]:
         return {}, JobError(errors.MANIFEST_DEPENDENCY, "depsolve result missing")

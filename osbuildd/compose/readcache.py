@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
+
+from osbuildd.queue import Database
 
 from . import store
+from .model import Compose
 
 WHOLE_CACHE = 256   # settled composes get() keeps whole (packages, manifest: up to ~100 KB each)
 
@@ -51,12 +53,12 @@ class SettledComposes:
     emptied when compose or job rows appeared or went behind the service's back (a cached compose
     may have lost its jobs): one count query per data version."""
 
-    def __init__(self, db: Any, version: DataVersion) -> None:
+    def __init__(self, db: Database, version: DataVersion) -> None:
         self._db, self._version = db, version
-        self._items: dict[str, Any] = {}
+        self._items: dict[str, Compose] = {}
         self._mark: tuple[int, tuple[int, int] | None] = (-1, None)   # (data version, row counts)
 
-    async def get(self, compose_id: str) -> Any | None:
+    async def get(self, compose_id: str) -> Compose | None:
         if compose_id not in self._items or not await self._valid():
             return None
         hit = self._items.pop(compose_id, None)
@@ -64,7 +66,7 @@ class SettledComposes:
             self._items[compose_id] = hit
         return hit
 
-    def put(self, compose_id: str, compose: Any) -> None:
+    def put(self, compose_id: str, compose: Compose) -> None:
         self._items[compose_id] = compose
         if len(self._items) > WHOLE_CACHE:
             del self._items[next(iter(self._items))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import dataclasses
 import datetime
 import json
@@ -25,7 +26,7 @@ from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.common.redact import redact
 from osbuildd.config import Config
 from osbuildd.depsolve import PackageSpec
-from osbuildd.distro import Repository, repocheck
+from osbuildd.distro import Arch, Distro, ImageType, Repository, repocheck
 from osbuildd.queue import Database, Job, JobNotFound, JobStatus, JobStore, JobStoreError, errors
 
 from . import handlers, readcache, store
@@ -123,7 +124,7 @@ class ComposeService:
         self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
         self._sealer_obj: sealing.Sealer | None = None   # opened on the first compose with credentials
         # snapshot() answered without SQL while nobody committed to the database since
-        self._data_version = readcache.DataVersion(getattr(self.db, "path", None))
+        self._data_version = readcache.DataVersion(self.db.path)
         self._snap: Snapshot | None = None
         self._snap_mark: tuple[int, int, int] | None = None   # (db version, deletes, version) of _snap
         self._whole = readcache.SettledComposes(self.db, self._data_version)   # get()'s cache
@@ -135,7 +136,7 @@ class ComposeService:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def resolve(self, req: ComposeRequest) -> tuple[Any, Any, Any]:
+    def resolve(self, req: ComposeRequest) -> tuple[Distro, Arch, ImageType]:
         """(distro, arch, image type) of a request, or ComposeRequestError naming the bad field."""
         bp = req.blueprint
         name = req.distro or getattr(bp, "distro", "") or distros.host(self.config.distros.host)
@@ -158,7 +159,7 @@ class ComposeService:
                                       + ", ".join(arch.image_type_names())) from None
         return d, arch, it
 
-    async def _plan(self, req: ComposeRequest, check_engine: bool = True) -> tuple[Any, Any, Any, dict, bool]:
+    async def _plan(self, req: ComposeRequest, check_engine: bool = True) -> tuple[Distro, Arch, ImageType, dict[str, Any], bool]:
         """Validate; (distro, arch, image type, depsolve package sets, engine checked already)."""
         d, arch, it = self.resolve(req)
         bp = req.blueprint
@@ -191,14 +192,14 @@ class ComposeService:
         # an explicit engine, or remote workers: theirs to say
         return self.config.builder.osbuild == "auto" and bool(self.config.builder.local_executor)
 
-    def _refuse_without_engine(self, d: Any, it: Any, manifest: dict) -> None:
+    def _refuse_without_engine(self, d: Distro, it: ImageType, manifest: dict[str, Any]) -> None:
         from osbuildd.runner import engines
         try:
             engines.choose(manifest, shutil.which("osbuild") is not None)
         except engines.NoEngine as exc:
             raise ComposeRequestError("image_type", f"{it.name} for {d.name}: {exc}", topic="image_type") from None
 
-    async def _check_engine(self, d: Any, arch: Any, it: Any, bp: Any, sets: dict, size: int | None) -> bool:
+    async def _check_engine(self, d: Distro, arch: Arch, it: ImageType, bp: Blueprint, sets: dict[str, Any], size: int | None) -> bool:
         """Refuse before depsolve (no mirror needed) a compose no engine here can build: the real
         generator, fed empty package sets, says which stages the manifest will use. False: this
         generator needs real packages; the real manifest is checked after depsolve."""
@@ -242,7 +243,7 @@ class ComposeService:
         mani.dependencies = [dep.id]
         return _Prepared(d, arch, it, request, dep, mani)
 
-    def _request_json(self, req: ComposeRequest, d: Any, arch: Any, it: Any, seed: int) -> dict:
+    def _request_json(self, req: ComposeRequest, d: Distro, arch: Arch, it: ImageType, seed: int) -> dict[str, Any]:
         return {
             "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": req.blueprint.to_dict(),
             "size": req.size, "seed": seed, "origin": req.origin, "channel": req.channel,
@@ -275,7 +276,7 @@ class ComposeService:
         self._live.add(build.id)
         return build.id
 
-    def _row(self, cid: str, req: ComposeRequest, d: Any, arch: Any, it: Any, request: dict, created: float,
+    def _row(self, cid: str, req: ComposeRequest, d: Distro, arch: Arch, it: ImageType, request: dict[str, Any], created: float,
              depsolve_id: str | None, manifest_id: str | None, fake: bool = False) -> dict[str, Any]:
         return {
             "id": cid, "depsolve_job": depsolve_id, "manifest_job": manifest_id, "request": request,
@@ -291,7 +292,7 @@ class ComposeService:
         start(), bar the engine check: nothing is built), and the compose lists its packages."""
         p = await self._prepare(req, check_engine=False)
         created = time.time()
-        args = {"targets": [], "pipeline_names": None}
+        args: dict[str, Any] = {"targets": [], "pipeline_names": None}
         if finished:
             build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished", result={
                 "success": True, "osbuild_output": {"success": True}, "target_results": [],
@@ -308,13 +309,12 @@ class ComposeService:
         if finished:
             # a tiny placeholder image, so image download works as upstream's test mode
             out = self.config.results_dir / build.id
-            await asyncio.to_thread(lambda: (out.mkdir(parents=True, exist_ok=True),
-                                             (out / p.it.filename).write_bytes(b"")))
+            await asyncio.to_thread(_placeholder, out / p.it.filename)
         return build.id
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def _job(self, job_id: str | None) -> Any:
+    async def _job(self, job_id: str | None) -> Job | None:
         if not job_id:
             return None
         try:
@@ -437,7 +437,7 @@ class ComposeService:
         self._order_stale = True
         self._version += 1
 
-    def _settled_order(self) -> list[Compose]:
+    def _settled_order(self) -> builtins.list[Compose]:
         if self._order_stale:
             self._order = sorted((self._settled or {}).values(), key=_order_key)
             self._order_keys = [_order_key(c) for c in self._order]
@@ -511,10 +511,10 @@ class ComposeService:
 @dataclass
 class _Prepared:
     """A request ready to store: what it resolved to and its finished depsolve and manifest jobs."""
-    d: Any
-    arch: Any
-    it: Any
-    request: dict
+    d: Distro
+    arch: Arch
+    it: ImageType
+    request: dict[str, Any]
     depsolve: store.GraphJob
     manifest: store.GraphJob
 
@@ -543,12 +543,17 @@ class Snapshot:
         return out
 
 
-def _canceled_error(progress: dict | None) -> dict[str, Any]:
+def _canceled_error(progress: dict[str, Any] | None) -> dict[str, Any]:
     from .failure import CANCELED_BY_USER
     err: dict[str, Any] = {"id": errors.BUILD_JOB, "reason": CANCELED_BY_USER}
     if progress and progress.get("stage"):
         err["details"] = {"kind": "canceled", "stage": progress["stage"]}
     return err
+
+
+def _placeholder(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
 
 
 def _state(build: Job) -> ComposeState:
@@ -574,7 +579,7 @@ def _order_key(c: Compose) -> tuple[float, str]:
     return (c.created, c.id)
 
 
-def upload_statuses(build: Any, result: dict) -> list[dict]:
+def upload_statuses(build: Job, result: dict[str, Any]) -> list[dict[str, Any]]:
     """Upstream's upload status list from the build job's ``target_results`` (cloudapi shapes)."""
     targets = (build.args or {}).get("targets") or []
     results = {r.get("name"): r for r in result.get("target_results") or []}

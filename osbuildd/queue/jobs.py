@@ -8,6 +8,7 @@ enqueue/finish/cancel/requeue through an in-process event, never by polling.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import shutil
@@ -63,7 +64,7 @@ class JobStore:
         self.max_retries = max_retries
         self._wakeup = asyncio.Event()
         self._cancel_events: dict[str, asyncio.Event] = {}
-        self._watcher: asyncio.Task | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, db: Database, *, state_dir: str | Path | None = None,
@@ -123,10 +124,10 @@ class JobStore:
         return jobs[0]
 
     async def list(self, *, status: JobStatus | str | Iterable[JobStatus | str] | None = None,
-                   channel: str | None = None, types: Sequence[str] | None = None) -> list[Job]:
+                   channel: str | None = None, types: Sequence[str] | None = None) -> builtins.list[Job]:
         """Jobs in queue order. ``types`` entries ending in ``*`` match a prefix (``osbuild:*``)."""
-        clauses: list[str] = []
-        params: list[Any] = []
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             clauses.append(f"status IN ({_placeholders(len(wanted))})")
@@ -146,7 +147,7 @@ class JobStore:
             clauses.append("(" + (" OR ".join(ors) or "0") + ")")
         return await self._fetch(self.db.conn, " AND ".join(clauses) or "1", params)
 
-    async def dependents(self, job_id: str) -> list[str]:
+    async def dependents(self, job_id: str) -> builtins.list[str]:
         """Ids of the jobs that depend on ``job_id``."""
         async with self.db.conn.execute(
             "SELECT DISTINCT job_id FROM job_dependencies WHERE dependency_id = ?", (job_id,)
@@ -164,7 +165,7 @@ class JobStore:
 
     # -- enqueue --------------------------------------------------------------------------------
 
-    async def enqueue(self, type: str, args: dict, dependencies: Sequence[str] = (), channel: str = "") -> str:
+    async def enqueue(self, type: str, args: dict[str, Any], dependencies: Sequence[str] = (), channel: str = "") -> str:
         if not type:
             raise ValueError("job type must not be empty")
         job_id = str(uuid.uuid4())
@@ -205,7 +206,7 @@ class JobStore:
         return job_id
 
     async def enqueue_graph(self, conn: aiosqlite.Connection, graph: Sequence[GraphJob],
-                            channel: str = "") -> list[str]:
+                            channel: str = "") -> builtins.list[str]:
         """Enqueue a job graph (``graph`` lists dependencies before dependents, each dependency one of
         ``graph``) inside the caller's transaction ``conn`` (opened with ``self.db.transaction()``),
         so what the caller writes beside it (a ``composes`` row) commits with the jobs or not at all.
@@ -255,7 +256,7 @@ class JobStore:
         # Select and take in ONE statement: atomic, and a single round trip to the database thread.
         select = (f"SELECT seq FROM jobs WHERE status = 'pending' AND waiting_for = 0"
                   f" AND type IN ({_placeholders(len(types))})")
-        params: list[Any] = list(types)
+        params: builtins.list[Any] = list(types)
         if channels is not None:
             select += f" AND channel IN ({_placeholders(len(channels))})"
             params += list(channels)
@@ -314,12 +315,13 @@ class JobStore:
             " FROM jobs WHERE id = ?", (job_id,)
         ) as cur:
             row = await cur.fetchone()
+        assert row is not None   # taken inside this transaction (or just now by the writer): it exists
         dynamic = [r if r is not None else {} for r in json.loads(row["dynamic"])]
         return Dequeued(job=job_from_row(row), token=token, dynamic_args=dynamic)
 
     # -- running jobs ---------------------------------------------------------------------------
 
-    async def finish(self, token: str, result: dict | None, error: JobError | None = None) -> None:
+    async def finish(self, token: str, result: dict[str, Any] | None, error: JobError | None = None) -> None:
         """Finish the job of ``token``. A ``job_error`` inside ``result`` counts as ``error`` (upstream
         results carry it). Finishing a job canceled meanwhile is a no-op."""
         if error is None and isinstance(result, dict) and isinstance(result.get("job_error"), dict) \
@@ -331,7 +333,7 @@ class JobStore:
                 " WHERE token = ? AND status = 'running' RETURNING id",
                 (dumps(result), dumps(error.to_dict()) if error else None, _now(), token))
             if rows:
-                job_id = rows[0][0]
+                job_id = builtins.list(rows)[0][0]
                 await self._release_dependents(conn, job_id, error)
             else:
                 async with conn.execute("SELECT id, status FROM jobs WHERE token = ?", (token,)) as cur:
@@ -345,7 +347,7 @@ class JobStore:
         if rows:
             self._notify()
 
-    async def _settle(self, conn: aiosqlite.Connection, job_id: str, result: dict | None,
+    async def _settle(self, conn: aiosqlite.Connection, job_id: str, result: dict[str, Any] | None,
                       error: JobError | None) -> None:
         """Mark a job finished and release or fail its dependents (inside a transaction)."""
         await conn.execute(
@@ -368,9 +370,9 @@ class JobStore:
         else:
             await self._cascade(conn, job_id, "fail", dumps(error.to_dict()))
 
-    async def _cascade(self, conn: aiosqlite.Connection, root: str, how: str, root_error: str | None) -> list[str]:
+    async def _cascade(self, conn: aiosqlite.Connection, root: str, how: str, root_error: str | None) -> builtins.list[str]:
         """Fail (upstream error 26) or cancel every pending job that depends, transitively, on ``root``."""
-        done: list[str] = []
+        done: builtins.list[str] = []
         frontier = [(root, root_error)]
         now = _now()
         while frontier:
@@ -427,9 +429,9 @@ class JobStore:
             row = await cur.fetchone()
         if row is None:
             raise TokenNotFound(token)
-        return row["status"] == JobStatus.CANCELED
+        return bool(row["status"] == JobStatus.CANCELED)
 
-    async def set_progress(self, job_id: str, progress: dict) -> None:
+    async def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         rows = await self.db.write("UPDATE jobs SET progress = ? WHERE id = ? RETURNING id",
                                    (dumps(progress), job_id))
         if not rows:
@@ -445,12 +447,12 @@ class JobStore:
 
     # -- heartbeat watcher, shutdown, crash recovery ----------------------------------------------
 
-    async def requeue_stale(self, now: float | None = None) -> tuple[list[str], list[str]]:
+    async def requeue_stale(self, now: float | None = None) -> tuple[builtins.list[str], builtins.list[str]]:
         """Requeue running worker jobs whose heartbeat is older than the timeout; after
         ``max_retries`` requeues fail them with error 27. Returns (requeued, failed) ids."""
         limit = (now if now is not None else _now()) - self.heartbeat_timeout
-        requeued: list[str] = []
-        failed: list[str] = []
+        requeued: builtins.list[str] = []
+        failed: builtins.list[str] = []
         async with self.db.transaction() as conn:
             async with conn.execute(
                 "SELECT id, retries FROM jobs WHERE status = 'running' AND heartbeat < ?"
@@ -492,10 +494,10 @@ class JobStore:
         if self._watcher is None:
             self._watcher = asyncio.create_task(watch(), name="osbuildd-heartbeat-watcher")
 
-    async def release_running(self, reason: str, *, owner: str | None = None) -> dict[str, list[str]]:
+    async def release_running(self, reason: str, *, owner: str | None = None) -> dict[str, builtins.list[str]]:
         """Settle running jobs (of ``owner``, or all): compute-only types are requeued, the others
         (builds, uploads) fail with error 10 and ``reason``. Used at shutdown and crash recovery."""
-        out: dict[str, list[str]] = {"requeued": [], "failed": []}
+        out: dict[str, builtins.list[str]] = {"requeued": [], "failed": []}
         where = "status = 'running'" + (" AND owner = ?" if owner is not None else "")
         async with self.db.transaction() as conn:
             async with conn.execute(f"SELECT id, type FROM jobs WHERE {where}",
@@ -539,7 +541,7 @@ class JobStore:
     async def delete(self, job_id: str) -> None:
         """Delete a job that is not running and nothing depends on, with its artifacts
         (``<state_dir>/results/<id>``), and its dependencies no other job needs (as upstream)."""
-        deleted: list[str] = []
+        deleted: builtins.list[str] = []
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)) as cur:
                 row = await cur.fetchone()
@@ -563,15 +565,19 @@ class JobStore:
                     async with conn.execute(
                         "SELECT (SELECT count(*) FROM job_dependencies WHERE dependency_id = ?),"
                         " (SELECT status FROM jobs WHERE id = ?)", (dep, dep)) as cur:
-                        users, status = await cur.fetchone()
+                        users, status = await cur.fetchone() or (0, None)
                     if users == 0 and status is not None and status != JobStatus.RUNNING:
                         todo.append(dep)
         for jid in deleted:
             self._cancel_events.pop(jid, None)
         if self.state_dir is not None:
             results = self.state_dir / "results"
-            await asyncio.to_thread(
-                lambda: [shutil.rmtree(results / jid, ignore_errors=True) for jid in deleted])
+            await asyncio.to_thread(_remove_all, [results / jid for jid in deleted])
+
+
+def _remove_all(paths: builtins.list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _empty_dir(path: Path) -> int:

@@ -13,17 +13,24 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from osbuildd.common import datasizes
+from osbuildd.errors import ErrorKind, ServiceError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_PATH = Path("/etc/osbuildd/osbuildd.toml")
 ENV_VAR = "OSBUILDD_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
-class ConfigError(ValueError):
+class ConfigError(ServiceError, ValueError):
     """A configuration problem, worded ``<file>: <key>: <message>`` (one line)."""
+
+    kind = ErrorKind.INVALID
+    error_id = "ConfigError"
 
 
 def parse_size(text: str | int) -> int:
@@ -225,10 +232,12 @@ class Config:
             fail("builder.cache_max_size", str(exc))
 
 
+T = TypeVar("T", bound="DataclassInstance")
+
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", Path: "a path string"}
 
 
-def _build(cls: type, data: Any, src: str, prefix: str) -> Any:
+def _build(cls: type[T], data: object, src: str, prefix: str) -> T:
     """Instantiate dataclass ``cls`` from a TOML table, checking keys and types on the way."""
     where = prefix.rstrip(".") or "(top level)"
     if not isinstance(data, dict):
@@ -241,7 +250,7 @@ def _build(cls: type, data: Any, src: str, prefix: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{src}: {full}: unknown key")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[key] = _build(hint, value, src, full + ".")
         else:
             values[key] = _coerce(hint, value, src, full)

@@ -15,11 +15,13 @@ import types
 import typing
 from dataclasses import MISSING, field, fields, is_dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from osbuildd.common import datasizes
 
 from .errors import BlueprintError
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
 # field declaration
@@ -116,7 +118,7 @@ def _go_type(tp: Any, size: bool = False) -> str:
     if typing.get_origin(tp) is list:
         (inner,) = typing.get_args(tp)
         return "[]" + _go_type(inner)
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         return "blueprint." + tp.__name__
     return "interface {}"
 
@@ -163,16 +165,18 @@ def type_error(ctx: DecodeContext, owner: type, path: str, v: Any, tp: Any, size
     return BlueprintError(path, msg)
 
 
-def decode(cls: type, data: Any, path: str, ctx: DecodeContext) -> Any:
+def decode(cls: type[T], data: object, path: str, ctx: DecodeContext) -> T:
     """Build ``cls`` (a model dataclass) from parsed JSON/TOML ``data``."""
     if not isinstance(data, dict):
         raise type_error(ctx, cls, path or cls.__name__, data, cls)
+    raw: dict[str, Any] = data
     pre = getattr(cls, "_pre_decode", None)
     if pre is not None:
-        data = pre(data, path, ctx)
-    exact, folded = _key_index(cls)
+        raw = pre(raw, path, ctx)
+    model: type = cls   # the plain ``type`` the cached helpers are keyed by
+    exact, folded = _key_index(model)
     kwargs: dict[str, Any] = {}
-    for k, v in data.items():
+    for k, v in raw.items():
         info = exact.get(k) or folded.get(k.lower())
         if info is None:
             ctx.unknown.append(join(path, k))
@@ -183,7 +187,7 @@ def decode(cls: type, data: Any, path: str, ctx: DecodeContext) -> Any:
     obj = cls(**kwargs)
     post = getattr(obj, "_post_decode", None)
     if post is not None:
-        post(data, path, ctx)
+        post(raw, path, ctx)
     return obj
 
 
@@ -224,7 +228,7 @@ def _decode_value(tp: Any, v: Any, path: str, ctx: DecodeContext, owner: type, s
             raise type_error(ctx, owner, path, v, tp)
         (inner,) = typing.get_args(tp)
         return [_decode_value(inner, item, f"{path}[{i}]", ctx, owner) for i, item in enumerate(v)]
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         return decode(tp, v, path, ctx)
     if _is_union(tp):  # scalar unions such as owner = user name or uid
         for alt in typing.get_args(tp):
@@ -265,11 +269,12 @@ def _encode_plan(cls: type) -> tuple[tuple[str, str, bool, bool, int, Any], ...]
     return tuple(plan)
 
 
-def encode(obj: Any) -> dict[str, Any]:
+def encode(obj: object) -> dict[str, Any]:
     """Upstream's JSON object for a model dataclass: struct order, Go ``omitempty``; a pointer
     (``X | None``) is empty only when None."""
     out: dict[str, Any] = {}
-    for name, key, omitempty, optional, kind, zero in _encode_plan(type(obj)):
+    model: type = type(obj)
+    for name, key, omitempty, optional, kind, zero in _encode_plan(model):
         v = getattr(obj, name)
         if v is None:
             if omitempty or optional:

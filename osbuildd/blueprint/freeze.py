@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
+from osbuildd.depsolve import PackageSpec
 from osbuildd.depsolve.debversion import weldr_evr
 
 from .errors import BlueprintError
 from .model import Blueprint, Package
 
+# a depsolved package: the depsolver's PackageSpec, or its JSON form (a stored compose's)
+Depsolved: TypeAlias = PackageSpec | Mapping[str, Any]
+
 _GLOB_CHARS = "*?"
 
 
-def evra(pkg: Any) -> str:
+def evra(pkg: Depsolved) -> str:
     """``[epoch:]version-release.arch`` of a depsolved package (an object or a dict); a Debian
     version reads the same way (release = Debian revision, "0" for native packages), and the apt
     solver takes this form back."""
     epoch, version, release = weldr_evr(pkg)
-    arch = pkg.get("arch", "") if isinstance(pkg, dict) else getattr(pkg, "arch", "")
+    arch = pkg.get("arch", "") if isinstance(pkg, Mapping) else getattr(pkg, "arch", "")
     vr = f"{version}-{release}" if release else version
     return f"{epoch}:{vr}.{arch}" if epoch else f"{vr}.{arch}"
 
 
-def _name(pkg: Any) -> str:
-    return pkg["name"] if isinstance(pkg, dict) else pkg.name
+def _name(pkg: Depsolved) -> str:
+    return str(pkg["name"]) if isinstance(pkg, Mapping) else pkg.name
 
 
-def _freeze_list(field: str, items: list[Package], deps: dict[str, Any]) -> list[Package]:
+def _freeze_list(field: str, items: list[Package], deps: dict[str, Depsolved]) -> list[Package]:
     frozen: dict[str, str] = {}
     for item in items:
         if any(ch in item.name for ch in _GLOB_CHARS):
@@ -40,7 +45,7 @@ def _freeze_list(field: str, items: list[Package], deps: dict[str, Any]) -> list
     return [Package(name=n, version=frozen[n]) for n in sorted(frozen)]
 
 
-def freeze(bp: Blueprint, deps: list[Any]) -> Blueprint:
+def freeze(bp: Blueprint, deps: Sequence[Depsolved]) -> Blueprint:
     """A copy of ``bp`` whose packages and modules carry the exact versions of ``deps`` (the
     depsolve result: objects or dicts with name, epoch, version, release, arch). Plain names must be
     in ``deps`` (else BlueprintError "<name> missing from depsolve results"); globs expand to every

@@ -128,7 +128,8 @@ class Blueprint:
 
     def copy(self) -> Blueprint:
         """A deep copy (pickle round trip: plain data, and faster than copy.deepcopy)."""
-        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+        copied: Blueprint = pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+        return copied
 
     # ------------------------------------------------------------------ upstream Initialize()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from osbuildd.blueprint.errors import BlueprintError
+from osbuildd.errors import ErrorKind, ServiceError
 
 PATH_MAX = 4095      # bytes, without the terminating NUL (Linux PATH_MAX is 4096 with it)
 NAME_MAX = 255       # bytes per path component
@@ -26,8 +27,11 @@ class PathPolicy:
     exact: bool = False   # only the path itself is allowed, nothing below it
 
 
-class PathPolicyError(ValueError):
-    pass
+class PathPolicyError(ServiceError, ValueError):
+    """A path the policy refuses; ``str()`` is upstream's text."""
+
+    kind = ErrorKind.INVALID
+    error_id = "BlueprintsError"
 
 
 def go_clean(p: str) -> str:

@@ -14,20 +14,33 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from osbuildd.errors import ErrorKind, ServiceError
 
 from .codec import encode
 from .model import Blueprint, Package
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from osbuildd.queue.db import Database
 
 NEWEST = "NEWEST"
 WORKSPACE = "WORKSPACE"
 
 
-class StoreError(Exception):
+class StoreError(ServiceError):
     """Base of the store's errors; ``str()`` is upstream's store message."""
+
+    kind = ErrorKind.INVALID
+    error_id = "BlueprintsError"
 
 
 class UnknownBlueprint(StoreError):
+    kind = ErrorKind.NOT_FOUND
+    error_id = "UnknownBlueprint"
+
     def __init__(self, name: str) -> None:
         super().__init__(f"Unknown blueprint: {name}")
         self.name = name
@@ -37,6 +50,9 @@ class UnknownCommit(StoreError):
     """Unknown commit for undo/change ("Unknown commit"), or a diff revision other than
     NEWEST/WORKSPACE (message "ggit-error: revspec '<x>' not found (-3)")."""
 
+    kind = ErrorKind.NOT_FOUND
+    error_id = "UnknownCommit"
+
     def __init__(self, commit: str, message: str = "Unknown commit") -> None:
         super().__init__(message)
         self.commit = commit
@@ -45,12 +61,16 @@ class UnknownCommit(StoreError):
 class NoBlueprintForCommit(StoreError):
     """The change exists but its blueprint was not kept (upstream's "old changes")."""
 
+    kind = ErrorKind.NOT_FOUND
+
     def __init__(self, commit: str) -> None:
         super().__init__(f"no blueprint found for commit {commit}")
         self.commit = commit
 
 
 class NoCommits(StoreError):
+    kind = ErrorKind.NOT_FOUND
+
     def __init__(self, name: str) -> None:
         super().__init__("No commits for blueprint")
         self.name = name
@@ -99,7 +119,7 @@ def _timestamp() -> str:
 
 
 class BlueprintStore:
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._committed: dict[str, Blueprint] = {}
         self._workspace: dict[str, Blueprint] = {}
@@ -132,7 +152,7 @@ class BlueprintStore:
         self._committed, self._workspace, self._loaded = committed, workspace, True
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[Any]:
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction. Writers change the cache as the last step of their body, so a
         store error leaves it alone; any other failure (a failed COMMIT) makes it reload."""
         await self._ensure_loaded()
@@ -232,7 +252,7 @@ class BlueprintStore:
         async with self._write() as conn:
             return await self._push_locked(conn, bp, message)
 
-    async def _push_locked(self, conn: Any, bp: Blueprint, message: str) -> Change:
+    async def _push_locked(self, conn: aiosqlite.Connection, bp: Blueprint, message: str) -> Change:
         change = Change(secrets.token_hex(20), message, None, _timestamp(), bp.copy())
         committed = bp
         old = self._committed.get(bp.name)
@@ -289,7 +309,7 @@ class BlueprintStore:
                 raise UnknownBlueprint(name)
             async with conn.execute(
                     "SELECT seq, revision FROM blueprint_changes WHERE name = ? ORDER BY seq DESC", (name,)) as cur:
-                rows = await cur.fetchall()
+                rows = list(await cur.fetchall())
             if not rows:
                 raise NoCommits(name)
             newest_seq, newest_rev = rows[0]

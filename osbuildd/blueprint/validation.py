@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from osbuildd.common.names import hostname_error, timezone_error
 
-from .customizations import Customizations, DiskCustomization
+from .customizations import Customizations, DiskCustomization, RepositoryCustomization, UserCustomization
 from .errors import BlueprintError
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -76,7 +76,8 @@ def crypt_password(password: str) -> str:
     """SHA-512 crypt with a random salt and the default 5000 rounds, as upstream's CryptSHA512."""
     from passlib.hash import sha512_crypt
 
-    return sha512_crypt.using(rounds=5000).hash(password)
+    hashed: str = sha512_crypt.using(rounds=5000).hash(password)
+    return hashed
 
 
 # ------------------------------------------------------------------------------------ distro names
@@ -179,7 +180,7 @@ def _refuse(field: str, what: str, value: str, why: str) -> None:
     raise BlueprintError(field, f"{field}: invalid {what} {value!r}: {why}")
 
 
-def _check_user_fields(i: int, user) -> None:  # noqa: ANN001 - UserCustomization
+def _check_user_fields(i: int, user: UserCustomization) -> None:
     where = f"customizations.user[{i}]"
     if user.description is not None and _SHADOW_BAD.search(user.description):
         _refuse(f"{where}.description", "description", user.description, "must not contain ':' or a newline")
@@ -312,7 +313,7 @@ def _check_disk(disk: DiskCustomization) -> None:
                     _check_mountpoint(f"{where}.subvolumes[{j}].mountpoint", sv.mountpoint, mounts)
 
 
-def _check_repository(where: str, repo) -> None:  # noqa: ANN001 - RepositoryCustomization
+def _check_repository(where: str, repo: RepositoryCustomization) -> None:
     if not repo.id:
         raise BlueprintError(f"{where}.id", "Repository ID is required")
     if not _REPO_FILENAME_RE.match(repo.get_filename()):

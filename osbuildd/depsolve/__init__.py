@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from osbuildd.errors import ErrorKind, ServiceError
 
 if TYPE_CHECKING:
     from osbuildd.distro import Distro, Repository
 
-__all__ = ["DepsolveError", "Depsolver", "PackageInfo", "PackageSetRequest", "PackageSpec", "depsolve", "details",
-           "search"]
+__all__ = ["DepsolveError", "DepsolveProblem", "Depsolver", "PackageInfo", "PackageSetRequest", "PackageSpec",
+           "depsolve", "details", "search"]
 
 
 @dataclass
@@ -76,21 +79,38 @@ class PackageInfo:
         return dict(self.__dict__)
 
 
-class DepsolveError(Exception):
-    """kind: "not-found" (a package), "conflict", "repository" (unreachable/broken repository)."""
+class DepsolveProblem(StrEnum):
+    NOT_FOUND = "not-found"     # a package (or the version asked for) is not in the repositories
+    CONFLICT = "conflict"       # the packages cannot be installed together
+    REPOSITORY = "repository"   # a repository is unreachable, broken or refused by the checks
 
-    def __init__(self, kind: str, message: str, *, package: str = "", repository: str = "") -> None:
+
+class DepsolveError(ServiceError):
+    """``problem`` says which :class:`DepsolveProblem`; ``package`` or ``repository`` names the culprit.
+    (``kind`` is the ServiceError kind, FAILED for every problem, as upstream's Weldr answers.)"""
+
+    kind = ErrorKind.FAILED
+    error_id = "DepsolveError"
+
+    def __init__(self, problem: str, message: str, *, package: str = "", repository: str = "") -> None:
         super().__init__(message)
-        self.kind = kind
+        self.problem = DepsolveProblem(problem)
         self.message = message
         self.package = package
         self.repository = repository
 
-    def __str__(self) -> str:
-        return self.message
+
+class _Solver(Protocol):
+    """What each family's solver module (apt, dnf) offers."""
+
+    async def depsolve(self, distro: Distro, arch: str, sets: dict[str, PackageSetRequest],
+                       cache_dir: Path) -> dict[str, list[PackageSpec]]: ...
+
+    async def search(self, distro: Distro, arch: str, repos: list[Repository], patterns: list[str],
+                     cache_dir: Path) -> list[PackageInfo]: ...
 
 
-def _solver(distro: Distro) -> Any:
+def _solver(distro: Distro) -> _Solver:
     if distro.family == "debian":
         from osbuildd.depsolve import apt
         return apt

@@ -15,13 +15,20 @@ import fnmatch
 import os
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
-from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSpec, debversion
-from osbuildd.distro import repocheck
+from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSetRequest, PackageSpec, debversion
+from osbuildd.distro import Repository, repocheck
+
+if TYPE_CHECKING:
+    from osbuildd.distro import Distro
+
+# a repository as the distro data types it, or as a JSON object (the same field names)
+AptRepo: TypeAlias = Repository | Mapping[str, Any]
 
 DEBIAN_KEYRING = repocheck.DEBIAN_KEYRING
 # Indexes younger than this are used as they are; older ones get a conditional `apt-get update`
@@ -51,13 +58,13 @@ def deb_arch(arch: str) -> str:
         raise _error("repository", f"architecture {arch!r} is not supported by the apt depsolver", arch) from None
 
 
-def _repo_field(repo: Any, name: str, default: Any = None) -> Any:
-    if isinstance(repo, dict):
+def _repo_field(repo: AptRepo, name: str, default: object = None) -> Any:
+    if isinstance(repo, Mapping):
         return repo.get(name, default)
     return getattr(repo, name, default)
 
 
-def _sources_list(repos: list[Any], key_dir: Path | None = None) -> str:
+def _sources_list(repos: list[AptRepo], key_dir: Path | None = None) -> str:
     """sources.list from typed fields only, each checked again here (defence in depth: a bad line
     from the database or config never reaches apt). Armoured keys are written under ``key_dir``."""
     lines = []
@@ -84,8 +91,8 @@ def _sources_list(repos: list[Any], key_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _as_dict(repo: Any) -> dict[str, Any]:
-    if isinstance(repo, dict):
+def _as_dict(repo: AptRepo) -> dict[str, Any]:
+    if isinstance(repo, Mapping):
         return dict(repo)
     return {k: getattr(repo, k, None) for k in ("id", "name", "baseurl", "suite", "signed_by", "gpgkeys")}
 
@@ -109,7 +116,7 @@ class AptRoot:
 
     _locks: dict[str, asyncio.Lock] = {}
 
-    def __init__(self, cache_dir: Path, distro: str, arch: str, repos: list[Any]) -> None:
+    def __init__(self, cache_dir: Path, distro: str, arch: str, repos: list[AptRepo]) -> None:
         self.arch = deb_arch(arch)
         self.repos = repos
         sources = _sources_list(repos)
@@ -196,7 +203,7 @@ Debug::NoLocking "true";
         finally:
             await asyncio.to_thread(lockfile.close)
 
-    def _update_error(self, text: str) -> Exception:
+    def _update_error(self, text: str) -> DepsolveError:
         for line in text.splitlines():
             m = re.search(r"(?:Failed to fetch|Release file for|repository) '?(\S+?)'?\s", line + " ")
             if m:
@@ -305,7 +312,7 @@ Debug::NoLocking "true";
                 found.setdefault(parts[0], []).append(parts[1])
         return found
 
-    def _resolve_error(self, text: str, include: list[str]) -> Exception:
+    def _resolve_error(self, text: str, include: list[str]) -> DepsolveError:
         m = re.search(r"Unable to locate package (\S+)", text)
         if m:
             return _error("not-found", f"package not found: {m.group(1)}", m.group(1))
@@ -334,7 +341,7 @@ def _hyphen_splits(spec: str) -> list[tuple[str, str]]:
     return [(spec[:m.start()], spec[m.start() + 1:]) for m in re.finditer(r"-(?=\d)", spec) if m.start() > 0]
 
 
-def _flock(path: Path) -> Any:
+def _flock(path: Path) -> IO[str]:
     f = open(path, "a")  # noqa: SIM115 - closed by the caller
     fcntl.flock(f, fcntl.LOCK_EX)
     return f
@@ -344,19 +351,20 @@ def _flock(path: Path) -> Any:
 # public entry points (dispatched from osbuildd.depsolve)
 
 
-def _repos_of(distro: Any, arch: str, repos: list[Any] | None) -> list[Any]:
+def _repos_of(distro: Distro, arch: str, repos: Sequence[AptRepo] | None) -> list[AptRepo]:
     if repos:
         return list(repos)
     return list(distro.arch(arch).repositories)
 
 
-async def depsolve(distro: Any, arch: str, sets: dict[str, Any], cache_dir: Path) -> dict[str, list[PackageSpec]]:
+async def depsolve(distro: Distro, arch: str, sets: dict[str, PackageSetRequest], cache_dir: Path) -> dict[str, list[PackageSpec]]:
     """Resolve each package set (plus the required base) to pinned packages from the mirror."""
     result: dict[str, list[PackageSpec]] = {}
     for name, req in sets.items():
-        include = list(_repo_field(req, "include") or [])
-        exclude = list(_repo_field(req, "exclude") or [])
-        root = AptRoot(Path(cache_dir), distro.name, arch, _repos_of(distro, arch, _repo_field(req, "repositories")))
+        include = list(req.include or [])
+        exclude = list(req.exclude or [])
+        repos: list[AptRepo] = list(req.repositories or [])
+        root = AptRoot(Path(cache_dir), distro.name, arch, _repos_of(distro, arch, repos))
         async with root.lock:
             result[name] = await root.resolve(include, exclude)
     return result
@@ -376,13 +384,13 @@ _INDEX_KEYS = ("Package", "Version", "Architecture", "Description", "Homepage", 
                "SHA256", "Size")
 
 
-def _base_url(repo: Any) -> str:
+def _base_url(repo: AptRepo) -> str:
     """The repository's (first) base URL, without a trailing slash."""
     urls = _repo_field(repo, "baseurl") or []
-    return (urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
+    return str(urls if isinstance(urls, str) else (urls[0] if urls else "")).rstrip("/")
 
 
-def _list_prefix(repo: Any) -> str:
+def _list_prefix(repo: AptRepo) -> str:
     """The name apt gives a repository's index files (URItoFileName of <base>/dists/<suite>)."""
     base = re.sub(r"^[a-z+]+://", "", _base_url(repo))
     base = re.sub(r"^[^/@]*@", "", base)      # credentials never reach the file name
@@ -391,7 +399,7 @@ def _list_prefix(repo: Any) -> str:
     return unquote(path).rstrip("/").replace("/", "_") + "_"
 
 
-def _repo_of_list(fname: str, repos: list[Any]) -> Any:
+def _repo_of_list(fname: str, repos: list[AptRepo]) -> AptRepo | None:
     best = None
     for repo in repos:
         if fname.startswith(_list_prefix(repo)):
@@ -401,7 +409,7 @@ def _repo_of_list(fname: str, repos: list[Any]) -> Any:
     return best
 
 
-def _read_packages(lists: Path, repos: list[Any]) -> tuple[dict[str, PackageInfo], dict[str, Location]]:
+def _read_packages(lists: Path, repos: list[AptRepo]) -> tuple[dict[str, PackageInfo], dict[str, Location]]:
     out: dict[str, PackageInfo] = {}
     locs: dict[str, Location] = {}
     for f in sorted(lists.glob("*_Packages")):
@@ -462,7 +470,7 @@ def _add(out: dict[str, PackageInfo], locs: dict[str, Location], s: dict[str, st
         locs[info.name] = Location(f"{base}/{filename}", s["SHA256"].lower(), size)
 
 
-async def index(distro: Any, arch: str, repos: list[Any] | None,
+async def index(distro: Distro, arch: str, repos: Sequence[AptRepo] | None,
                 cache_dir: Path) -> tuple[dict[str, PackageInfo], dict[str, Location]]:
     """The newest version of every package in the repositories, and where its .deb is."""
     root = AptRoot(Path(cache_dir), distro.name, arch, _repos_of(distro, arch, repos))
@@ -478,7 +486,7 @@ async def index(distro: Any, arch: str, repos: list[Any] | None,
     return cached[1], cached[2]
 
 
-async def search(distro: Any, arch: str, repos: list[Any] | None, patterns: list[str],
+async def search(distro: Distro, arch: str, repos: list[Repository] | None, patterns: list[str],
                  cache_dir: Path) -> list[PackageInfo]:
     """Packages whose name matches any glob in ``patterns`` (all when empty), sorted by name."""
     found, _ = await index(distro, arch, repos, cache_dir)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bz2
+import functools
 import gzip
 import hashlib
 import json
@@ -31,12 +32,17 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
 from osbuildd.depsolve import PackageInfo
+from osbuildd.errors import ErrorKind, ServiceError
+
+if TYPE_CHECKING:
+    from osbuildd.depsolve.apt import Location
+    from osbuildd.distro import Distro, Repository
 
 WAIT = 10.0              # seconds a request waits for downloads before answering without them
 TASK_TIMEOUT = 180.0     # a download + parse that takes longer is given up (not cached)
@@ -50,13 +56,20 @@ _TASKS: dict[tuple[int, str], asyncio.Task[dict[str, str] | None]] = {}   # by (
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
 
 
-class MetaError(Exception):
-    """A .deb that could not be fetched or read."""
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class MetaError(ServiceError):
+    """A .deb that could not be fetched or read (never reaches an API: the field stays empty)."""
+
+    kind = ErrorKind.FAILED
+    error_id = "PackageMetadataError"
 
 
 # --------------------------------------------------------------------------- public
 
-async def fill(distro: Any, arch: str, repos: list[Any], found: list[PackageInfo], cache_dir: Path,
+async def fill(distro: Distro, arch: str, repos: list[Repository], found: list[PackageInfo], cache_dir: Path,
                *, fetch: bool = True) -> list[PackageInfo]:
     """``found`` with ``build_time`` and ``license`` from the cache, fetching what is missing
     (when ``fetch``; at most ``MAX_FETCH`` packages) for at most ``WAIT`` seconds."""
@@ -103,7 +116,7 @@ def _store(path: str, meta: dict[str, str]) -> None:
 
 # --------------------------------------------------------------------------- fetching
 
-async def _fetch_all(distro: Any, arch: str, repos: list[Any], missing: list[PackageInfo],
+async def _fetch_all(distro: Distro, arch: str, repos: list[Repository], missing: list[PackageInfo],
                      keys: dict[str, str], cache_dir: Path) -> dict[str, dict[str, str]]:
     from osbuildd.depsolve import apt
 
@@ -116,19 +129,25 @@ async def _fetch_all(distro: Any, arch: str, repos: list[Any], missing: list[Pac
         if task is None and p.name in locs:
             task = asyncio.create_task(_fetch_one(p, locs, key, Path(cache_dir) / "debmeta"))
             _TASKS[(loop_id, key)] = task
-            task.add_done_callback(lambda _t, k=(loop_id, key): _TASKS.pop(k, None))
+            task.add_done_callback(functools.partial(_forget, (loop_id, key)))
         if task is not None:
             tasks[p.name] = task
     if tasks:
         await asyncio.wait(tasks.values(), timeout=WAIT)
-    out = {}
+    out: dict[str, dict[str, str]] = {}
     for name, task in tasks.items():
-        if task.done() and not task.cancelled() and task.exception() is None and task.result() is not None:
-            out[name] = task.result()
+        if task.done() and not task.cancelled() and task.exception() is None:
+            meta = task.result()
+            if meta is not None:
+                out[name] = meta
     return out
 
 
-async def _fetch_one(p: PackageInfo, locs: dict[str, Any], key: str, root: Path) -> dict[str, str] | None:
+def _forget(key: tuple[int, str], _task: object) -> None:
+    _TASKS.pop(key, None)
+
+
+async def _fetch_one(p: PackageInfo, locs: dict[str, Location], key: str, root: Path) -> dict[str, str] | None:
     loop_id = id(asyncio.get_running_loop())
     sem = _SEMAPHORES.setdefault(loop_id, asyncio.Semaphore(PARALLEL))
     try:
@@ -141,7 +160,7 @@ async def _fetch_one(p: PackageInfo, locs: dict[str, Any], key: str, root: Path)
     return meta
 
 
-async def _read_package(name: str, locs: dict[str, Any], root: Path) -> dict[str, str]:
+async def _read_package(name: str, locs: dict[str, Location], root: Path) -> dict[str, str]:
     tmp_dir = root / "tmp"
     await asyncio.to_thread(_tidy, tmp_dir)
     deb = await _download(locs[name], tmp_dir)
@@ -170,7 +189,7 @@ def _tidy(tmp_dir: Path) -> None:
             pass
 
 
-async def _download(loc: Any, tmp_dir: Path) -> Path:
+async def _download(loc: Location, tmp_dir: Path) -> Path:
     """The .deb at ``loc`` in a temporary file, its SHA256 checked against the index."""
     if loc.size > MAX_DEB:
         raise MetaError(f"{loc.url}: {loc.size} bytes is more than this reads")
@@ -191,7 +210,7 @@ async def _download(loc: Any, tmp_dir: Path) -> Path:
     return path
 
 
-async def _copy_http(url: str, out: IO[bytes], digest: Any) -> None:
+async def _copy_http(url: str, out: IO[bytes], digest: _Digest) -> None:
     timeout = aiohttp.ClientTimeout(total=TASK_TIMEOUT, sock_read=30)
     buf = bytearray()
     total = 0
@@ -210,7 +229,7 @@ async def _copy_http(url: str, out: IO[bytes], digest: Any) -> None:
     await asyncio.to_thread(out.write, bytes(buf))
 
 
-def _copy_local(path: str, out: IO[bytes], digest: Any) -> None:
+def _copy_local(path: str, out: IO[bytes], digest: _Digest) -> None:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -223,7 +242,7 @@ def _ar_members(f: IO[bytes]) -> list[tuple[str, int, int, int]]:
     """(name, mtime, offset, size) of each member of an ar archive."""
     if f.read(8) != b"!<arch>\n":
         raise MetaError("not a .deb (no ar header)")
-    out = []
+    out: list[tuple[str, int, int, int]] = []
     while True:
         head = f.read(60)
         if len(head) < 60:
@@ -262,10 +281,9 @@ def _doc_copyright(f: IO[bytes], member: tuple[str, int, int, int], name: str) -
         if not shutil.which("zstd"):
             return None, ""
         proc = subprocess.Popen(["zstd", "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        stream: Any = _ZstdPipe(proc, raw)
+        stream = cast("IO[bytes]", _ZstdPipe(proc, raw))   # tarfile only reads it
     else:
-        opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(Path(mname).suffix)
-        stream = opener(raw) if opener else raw
+        stream = _decompressed(raw, Path(mname).suffix)
     link = ""
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -283,6 +301,19 @@ def _doc_copyright(f: IO[bytes], member: tuple[str, int, int, int], name: str) -
             proc.kill()
             proc.wait()
     return None, link
+
+
+def _decompressed(raw: _Bounded, suffix: str) -> IO[bytes]:
+    """The member's bytes through the decompressor its suffix names (as they are for a plain .tar).
+    The casts: the decompressors and tarfile only call ``read`` on these file-likes."""
+    f = cast("IO[bytes]", raw)
+    if suffix == ".xz":
+        return cast("IO[bytes]", lzma.open(f))
+    if suffix == ".gz":
+        return cast("IO[bytes]", gzip.open(f))
+    if suffix == ".bz2":
+        return cast("IO[bytes]", bz2.open(f))
+    return f
 
 
 class _Bounded:
@@ -350,7 +381,8 @@ def license_of(text: str, name: str = "") -> str:
 
 
 def _dep5_licenses(paragraphs: list[str]) -> list[str]:
-    files, standalone = [], []
+    files: list[str] = []
+    standalone: list[str] = []
     for para in paragraphs:
         fields = _fields(para)
         lic = fields.get("license", "").strip()

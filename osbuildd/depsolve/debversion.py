@@ -16,8 +16,10 @@ written in the frozen form (``3.134-0.all``) are mapped back by :func:`request_c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from osbuildd.errors import ErrorKind, ServiceError
 
 NATIVE_RELEASE = "0"
 
@@ -30,8 +32,11 @@ RPM_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "noarch": "all", "i686": "i
 ARCHES = DEB_ARCHES | frozenset(RPM_ARCHES)
 
 
-class VersionError(ValueError):
+class VersionError(ServiceError, ValueError):
     """A text that is not a Debian version (bad epoch)."""
+
+    kind = ErrorKind.INVALID
+    error_id = "VersionError"
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,17 @@ def weldr_fields(text: str) -> tuple[int, str, str]:
     return v.epoch, v.upstream, v.revision or NATIVE_RELEASE
 
 
-def weldr_evr(pkg: Any) -> tuple[int, str, str]:
+def _field(pkg: object, key: str, default: object) -> object:
+    return pkg.get(key, default) if isinstance(pkg, Mapping) else getattr(pkg, key, default)
+
+
+def weldr_evr(pkg: object) -> tuple[int, str, str]:
     """``(epoch, version, release)`` of a package (object or dict). A Debian package stored before
     the split (whole version in ``version``, empty ``release``) is split here, so old composes read
     the same as new ones; RPM packages always have a release and pass through."""
-    get = pkg.get if isinstance(pkg, dict) else lambda k, d=None: getattr(pkg, k, d)
-    epoch = int(get("epoch", 0) or 0)
-    version, release = get("version", "") or "", get("release", "") or ""
+    raw_epoch = _field(pkg, "epoch", 0) or 0
+    epoch = int(raw_epoch) if isinstance(raw_epoch, int | float | str) else int(str(raw_epoch))
+    version, release = str(_field(pkg, "version", "") or ""), str(_field(pkg, "release", "") or "")
     if release or not version:
         return epoch, version, release
     try:

@@ -10,10 +10,13 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osbuildd.depsolve import DepsolveError, PackageInfo, PackageSetRequest, PackageSpec
 from osbuildd.distro import repocheck
+
+if TYPE_CHECKING:
+    from osbuildd.distro import Distro, Repository
 
 HELPER = Path(__file__).with_name("dnf_helper.py")
 SYSTEM_PYTHON = os.environ.get("OSBUILDD_DNF_PYTHON", "/usr/bin/python3")
@@ -23,7 +26,7 @@ SYSTEM_PYTHON = os.environ.get("OSBUILDD_DNF_PYTHON", "/usr/bin/python3")
 _CACHE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
 
 
-def _repo_json(repo: Any) -> dict[str, Any]:
+def _repo_json(repo: Repository) -> dict[str, Any]:
     # checked again at use: a bad field from the database or config never reaches dnf
     try:
         repocheck.check_rpm(repo)
@@ -57,7 +60,7 @@ async def _run_helper(request: dict[str, Any]) -> dict[str, Any]:
             await proc.wait()
         raise
     try:
-        reply = json.loads(out or b"{}")
+        reply: dict[str, Any] = json.loads(out or b"{}")
     except ValueError:
         reply = {}
     if "error" in reply:
@@ -73,16 +76,16 @@ async def _run_helper(request: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def _base_request(distro: Any, arch: str, command: str, repos: list[Any], cache_dir: Path) -> dict[str, Any]:
+def _base_request(distro: Distro, arch: str, command: str, repos: list[Repository], cache_dir: Path) -> dict[str, Any]:
     return {"command": command, "arch": arch, "releasever": distro.release_version,
             "module_platform_id": distro.module_platform_id,
             "cachedir": str(Path(cache_dir) / "dnf" / f"{distro.name}-{arch}"),
             "repos": [_repo_json(r) for r in repos]}
 
 
-async def depsolve(distro: Any, arch: str, sets: dict[str, PackageSetRequest],
+async def depsolve(distro: Distro, arch: str, sets: dict[str, PackageSetRequest],
                    cache_dir: Path) -> dict[str, list[PackageSpec]]:
-    repos: dict[str, Any] = {}
+    repos: dict[str, Repository] = {}
     set_reqs = []
     for name, req in sets.items():
         set_repos = req.repositories or distro.arch(arch).repositories
@@ -98,7 +101,7 @@ async def depsolve(distro: Any, arch: str, sets: dict[str, PackageSetRequest],
     return {name: [PackageSpec.from_dict(p) for p in pkgs] for name, pkgs in reply["sets"].items()}
 
 
-async def search(distro: Any, arch: str, repos: list[Any], patterns: list[str],
+async def search(distro: Distro, arch: str, repos: list[Repository], patterns: list[str],
                  cache_dir: Path) -> list[PackageInfo]:
     repos = repos or distro.arch(arch).repositories
     request = _base_request(distro, arch, "search", repos, cache_dir)

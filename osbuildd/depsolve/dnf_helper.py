@@ -17,11 +17,14 @@ Reply: {"sets": {"os": [package, ...]}} / {"packages": [info, ...]}, or on failu
            "package": "...", "repository": "..."}} with exit status 1.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
 import sys
 import time
+from typing import Any
 
 import dnf
 import dnf.exceptions
@@ -29,7 +32,7 @@ import hawkey
 
 
 class HelperError(Exception):
-    def __init__(self, kind, reason, package="", repository=""):
+    def __init__(self, kind: str, reason: str, package: str = "", repository: str = "") -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
@@ -37,7 +40,11 @@ class HelperError(Exception):
         self.repository = repository
 
 
-def make_base(req, repos):
+# JSON documents are dict[str, Any]; dnf's objects are Any (python3-dnf ships no type information)
+Request = dict[str, Any]
+
+
+def make_base(req: Request, repos: list[dict[str, Any]]) -> Any:
     base = dnf.Base()
     conf = base.conf
     conf.config_file_path = "/dev/null"
@@ -78,32 +85,32 @@ def make_base(req, repos):
     return base
 
 
-def _repo_in(text, repos):
+def _repo_in(text: str, repos: list[dict[str, Any]]) -> str:
     for r in repos:
         if r["id"] in text:
-            return r["id"]
+            return str(r["id"])
     return ""
 
 
-def _checksum(pkg):
+def _checksum(pkg: Any) -> str:
     kind, value = pkg.chksum
-    return hawkey.chksum_name(kind) + ":" + value.hex()
+    return f"{hawkey.chksum_name(kind)}:{value.hex()}"
 
 
-def _url(pkg):
+def _url(pkg: Any) -> str | None:
     try:
-        url = pkg.remote_location()
+        url: str | None = pkg.remote_location()
     except Exception:   # noqa: BLE001 - libdnf raises plain errors for repos without mirrors
         url = None
     if not url and pkg.repo.baseurl:
-        url = pkg.repo.baseurl[0].rstrip("/") + "/" + pkg.location
+        url = str(pkg.repo.baseurl[0]).rstrip("/") + "/" + str(pkg.location)
     return url
 
 
-def depsolve(req):
+def depsolve(req: Request) -> dict[str, Any]:
     repos = req["repos"]
-    result = {}
-    bases = {}
+    result: dict[str, list[dict[str, Any]]] = {}
+    bases: dict[tuple[str, ...], Any] = {}
     for s in req["sets"]:
         ids = tuple(sorted(s.get("repo_ids") or [r["id"] for r in repos]))
         if ids not in bases:
@@ -136,7 +143,7 @@ def depsolve(req):
     return {"sets": result}
 
 
-def search(req):
+def search(req: Request) -> dict[str, Any]:
     base = make_base(req, req["repos"])
     q = base.sack.query().available()
     patterns = req.get("patterns") or []
@@ -153,7 +160,7 @@ def search(req):
     return {"packages": out}
 
 
-def main():
+def main() -> int:
     try:
         req = json.load(sys.stdin)
         os.makedirs(req["cachedir"], exist_ok=True)

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from osbuildd.errors import ErrorKind, ServiceError
+
 __all__ = [
     "Arch", "Distro", "ImageType", "Partition", "PartitionTable", "Repository",
     "UnknownArch", "UnknownDistro", "UnknownImageType", "all_customizations", "dpkg_arch", "get",
@@ -27,20 +29,29 @@ _DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 _API_ALIASES = {"guest-image": "qcow2", "aws": "ami", "azure": "vhd", "gcp": "gce", "vsphere": "vmdk"}
 
 
-class UnknownDistro(LookupError):
+class UnknownDistro(ServiceError, LookupError):
+    kind = ErrorKind.NOT_FOUND
+    error_id = "DistroError"
+
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown distribution: {name}")
         self.name = name
 
 
-class UnknownArch(LookupError):
+class UnknownArch(ServiceError, LookupError):
+    kind = ErrorKind.NOT_FOUND
+    error_id = "DistroError"
+
     def __init__(self, distro: str, name: str) -> None:
         super().__init__(f"unknown architecture {name!r} for distribution {distro}")
         self.distro = distro
         self.name = name
 
 
-class UnknownImageType(LookupError):
+class UnknownImageType(ServiceError, LookupError):
+    kind = ErrorKind.NOT_FOUND
+    error_id = "ComposeError"
+
     def __init__(self, distro: str, arch: str, name: str) -> None:
         super().__init__(f"unknown image type {name!r} for {distro}/{arch}")
         self.distro = distro
@@ -175,7 +186,8 @@ class Distro:
 
 
 def _load_json(name: str) -> dict[str, Any]:
-    return json.loads((DATA / name).read_text())
+    data: dict[str, Any] = json.loads((DATA / name).read_text())
+    return data
 
 
 def _key(ref: str) -> str:

@@ -11,9 +11,18 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlsplit
+
+from osbuildd.errors import ErrorKind, ServiceError
+
+if TYPE_CHECKING:
+    from osbuildd.distro import Repository
+
+# what the checks read: a Repository, or a JSON object with the same field names (a Weldr source
+# passes its fields this way, with ``url`` for ``baseurl``)
+RepoLike: TypeAlias = "Repository | Mapping[str, object]"
 
 DEFAULT_KEYRING_DIRS = ("/usr/share/keyrings", "/etc/apt/keyrings", "/etc/pki/rpm-gpg")
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -32,12 +41,14 @@ _ARMOR_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [\x20-\x7e]*")
 _B64_LINE = re.compile(r"[A-Za-z0-9+/=]+")
 
 
-class RepoCheckError(ValueError):
+class RepoCheckError(ServiceError, ValueError):
     """A repository field that breaks the grammar; ``field`` names it, str() is the message."""
 
+    kind = ErrorKind.INVALID
+    error_id = "ProjectsError"
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"'{field}' {message}")
-        self.field = field
+        super().__init__(f"'{field}' {message}", field=field)
 
 
 def configure(local_repo_dirs: Iterable[str] = (), keyring_dirs: Iterable[str] = DEFAULT_KEYRING_DIRS) -> None:
@@ -82,7 +93,7 @@ def _image_path(path: str, field: str) -> str:
     return path
 
 
-def check_url(value: Any, field: str = "url", *, allow_file: bool = True, on_host: bool = True) -> str:
+def check_url(value: object, field: str = "url", *, allow_file: bool = True, on_host: bool = True) -> str:
     """http(s) URL, or a `file:` URL under [builder] local_repo_dirs (``on_host=False``: a URL the
     built image uses, whose file: path names a file of the image)."""
     if not isinstance(value, str) or not value:
@@ -111,7 +122,7 @@ def check_url(value: Any, field: str = "url", *, allow_file: bool = True, on_hos
     raise RepoCheckError(field, f"must be an http, https or file: URL, got {value!r}")
 
 
-def check_suite(value: Any, field: str = "suite") -> str:
+def check_suite(value: object, field: str = "suite") -> str:
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
     _no_controls(value, field)
@@ -120,7 +131,7 @@ def check_suite(value: Any, field: str = "suite") -> str:
     return value
 
 
-def check_components(value: Any, suite: str = "", field: str = "components") -> list[str]:
+def check_components(value: object, suite: str = "", field: str = "components") -> list[str]:
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         raise RepoCheckError(field, "must be a list of strings")
     for c in value:
@@ -183,7 +194,7 @@ def check_keyring_path(value: str, field: str = "signed_by", *, must_exist: bool
     return value
 
 
-def check_signed_by(value: Any, field: str = "signed_by", *, must_exist: bool = True) -> str:
+def check_signed_by(value: object, field: str = "signed_by", *, must_exist: bool = True) -> str:
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
     if is_armoured(value):
@@ -191,7 +202,7 @@ def check_signed_by(value: Any, field: str = "signed_by", *, must_exist: bool = 
     return check_keyring_path(value, field, must_exist=must_exist)
 
 
-def check_gpgkey(value: Any, field: str = "gpgkeys") -> str:
+def check_gpgkey(value: object, field: str = "gpgkeys") -> str:
     """RPM gpgkey: armoured key text, an http(s) URL, or a file: URL under the keyring/local repo dirs."""
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
@@ -207,7 +218,7 @@ def check_gpgkey(value: Any, field: str = "gpgkeys") -> str:
     return check_url(value, field, allow_file=False)
 
 
-def check_id(value: Any, field: str = "id") -> str:
+def check_id(value: object, field: str = "id") -> str:
     if not isinstance(value, str) or not value:
         raise RepoCheckError(field, "must be a non-empty string")
     _no_controls(value, field)
@@ -216,54 +227,62 @@ def check_id(value: Any, field: str = "id") -> str:
     return value
 
 
-def check_name(value: Any, field: str = "name") -> str:
+def check_name(value: object, field: str = "name") -> str:
     if not isinstance(value, str):
         raise RepoCheckError(field, "must be a string")
     _no_controls(value, field)
     return value
 
 
-def _get(repo: Any, name: str, default: Any = None) -> Any:
-    value = repo.get(name, default) if isinstance(repo, dict) else getattr(repo, name, default)
+def _get(repo: RepoLike, name: str, default: object = None) -> object:
+    value = repo.get(name, default) if isinstance(repo, Mapping) else getattr(repo, name, default)
     return default if value is None else value
 
 
-def check_deb(repo: Any, *, prefix: str = "", url_field: str = "baseurl", must_exist: bool = True) -> None:
+def _values(value: object, field: str) -> list[object]:
+    """A field holding one string or a list of them, as a list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return list(value)
+    raise RepoCheckError(field, "must be a string or a list of strings")
+
+
+def check_deb(repo: RepoLike, *, prefix: str = "", url_field: str = "baseurl", must_exist: bool = True) -> None:
     """A Debian repository (Repository, dict, or Weldr SourceConfig with ``url_field="url"``)."""
     check_id(_get(repo, "id", "x"), prefix + "id")
     check_name(_get(repo, "name", ""), prefix + "name")
-    urls = _get(repo, url_field, [])
-    for u in [urls] if isinstance(urls, str) else urls:
+    for u in _values(_get(repo, url_field, []), prefix + url_field):
         check_url(u, prefix + url_field)
     suite = check_suite(_get(repo, "suite", ""), prefix + "suite")
     check_components(_get(repo, "components", []), suite, prefix + "components")
     if _get(repo, "signed_by", ""):
         check_signed_by(_get(repo, "signed_by"), prefix + "signed_by", must_exist=must_exist)
-    for key in _get(repo, "gpgkeys", []):
+    for key in _values(_get(repo, "gpgkeys", []), prefix + "gpgkeys"):
         check_signed_by(key, prefix + "gpgkeys", must_exist=must_exist)
 
 
-def check_rpm(repo: Any, *, prefix: str = "") -> None:
+def check_rpm(repo: RepoLike, *, prefix: str = "") -> None:
     check_id(_get(repo, "id", "x"), prefix + "id")
     check_name(_get(repo, "name", ""), prefix + "name")
-    urls = _get(repo, "baseurl", [])
-    for u in [urls] if isinstance(urls, str) else urls:
+    for u in _values(_get(repo, "baseurl", []), prefix + "baseurl"):
         check_url(u, prefix + "baseurl")
-    for key in ("metalink", "mirrorlist"):
-        if _get(repo, key, ""):
-            check_url(_get(repo, key), prefix + key)
-    for key in _get(repo, "gpgkeys", []):
+    for name in ("metalink", "mirrorlist"):
+        if _get(repo, name, ""):
+            check_url(_get(repo, name), prefix + name)
+    for key in _values(_get(repo, "gpgkeys", []), prefix + "gpgkeys"):
         check_gpgkey(key, prefix + "gpgkeys")
 
 
-def deb_keyring(repo: Any) -> str:
+def deb_keyring(repo: RepoLike) -> str:
     """What apt verifies the repository with: signed_by, else the first key, else Debian's archive
     keyring when check_gpg is set; "" = an explicitly unsigned repository (check_gpg false)."""
-    if _get(repo, "signed_by", ""):
-        return _get(repo, "signed_by")
-    keys = _get(repo, "gpgkeys", [])
+    signed_by = _get(repo, "signed_by", "")
+    if signed_by:
+        return str(signed_by)
+    keys = _values(_get(repo, "gpgkeys", []), "gpgkeys")
     if keys:
-        return keys[0]
+        return str(keys[0])
     return DEBIAN_KEYRING if _get(repo, "check_gpg", False) else ""
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from osbuildd.distro import Repository
+    from osbuildd.queue.db import Database
 
 # upstream's types, and "deb" (osbuildd): an apt repository at `url` with `suite`, `components`, `signed_by`
 SOURCE_TYPES = ("yum-baseurl", "yum-mirrorlist", "yum-metalink", "deb")
@@ -79,7 +83,7 @@ class SourceConfig:
         return self._deb_fields(out)
 
 
-def repo_source(repo: Any) -> SourceConfig:
+def repo_source(repo: Repository) -> SourceConfig:
     """A distro's system repository as a (read-only) source."""
     if getattr(repo, "suite", None):
         kind, url = "deb", (repo.baseurl or [""])[0]
@@ -119,7 +123,7 @@ def check_source(key: str, cfg: SourceConfig) -> None:
 class SourceStore:
     """User sources keyed by id (v1) — v0 clients key them by name, which upstream stores as the id."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     async def list(self) -> list[tuple[str, SourceConfig]]:
@@ -140,9 +144,9 @@ class SourceStore:
     async def delete_by_id(self, id: str) -> bool:
         async with self.db.transaction():
             cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE id = ?", (id,))
-            return cur.rowcount > 0
+            return bool(cur.rowcount > 0)
 
     async def delete_by_name(self, name: str) -> bool:
         async with self.db.transaction():
             cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE name = ?", (name,))
-            return cur.rowcount > 0
+            return bool(cur.rowcount > 0)

@@ -137,7 +137,7 @@ def test_depsolvers_refuse_a_bad_repository_at_use(dirs: Path) -> None:
     smuggled = {"id": "x", "baseurl": ["http://x.org/debian"], "suite": "bookworm\ndeb [trusted=yes] http://e/ sid"}
     with pytest.raises(DepsolveError) as e:
         _sources_list([smuggled])
-    assert e.value.kind == "repository" and e.value.repository == "x" and "'suite'" in str(e.value)
+    assert e.value.problem == "repository" and e.value.repository == "x" and "'suite'" in str(e.value)
     rpm = Repository(id="r", baseurl=["https://r.example.org/\nsslverify=0"])
     with pytest.raises(DepsolveError, match="'baseurl'"):
         _repo_json(rpm)

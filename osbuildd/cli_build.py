@@ -208,7 +208,7 @@ async def _build_locked(args: argparse.Namespace, bp: Blueprint, size: int | Non
             raise UsageError(f"--{_flag(exc.field)}: {exc.message}") from None
         except DepsolveError as exc:
             display.text("")
-            if exc.kind == "repository":   # the mirror, not the input: a failure, not a usage error
+            if exc.problem == "repository":   # the mirror, not the input: a failure, not a usage error
                 print(f"osbuildd build: error: depsolve failed: {exc}", file=sys.stderr)
                 return FAILED_EXIT
             raise UsageError(f"--blueprint: depsolve failed: {exc}") from None

@@ -13,7 +13,7 @@ from typing import Any
 from osbuildd import distro as distros
 from osbuildd.blueprint import Blueprint, BlueprintError
 from osbuildd.config import Config
-from osbuildd.depsolve import DepsolveError, PackageSetRequest, PackageSpec, depsolve
+from osbuildd.depsolve import DepsolveError, DepsolveProblem, PackageSetRequest, PackageSpec, depsolve
 from osbuildd.distro import Repository
 from osbuildd.errors import ErrorKind, ServiceError
 from osbuildd.queue import JobError, errors
@@ -55,7 +55,7 @@ async def solve(config: Config, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def depsolve_job_error(exc: DepsolveError) -> JobError:
-    err_id = errors.DNF_REPO_ERROR if exc.kind == "repository" else errors.DNF_DEPSOLVE_ERROR
+    err_id = errors.DNF_REPO_ERROR if exc.problem == DepsolveProblem.REPOSITORY else errors.DNF_DEPSOLVE_ERROR
     details = {k: v for k, v in (("package", exc.package), ("repository", exc.repository)) if v}
     return JobError(err_id, str(exc), details or None)
 
@@ -65,7 +65,7 @@ async def run_depsolve(config: Config, args: dict[str, Any]) -> tuple[dict[str, 
     try:
         return await solve(config, args), None
     except DepsolveError as exc:
-        return {"error": str(exc), "error_type": exc.kind}, depsolve_job_error(exc)
+        return {"error": str(exc), "error_type": str(exc.problem)}, depsolve_job_error(exc)
     except (KeyError, LookupError) as exc:
         return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
 

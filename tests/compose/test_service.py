@@ -83,7 +83,7 @@ async def test_start_depsolves_and_stores_the_graph(services):
 async def test_unresolvable_package_refused_nothing_stored(services):
     with pytest.raises(DepsolveError) as ei:
         await services.compose.start(req(blueprint=bp(packages=[{"name": "no-such-package-xyz"}])))
-    assert ei.value.kind == "not-found" and ei.value.package == "no-such-package-xyz"
+    assert ei.value.problem == "not-found" and ei.value.package == "no-such-package-xyz"
     assert "no-such-package-xyz" in str(ei.value)
     with pytest.raises(DepsolveError):
         await services.compose.create_fake(req(blueprint=bp(packages=[{"name": "no-such-package-xyz"}])), True)

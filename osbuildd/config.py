@@ -12,6 +12,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,8 +25,22 @@ if TYPE_CHECKING:
 DEFAULT_PATH = Path("/etc/osbuildd/osbuildd.toml")
 ENV_VAR = "OSBUILDD_CONFIG"
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("auto", "json", "console")
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+# the config fields stay plain strings (a TOML value, checked against these in _validate)
+LOG_LEVELS = tuple(v.value for v in LogLevel)
+LOG_FORMATS = tuple(v.value for v in LogFormat)
 class ConfigError(ServiceError, ValueError):
     """A configuration problem, worded ``<file>: <key>: <message>`` (one line)."""
 

@@ -209,7 +209,7 @@ _MODE_RE = re.compile(r"^0?[0-7]{3}$")
 _OWNER_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$")
 
 
-def _check_fsnode(path: str, node_path: str, mode: str, user: Any, group: Any) -> None:
+def _check_fsnode(path: str, node_path: str, mode: str, user: str | int | None, group: str | int | None) -> None:
     """Upstream validates directories and files while parsing (fsnode.New*)."""
     where = join(path, "path")
     if node_path == "":
@@ -562,16 +562,12 @@ class Customizations:
         out = []
         for u in users:
             if u.home is not None and u.home != "/":
-                u = _replace(u, home=u.home.rstrip("/"))
+                u = dataclasses.replace(u, home=u.home.rstrip("/"))
             out.append(u)
         return out
 
 
-def _replace(obj: Any, **changes: Any) -> Any:
-    return dataclasses.replace(obj, **changes)
-
-
-def _go_type_name(v: Any) -> str:
+def _go_type_name(v: object) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
@@ -587,7 +583,7 @@ def _go_type_name(v: Any) -> str:
     return "<nil>"
 
 
-def _go_repr(v: Any) -> str:
+def _go_repr(v: object) -> str:
     """Go's ``%v of type %T`` for a decoded value."""
     if v is None:
         return "<nil> of type <nil>"

@@ -117,7 +117,7 @@ def _solver(distro: Distro) -> _Solver:
     if distro.family == "rpm":
         from osbuildd.depsolve import dnf
         return dnf
-    raise DepsolveError("repository", f"no solver for distribution family {distro.family!r}")
+    raise DepsolveError("repository", f"no solver for distribution family {str(distro.family)!r}")
 
 
 class Depsolver(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 from osbuildd.errors import ErrorKind, ServiceError
 
 __all__ = [
-    "Arch", "Distro", "ImageType", "Partition", "PartitionTable", "Repository",
+    "Arch", "BootMode", "Distro", "DistroFamily", "ImageType", "Partition", "PartitionRole", "PartitionTable", "Repository",
     "UnknownArch", "UnknownDistro", "UnknownImageType", "all_customizations", "dpkg_arch", "get",
     "host", "names", "normalize_name",
 ]
@@ -57,6 +58,28 @@ class UnknownImageType(ServiceError, LookupError):
         self.distro = distro
         self.arch = arch
         self.name = name
+
+
+class DistroFamily(StrEnum):
+    """Which package world a distribution is from (picks the depsolver and manifest generator)."""
+
+    DEBIAN = "debian"
+    RPM = "rpm"
+
+
+class BootMode(StrEnum):
+    LEGACY = "legacy"
+    UEFI = "uefi"
+    HYBRID = "hybrid"
+    NONE = "none"
+
+
+class PartitionRole(StrEnum):
+    """What a partition is for, beyond holding a file system."""
+
+    BIOS = "bios"   # the BIOS boot partition (grub's core image on GPT)
+    ESP = "esp"     # the EFI system partition
+    NONE = ""
 
 
 @dataclass
@@ -109,7 +132,7 @@ class Partition:
     mountpoint: str | None = None
     label: str | None = None
     bootable: bool = False
-    role: str = ""              # "bios" | "esp" | ""
+    role: PartitionRole = PartitionRole.NONE
 
 
 @dataclass(frozen=True)
@@ -127,7 +150,7 @@ class ImageType:
     mime_type: str
     exports: list[str]
     default_size: int
-    boot_mode: str                       # "legacy" | "uefi" | "hybrid" | "none"
+    boot_mode: BootMode
     default_target: str                  # upstream upload target name
     bootable: bool
     supported_customizations: frozenset[str]
@@ -172,7 +195,7 @@ class Distro:
     os_version: str
     release_version: str
     codename: str
-    family: str                          # "debian" | "rpm"
+    family: DistroFamily
     module_platform_id: str
     arches: dict[str, Arch]
     runner: str = ""                     # osbuild runner of the build pipeline
@@ -211,6 +234,10 @@ def _repositories(raw: list[dict[str, Any]], arch: str) -> list[Repository]:
     return repos
 
 
+def _partition(raw: dict[str, Any]) -> Partition:
+    return Partition(**{**raw, "role": PartitionRole(raw.get("role", ""))})
+
+
 _FEATURES = ("users_stage", "sysconfig", "azure", "gce")
 
 
@@ -227,10 +254,10 @@ def _image_types(family: str, types_data: dict[str, Any], tables: dict[str, Any]
         if t["partition_table"]:
             pt_raw = tables[t["partition_table"]]
             pt = PartitionTable(t["partition_table"], pt_raw["label"],
-                                tuple(Partition(**p) for p in pt_raw["partitions"]))
+                                tuple(_partition(p) for p in pt_raw["partitions"]))
         out[name] = ImageType(
             name=name, aliases=list(t["aliases"]), filename=t["filename"], mime_type=t["mime_type"],
-            exports=list(t["exports"]), default_size=t["default_size"], boot_mode=t["boot_mode"],
+            exports=list(t["exports"]), default_size=t["default_size"], boot_mode=BootMode(t["boot_mode"]),
             default_target=t["default_target"], bootable=t["bootable"],
             supported_customizations=frozenset(supported), package_sets=t["package_sets"],
             partition_table=pt, kernel_options=t["kernel_options"],
@@ -260,7 +287,7 @@ def _catalogue() -> tuple[dict[str, Distro], dict[str, str]]:
                                 _image_types(d["image_types"], types_data, tables), distro=name)
         distros[name] = Distro(
             name=name, product=d["product"], os_version=d["os_version"],
-            release_version=d["release_version"], codename=d["codename"], family=d["family"],
+            release_version=d["release_version"], codename=d["codename"], family=DistroFamily(d["family"]),
             module_platform_id=d["module_platform_id"], arches=arches, runner=d.get("runner", ""),
             vendor=_VENDORS.get(d["product"], ""),
         )

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from osbuildd.distro import Repository
     from osbuildd.queue.db import Database
 
-# upstream's types, and "deb" (osbuildd): an apt repository at `url` with `suite`, `components`, `signed_by`
-SOURCE_TYPES = ("yum-baseurl", "yum-mirrorlist", "yum-metalink", "deb")
+
+class SourceType(StrEnum):
+    """Upstream's source types, and "deb" (osbuildd): an apt repository at `url` with `suite`,
+    `components`, `signed_by`."""
+
+    YUM_BASEURL = "yum-baseurl"
+    YUM_MIRRORLIST = "yum-mirrorlist"
+    YUM_METALINK = "yum-metalink"
+    DEB = "deb"
+
+
+# SourceConfig.type stays a plain string (what the client sent, checked against these)
+SOURCE_TYPES = tuple(v.value for v in SourceType)
 
 
 @dataclass

@@ -84,7 +84,7 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _is_union(tp: Any) -> bool:
+def _is_union(tp: object) -> bool:
     return isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
 
 
@@ -104,7 +104,7 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _go_type(tp: Any, size: bool = False) -> str:
+def _go_type(tp: object, size: bool = False) -> str:
     if size:
         return "uint64"
     if tp is str:
@@ -123,7 +123,7 @@ def _go_type(tp: Any, size: bool = False) -> str:
     return "interface {}"
 
 
-def _json_kind(v: Any) -> str:
+def _json_kind(v: object) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int | float):
@@ -137,7 +137,7 @@ def _json_kind(v: Any) -> str:
     return type(v).__name__
 
 
-def _toml_kind(v: Any) -> str:
+def _toml_kind(v: object) -> str:
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
@@ -153,7 +153,7 @@ def _toml_kind(v: Any) -> str:
     return "datetime"
 
 
-def type_error(ctx: DecodeContext, owner: type, path: str, v: Any, tp: Any, size: bool = False) -> BlueprintError:
+def type_error(ctx: DecodeContext, owner: type, path: str, v: object, tp: object, size: bool = False) -> BlueprintError:
     """Go's wording for a value of the wrong type (json.UnmarshalTypeError / BurntSushi's)."""
     gotype = _go_type(tp, size)
     dotted = re.sub(r"\[\d+\]", "", path)
@@ -332,7 +332,7 @@ def _toml_str(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _toml_scalar(v: Any) -> str:
+def _toml_scalar(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -348,7 +348,7 @@ def _toml_scalar(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
 
-def _is_table_array(v: Any) -> bool:
+def _is_table_array(v: object) -> bool:
     return isinstance(v, list) and len(v) > 0 and all(isinstance(x, dict) for x in v)
 
 

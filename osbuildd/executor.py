@@ -309,6 +309,8 @@ class LocalExecutor:
         from osbuildd import upload
         from osbuildd.compose.model import UploadTarget
         creds = await asyncio.to_thread(upload.Credentials.load, self.config)
+        # the build job's type is upstream's "osbuild:<arch>": the arch the image was built for
+        image = upload.Artifact(artifact, export_filename=artifact.name, arch=job.type.partition(":")[2])
         sent = [0] * len(remote)
         size = (await asyncio.to_thread(artifact.stat)).st_size
 
@@ -326,7 +328,7 @@ class LocalExecutor:
         try:
             results = await upload.upload_all(
                 [UploadTarget(t["name"], t.get("image_name", ""), t.get("options") or {}) for t in remote],
-                artifact, creds, progress)
+                image, creds, progress)
         finally:
             reporter.cancel()
         if upload.target_error(results) is None:

@@ -468,15 +468,22 @@ class ComposeService:
         if c.state not in ("waiting", "running"):
             raise ComposeStateError(compose_id, c.state, "cancel", f"compose {compose_id} is not waiting or running")
         rows = await store.fetch_rows(self.db, "id = ?", (compose_id,))
-        chain = [rows[0]["depsolve_job"], rows[0]["manifest_job"], compose_id]
+        if not rows:
+            raise ComposeNotFound(compose_id)   # deleted meanwhile
+        try:
+            await self._cancel_chain(compose_id, [rows[0]["depsolve_job"], rows[0]["manifest_job"], compose_id])
+        except JobNotFound:
+            raise ComposeNotFound(compose_id) from None   # its jobs were deleted meanwhile
+
+    async def _cancel_chain(self, compose_id: str, chain: builtins.list[str | None]) -> None:
         for jid in chain:
             job = await self._job(jid)
             if job is not None and job.status in (JobStatus.PENDING, JobStatus.RUNNING):
                 try:
-                    await self.jobs.cancel(jid)
+                    await self.jobs.cancel(job.id)
                 except JobStoreError:
                     continue   # finished meanwhile: try the next one
-                if jid == compose_id or (await self.jobs.get(compose_id)).status == JobStatus.CANCELED:
+                if job.id == compose_id or (await self.jobs.get(compose_id)).status == JobStatus.CANCELED:
                     return
         b = await self.jobs.get(compose_id)
         if b.status in (JobStatus.PENDING, JobStatus.RUNNING):

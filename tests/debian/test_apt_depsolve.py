@@ -61,14 +61,14 @@ async def test_version_glob(cache: Path) -> None:
     assert tmux.version.startswith("3.3")
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["tmux=0.1*"])}, cache)
-    assert err.value.kind == "not-found" and err.value.package == "tmux" and "tmux" in str(err.value)
+    assert err.value.problem == "not-found" and err.value.package == "tmux" and "tmux" in str(err.value)
 
 
 async def test_unknown_package_is_named(cache: Path) -> None:
     d = distro.get("debian-12")
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["tmux", "no-such-package-h3"])}, cache)
-    assert err.value.kind == "not-found"
+    assert err.value.problem == "not-found"
     assert err.value.package == "no-such-package-h3"
     assert "no-such-package-h3" in str(err.value)
 
@@ -78,7 +78,7 @@ async def test_conflict_is_reported(cache: Path) -> None:
     # systemd-sysv and sysvinit-core both provide /sbin/init and conflict
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["systemd-sysv", "sysvinit-core"])}, cache)
-    assert err.value.kind == "conflict"
+    assert err.value.problem == "conflict"
     assert "sysvinit-core" in str(err.value) or "systemd-sysv" in str(err.value)
 
 
@@ -87,7 +87,7 @@ async def test_exclude_forbids_a_dependency(cache: Path) -> None:
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["openssh-server"],
                                                                exclude=["openssh-client"])}, cache)
-    assert err.value.kind == "conflict"
+    assert err.value.problem == "conflict"
 
 
 async def test_unreachable_repository_is_named(cache: Path, tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ async def test_unreachable_repository_is_named(cache: Path, tmp_path: Path) -> N
     bad = Repository(id="nowhere", baseurl=["http://127.0.0.1:9/debian"], suite="bookworm", components=["main"])
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["tmux"], repositories=[bad])}, tmp_path)
-    assert err.value.kind == "repository"
+    assert err.value.problem == "repository"
     assert err.value.repository == "nowhere"
 
 
@@ -108,7 +108,7 @@ async def test_bad_signature_is_refused(tmp_path: Path) -> None:
                       components=["main"], signed_by=str(empty))
     with pytest.raises(DepsolveError) as err:
         await depsolve(d, "x86_64", {"os": PackageSetRequest(include=["tmux"], repositories=[repo])}, tmp_path)
-    assert err.value.kind == "repository"
+    assert err.value.problem == "repository"
 
 
 async def test_arm64_depsolve(cache: Path) -> None:

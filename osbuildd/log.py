@@ -70,8 +70,10 @@ def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) 
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
 
 
-def get_logger(name: str = "osbuildd", **bound: Any) -> Any:
+def get_logger(name: str = "osbuildd", **bound: Any) -> structlog.typing.FilteringBoundLogger:
     """A structlog logger with ``bound`` context (``job_id=...``, ``compose_id=...``).
 
-    Lazy: safe at module level, it renders with whatever :func:`setup` configured later."""
-    return structlog.get_logger(**{"logger_name": name, **bound})
+    Lazy: safe at module level, it renders with whatever :func:`setup` configured later (a proxy
+    with the filtering bound logger's methods, which is what setup() configures)."""
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(**{"logger_name": name, **bound})
+    return logger

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from structlog.typing import FilteringBoundLogger
 
 from osbuildd.blueprint.store import BlueprintStore
 from osbuildd.compose import ComposeService
@@ -49,7 +51,7 @@ class Services:
     compose: ComposeService
     depsolver: Depsolver = field(default_factory=_default_depsolver)   # the osbuildd.depsolve module
     distros: Distros = field(default_factory=_default_distros)         # the osbuildd.distro module
-    log: Any = field(default_factory=get_logger)   # structlog's BoundLogger (untyped: it is a proxy)
+    log: FilteringBoundLogger = field(default_factory=get_logger)
     # the in-process executor, once its user (daemon, ``osbuildd build``) started one: closed first
     executor: Closeable | None = None
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A database row read by column name (``sqlite3.Row``, ``asyncpg.Record``, a dict)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class JobStatus(StrEnum):
@@ -54,7 +60,7 @@ class Job:
     owner: str | None = field(default=None)  # "local" for the in-process executor, else the worker
 
     @classmethod
-    def from_row(cls, row: Any, prefix: str = "") -> Job:
+    def from_row(cls, row: Row, prefix: str = "") -> Job:
         """A Job from a row selected with :func:`job_select_columns` (same ``prefix``): the public read
         interface for code that joins job rows into its own query (the compose store)."""
         return job_from_row(row, prefix)
@@ -126,7 +132,7 @@ def dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
-def job_from_row(row: Any, prefix: str = "") -> Job:
+def job_from_row(row: Row, prefix: str = "") -> Job:
     """A Job from a row of ``job_columns(..., prefix)``."""
     def col(name: str) -> Any:
         return row[prefix + name]

@@ -24,6 +24,16 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "unavailable"  # a part the request needs is not there (no engine, no worker): 503
 
 
+    @property
+    def http_status(self) -> int:
+        """The status an HTTP API answers by default (Weldr answers its 4xx all as 400, as upstream)."""
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
+                ErrorKind.FAILED: 500, ErrorKind.UNAVAILABLE: 503}
+
+
 class ServiceError(Exception):
     """An error with an id, a reason and, for bad input, the field. ``str()`` is the reason."""
 

@@ -15,15 +15,13 @@ import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.errors import ServiceError
 from osbuildd.services import Services
 
 BASE = "/api/image-builder-composer/v2"
 INTERNAL_ID = 10000  # upstream "unspecified" internal error id
 NOT_IMPLEMENTED_ID = INTERNAL_ID
 SERVICES = web.AppKey("cloud_services", Services)
-STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-          ErrorKind.FAILED: 500, ErrorKind.UNAVAILABLE: 503}
 log = structlog.get_logger("osbuildd.cloud")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,7 +56,7 @@ async def cloud_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except web.HTTPException as e:
         return CloudError(e.status, INTERNAL_ID, e.reason).response()
     except ServiceError as e:
-        return CloudError(STATUS.get(e.kind, 500), INTERNAL_ID, e.reason, e.error_id).response()
+        return CloudError(e.kind.http_status, INTERNAL_ID, e.reason, e.error_id).response()
     except Exception:
         log.exception("cloud handler failed", path=request.path, method=request.method)
         return CloudError(500, INTERNAL_ID, "internal error, see the daemon log").response()

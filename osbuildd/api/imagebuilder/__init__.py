@@ -14,13 +14,11 @@ import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.errors import ServiceError
 from osbuildd.services import Services
 
 PREFIXES = ("/api/image-builder/v1", "/api/image-builder/v1.0")
 SERVICES = web.AppKey("imagebuilder_services", Services)
-STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-          ErrorKind.FAILED: 500, ErrorKind.UNAVAILABLE: 503}
 log = structlog.get_logger("osbuildd.imagebuilder")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,7 +45,7 @@ async def imagebuilder_errors(request: web.Request, handler: Handler) -> web.Str
     except web.HTTPException as e:
         return ImageBuilderError(e.status, e.reason).response()
     except ServiceError as e:
-        return ImageBuilderError(STATUS.get(e.kind, 500), e.reason).response()
+        return ImageBuilderError(e.kind.http_status, e.reason).response()
     except Exception:
         log.exception("image-builder handler failed", path=request.path, method=request.method)
         return ImageBuilderError(500, "internal error, see the daemon log").response()

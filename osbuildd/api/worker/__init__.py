@@ -15,15 +15,13 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.errors import ServiceError
 from osbuildd.services import Services
 
 BASE = "/api/worker/v1"
 INTERNAL_ID = 1000  # upstream's first internal (500-class) worker error id
 NOT_IMPLEMENTED_ID = INTERNAL_ID
 SERVICES = web.AppKey("worker_services", Services)
-STATUS = {ErrorKind.INVALID: 400, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-          ErrorKind.FAILED: 500, ErrorKind.UNAVAILABLE: 503}
 log = structlog.get_logger("osbuildd.worker_api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -59,7 +57,7 @@ async def worker_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as e:
         return WorkerError(e.status, INTERNAL_ID, e.reason).response()
     except ServiceError as e:
-        return WorkerError(STATUS.get(e.kind, 500), INTERNAL_ID, e.reason, e.error_id).response()
+        return WorkerError(e.kind.http_status, INTERNAL_ID, e.reason, e.error_id).response()
     except Exception:
         log.exception("worker API handler failed", path=request.path, method=request.method)
         return WorkerError(500, INTERNAL_ID, "internal error, see the daemon log").response()

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 
-import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.errors import ServiceError
+from osbuildd.api.middleware import APIError, error_middleware
 from osbuildd.services import Services
 
 BASE = "/api/image-builder-composer/v2"
 INTERNAL_ID = 10000  # upstream "unspecified" internal error id
 NOT_IMPLEMENTED_ID = INTERNAL_ID
 SERVICES = web.AppKey("cloud_services", Services)
-log = structlog.get_logger("osbuildd.cloud")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class CloudError(Exception):
+class CloudError(APIError):
     """An answer in the Cloud API's error shape: ``{"kind":"Error","id","href","code","reason",...}``."""
 
     def __init__(self, status: int, id: int, reason: str, details: str = "") -> None:
@@ -46,20 +42,8 @@ class CloudError(Exception):
         return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
 
 
-@web.middleware
-async def cloud_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure of this app in the Cloud API's error shape."""
-    try:
-        return await handler(request)
-    except CloudError as e:
-        return e.response()
-    except web.HTTPException as e:
-        return CloudError(e.status, INTERNAL_ID, e.reason).response()
-    except ServiceError as e:
-        return CloudError(e.kind.http_status, INTERNAL_ID, e.reason, e.error_id).response()
-    except Exception:
-        log.exception("cloud handler failed", path=request.path, method=request.method)
-        return CloudError(500, INTERNAL_ID, "internal error, see the daemon log").response()
+cloud_errors = error_middleware(
+    "cloud", lambda status, reason, error_id: CloudError(status, INTERNAL_ID, reason, error_id))
 
 
 async def status(request: web.Request) -> web.Response:

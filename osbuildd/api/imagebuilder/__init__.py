@@ -8,22 +8,18 @@ which lives in its one error middleware (``imagebuilder_errors``).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
-import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.errors import ServiceError
+from osbuildd.api.middleware import APIError, error_middleware
 from osbuildd.services import Services
 
 PREFIXES = ("/api/image-builder/v1", "/api/image-builder/v1.0")
 SERVICES = web.AppKey("imagebuilder_services", Services)
-log = structlog.get_logger("osbuildd.imagebuilder")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ImageBuilderError(Exception):
+class ImageBuilderError(APIError):
     """An answer in image-builder's error shape: ``{"errors": [{"title": <status>, "detail": ...}]}``."""
 
     def __init__(self, status: int, detail: str) -> None:
@@ -35,20 +31,7 @@ class ImageBuilderError(Exception):
         return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
 
 
-@web.middleware
-async def imagebuilder_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure of this app in image-builder's error shape."""
-    try:
-        return await handler(request)
-    except ImageBuilderError as e:
-        return e.response()
-    except web.HTTPException as e:
-        return ImageBuilderError(e.status, e.reason).response()
-    except ServiceError as e:
-        return ImageBuilderError(e.kind.http_status, e.reason).response()
-    except Exception:
-        log.exception("image-builder handler failed", path=request.path, method=request.method)
-        return ImageBuilderError(500, "internal error, see the daemon log").response()
+imagebuilder_errors = error_middleware("imagebuilder", lambda status, reason, _id: ImageBuilderError(status, reason))
 
 
 async def status(request: web.Request) -> web.Response:

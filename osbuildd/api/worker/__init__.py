@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 
-import structlog
 from aiohttp import web
 
-from osbuildd.errors import ServiceError
+from osbuildd.api.middleware import APIError, error_middleware
 from osbuildd.services import Services
 
 BASE = "/api/worker/v1"
 INTERNAL_ID = 1000  # upstream's first internal (500-class) worker error id
 NOT_IMPLEMENTED_ID = INTERNAL_ID
 SERVICES = web.AppKey("worker_services", Services)
-log = structlog.get_logger("osbuildd.worker_api")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class WorkerError(Exception):
+class WorkerError(APIError):
     """An answer in the worker API's error shape (``kind``, ``id``, ``code``, ``reason``, ``message``...)."""
 
     def __init__(self, status: int, id: int, reason: str, details: str = "") -> None:
@@ -47,20 +43,8 @@ class WorkerError(Exception):
         return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
 
 
-@web.middleware
-async def worker_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure of this app in the worker API's error shape."""
-    try:
-        return await handler(request)
-    except WorkerError as e:
-        return e.response()
-    except web.HTTPException as e:
-        return WorkerError(e.status, INTERNAL_ID, e.reason).response()
-    except ServiceError as e:
-        return WorkerError(e.kind.http_status, INTERNAL_ID, e.reason, e.error_id).response()
-    except Exception:
-        log.exception("worker API handler failed", path=request.path, method=request.method)
-        return WorkerError(500, INTERNAL_ID, "internal error, see the daemon log").response()
+worker_errors = error_middleware(
+    "worker_api", lambda status, reason, error_id: WorkerError(status, INTERNAL_ID, reason, error_id))
 
 
 async def status(request: web.Request) -> web.Response:

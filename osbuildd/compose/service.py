@@ -139,13 +139,13 @@ class ComposeService:
     def resolve(self, req: ComposeRequest) -> tuple[Distro, Arch, ImageType]:
         """(distro, arch, image type) of a request, or ComposeRequestError naming the bad field."""
         bp = req.blueprint
-        name = req.distro or getattr(bp, "distro", "") or distros.host(self.config.distros.host)
+        name = req.distro or bp.distro or distros.host(self.config.distros.host)
         try:
             d = distros.get(name)
         except distros.UnknownDistro:
             raise ComposeRequestError("distro", f"unknown distribution {name!r}; known: "
                                       + ", ".join(distros.names())) from None
-        arch_name = req.arch or getattr(bp, "arch", "") or host_arch()
+        arch_name = req.arch or bp.arch or host_arch()
         try:
             arch = d.arch(arch_name)
         except distros.UnknownArch:

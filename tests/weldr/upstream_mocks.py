@@ -165,6 +165,8 @@ AWS_UPLOAD = {"uuid": "10000000-0000-0000-0000-000000000000", "provider_name": "
 class FixtureComposes:
     """``internal/store/fixtures.go``: BaseFixture's five composes, or none (NoComposesFixture)."""
 
+    stable_settled = False   # no promise that a settled compose stays the same object: nothing cached
+
     def __init__(self, fixture: str = "BaseFixture") -> None:
         self.composes: dict[str, FixtureCompose] = {}
         self.started: list[Any] = []

@@ -450,7 +450,7 @@ async def compose_status(request: web.Request) -> web.Response:
                 found_.append(found)
         composes = sorted(found_, key=lambda x: x.id)
         # a service with stable settled objects: their entries are cached by identity (EntryCache)
-        text = _lists(request).entries.text if getattr(_service(request), "stable_settled", False) \
+        text = _lists(request).entries.text if _service(request).stable_settled \
             else _entry_text
     out = [text(x, v) for x in composes
            if (bp_filter is None or x.blueprint_name == bp_filter)
@@ -470,7 +470,7 @@ async def compose_info(request: web.Request) -> web.Response:
     compose = await _lookup(request, cid) if cid else None
     if compose is None:
         raise bad_request("UnknownUUID", f"{raw} is not a valid build uuid")
-    if state(compose) not in ("FINISHED", "FAILED") or not getattr(_service(request), "stable_settled", False):
+    if state(compose) not in ("FINISHED", "FAILED") or not _service(request).stable_settled:
         return _bytes_response(_info_body(compose, v))
     # a settled compose is rendered once: its body is reused while the compose service hands out
     # the very same object for it (until delete or a change behind its back)

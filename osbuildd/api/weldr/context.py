@@ -71,6 +71,10 @@ class WeldrCompose(Protocol):
 class WeldrComposes(Protocol):
     """What Weldr asks of the compose service (``osbuildd.compose.ComposeService``)."""
 
+    # True when get() hands out the same object for a settled compose while it stays as it is, so
+    # Weldr may cache what it renders from it by identity
+    stable_settled: bool
+
     async def get(self, compose_id: str) -> WeldrCompose: ...
     async def list(self, channel: str | None = None) -> Sequence[WeldrCompose]: ...
     async def start(self, req: ComposeRequest) -> str: ...

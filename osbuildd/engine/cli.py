@@ -144,7 +144,7 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     targets = [p for p in export_ps if p] + [p for p in manifest.pipelines if p.id in checkpoints]
     if not targets:
         targets = list(manifest.pipelines)
-    to_run = plan(manifest, store, targets)
+    to_run = plan(manifest, store, targets, ex.reused)
     monitor.total = len(manifest.sources) + len(to_run)
     result: dict[str, Any]
     success = False
@@ -165,10 +165,10 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
                 await ex.export(p, outdir, move=True)
             success = True
             result = {"type": ResultType.RESULT, "success": True, "metadata": ex.metadata, "sources": ex.source_results,
-                      "log": ex.log}
+                      "log": ex.log, "timings": ex.timings()}
         except BuildFailed as e:
             result = {"type": ResultType.ERROR, "success": False, "error": e.error, "sources": ex.source_results,
-                      "log": ex.log}
+                      "log": ex.log, "timings": ex.timings()}
         monitor.finish(name, success)
     except asyncio.CancelledError:
         signum = got[0] if got else int(signal.SIGINT)

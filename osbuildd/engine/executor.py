@@ -56,12 +56,28 @@ class StageResult:
     success: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # {"started", "finished", "duration"}
 
     def log_entry(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "type": self.type, "output": self.output}
         if not self.success:
             d["success"] = False
+        d["timings"] = self.timings  # osbuildd's addition to upstream's log entry
         return d
+
+
+class Clock:
+    """Wall-clock start and end of one piece of work (unix time, comparable across processes) with
+    its duration from the monotonic clock (immune to clock steps)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self._t0 = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """``{"started", "finished", "duration"}`` as of now."""
+        duration = time.monotonic() - self._t0
+        return {"started": self.started, "finished": self.started + duration, "duration": duration}
 
 
 @dataclass
@@ -86,9 +102,9 @@ class _Workspace:
         return self.work / "mounts"
 
 
-def plan(manifest: Manifest, store: Store, targets: list[Pipeline]) -> list[Pipeline]:
+def plan(manifest: Manifest, store: Store, targets: list[Pipeline], reused: set[str] | None = None) -> list[Pipeline]:
     """The pipelines that must run, in manifest order: the targets and what they need,
-    minus whatever is committed in the store already."""
+    minus whatever is committed in the store already (their names go into ``reused``)."""
     needed: set[str] = set()
     seen: set[str] = set()
 
@@ -97,6 +113,8 @@ def plan(manifest: Manifest, store: Store, targets: list[Pipeline]) -> list[Pipe
             return
         seen.add(p.name)
         if p.id is not None and store.has(p.id):
+            if reused is not None:
+                reused.add(p.name)
             return  # committed: neither it nor its dependencies run
         needed.add(p.name)
         if p.build:
@@ -131,26 +149,41 @@ class Executor:
         self.metadata: dict[str, dict[str, Any]] = {}
         self.source_results: dict[str, Any] = {"success": True}
         self.pipeline_meta: dict[str, dict[str, Any]] = {}  # pipeline id -> stage id -> metadata
+        # per-stage timings (issue 13): the build's clock, each source fetch and each pipeline run
+        self.clock = Clock()
+        self.source_timings: list[dict[str, Any]] = []
+        self.pipeline_timings: dict[str, dict[str, Any]] = {}  # pipeline name -> its run
+        self.reused: set[str] = set()  # pipelines taken whole from the store (filled by plan())
 
     # --- sources ----------------------------------------------------------
     async def fetch_sources(self) -> None:
         for stype, desc in self.manifest.sources.items():
             sid = _source_id(stype, desc)
             self.monitor.begin_source(stype, sid)
-            start = time.monotonic()
+            clock = Clock()
             try:
                 res = await sources.fetch(self.store, stype, desc, on_item=self._source_step)
             except sources.SourceError as e:
                 self.source_results["success"] = False
+                t = self.source_done(stype, clock, None)
                 self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
                                                                       "error": e.message}],
-                                           time.monotonic() - start)
+                                           t["duration"], timings=t)
                 raise BuildFailed({"type": ErrorType.SOURCE,
                                    "details": {"source": {"type": stype, "output": e.message}}}) from None
             self.source_results[stype] = res.items
             results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
+            t = self.source_done(stype, clock, res.items)
             self.monitor.finish_source(stype, True, "".join(res.output) + f"source {stype} finished successfully",
-                                       results, time.monotonic() - start)
+                                       results, t["duration"], timings=t)
+
+    def source_done(self, stype: str, clock: Clock, items: list[dict[str, Any]] | None) -> dict[str, float]:
+        """Record a source fetch's timings (``items`` None: it failed); returns them for the monitor."""
+        t = clock.stop()
+        cached = sum(1 for i in items or [] if i.get("cached"))
+        self.source_timings.append({"type": stype, **t, "fetched": len(items or []) - cached, "cached": cached,
+                                    "success": items is not None})
+        return t
 
     def _source_step(self, done: int, total: int) -> None:
         self.monitor.step_progress(f"downloading {done}/{total}", done, total)
@@ -165,6 +198,16 @@ class Executor:
         raise RuntimeError(f"pipeline {pid} has not been built")
 
     async def run_pipeline(self, p: Pipeline) -> None:
+        clock = Clock()
+        entry: dict[str, Any] = {"name": p.name, "id": p.id, "cached": False, "resumed": 0}
+        self.pipeline_timings[p.name] = entry
+        try:
+            entry["resumed"] = await self._run_pipeline(p)
+        finally:
+            entry.update(clock.stop())
+
+    async def _run_pipeline(self, p: Pipeline) -> int:
+        """Runs the pipeline; returns how many of its stages came from a stage checkpoint."""
         start_index = 0
         stage_meta: dict[str, Any] = {}
         tree = self.store.tmpdir(f"tree-{p.name}") / "tree"
@@ -206,6 +249,23 @@ class Executor:
             self.tmp_trees.add(p.id)
             self.pipeline_meta[p.id] = stage_meta
         self.monitor.finish_pipeline(p.name)
+        return start_index
+
+    def timings(self) -> dict[str, Any]:
+        """The ``--json`` result's ``timings`` (osbuildd's addition): sources, the stages that ran (the
+        failed one included), every pipeline in manifest order that ran or came whole from the store
+        (``cached``), and the build's total."""
+        stages = [{"pipeline": name, "id": e["id"], "type": e["type"], **e["timings"]}
+                  for name, entries in self.log.items() for e in entries]
+        pipelines: list[dict[str, Any]] = []
+        for p in self.manifest.pipelines:
+            if p.name in self.pipeline_timings:
+                pipelines.append(self.pipeline_timings[p.name])
+            elif p.name in self.reused:
+                pipelines.append({"name": p.name, "id": p.id, "started": None, "finished": None, "duration": 0.0,
+                                  "cached": True, "resumed": len(p.stages)})
+        return {"sources": self.source_timings, "stages": stages, "pipelines": pipelines,
+                "total": self.clock.stop()["duration"]}
 
     def cached_metadata(self, p: Pipeline) -> None:
         """Metadata of a pipeline taken whole from the store (it did not run in this build)."""
@@ -281,7 +341,7 @@ class Executor:
 
     async def run_stage(self, p: Pipeline, st: Stage, tree: Path, build_tree: Path | None) -> StageResult:
         self.monitor.begin_stage(st.type, st.id)
-        start = time.monotonic()
+        clock = Clock()
         ws = _Workspace(self.store.tmpdir("stage"))
         ws.api.mkdir()
         ws.mounts_root.mkdir()
@@ -315,8 +375,9 @@ class Executor:
             for lo in reversed(ws.loops):
                 lo.detach()
             await asyncio.to_thread(remove_tree, ws.work)
+            result.timings = clock.stop()  # set-up and teardown included: they are the stage's cost
             self.monitor.finish_stage(st.type, st.id, result.success, result.output, st.options,
-                                      result.metadata, time.monotonic() - start)
+                                      result.metadata, result.timings["duration"], timings=result.timings)
 
     async def _set_up(self, st: Stage, tree: Path, build_tree: Path | None, ws: _Workspace) -> tuple[str, str] | None:
         """Inputs, devices, mounts and the build root of a stage; (output, error) if one fails."""

@@ -3,7 +3,9 @@
 ``JSONSeqMonitor`` writes upstream osbuild's RFC 7464 records: ``0x1E`` + JSON + ``\\n`` with
 ``message``, ``context`` (sent in full once, then only as ``{"id"}``), ``progress`` (with the current
 pipeline's stage progress nested), ``result``/``options``/``duration`` on finished modules and a
-``timestamp`` on every record. Records are written whole with one ``os.write`` each.
+``timestamp`` on every record. Records are written whole with one ``os.write`` each. osbuildd adds
+``timings`` (``{"started", "finished", "duration"}``, unix time) to the finished-module records of
+stages and sources; upstream's fields are unchanged.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Monitor:
         self._reset_step()
 
     def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
-                      duration: float) -> None:
+                      duration: float, timings: dict[str, float] | None = None) -> None:
         self.done += 1
         self._reset_step()
 
@@ -117,7 +119,8 @@ class Monitor:
     def _write_step(self) -> None: ...
 
     def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
-                     metadata: dict[str, Any] | None, duration: float) -> None:
+                     metadata: dict[str, Any] | None, duration: float,
+                     timings: dict[str, float] | None = None) -> None:
         self.sub_done += 1
         self._reset_step()
 
@@ -147,8 +150,8 @@ class LogMonitor(Monitor):
         self._out(f"Fetching sources: {stype}\n")
 
     def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
-                      duration: float) -> None:
-        super().finish_source(stype, success, output, results, duration)
+                      duration: float, timings: dict[str, float] | None = None) -> None:
+        super().finish_source(stype, success, output, results, duration, timings)
         if output:
             self._out(output if output.endswith("\n") else output + "\n")
 
@@ -174,8 +177,9 @@ class LogMonitor(Monitor):
             self._out(f"  {name} ({done}/{total})\n")
 
     def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
-                     metadata: dict[str, Any] | None, duration: float) -> None:
-        super().finish_stage(stype, sid, success, output, options, metadata, duration)
+                     metadata: dict[str, Any] | None, duration: float,
+                     timings: dict[str, float] | None = None) -> None:
+        super().finish_stage(stype, sid, success, output, options, metadata, duration, timings)
         if not success:
             self._out(f"{stype}: failed\n")
         else:
@@ -230,11 +234,13 @@ class JSONSeqMonitor(Monitor):
         rec["context"] = context
         rec["progress"] = self._progress()
         for k, v in extra.items():
-            if v is not None and k != "duration":
+            if v is not None and k not in ("duration", "timings"):
                 rec[k] = v
         rec["timestamp"] = time.time()
         if extra.get("duration") is not None:
             rec["duration"] = extra["duration"]
+        if extra.get("timings") is not None:
+            rec["timings"] = extra["timings"]  # osbuildd's addition, after upstream's fields
         _write_all(self.fd, b"\x1e" + json.dumps(rec).encode() + b"\n")
 
     def begin(self, manifest_name: str) -> None:
@@ -249,12 +255,12 @@ class JSONSeqMonitor(Monitor):
         self._emit(f"Starting pipeline source {stype}", self._context(Origin.MONITOR))
 
     def finish_source(self, stype: str, success: bool, output: str, results: list[dict[str, Any]],
-                      duration: float) -> None:
+                      duration: float, timings: dict[str, float] | None = None) -> None:
         ctx = self._context(Origin.MONITOR)
         result = {"name": f"source {stype}", "source_type": stype, "success": success,
                   "output": _truncate(output), "results": results}
-        self._emit(f"Finished module source {stype}", ctx, result=result, duration=duration)
-        super().finish_source(stype, success, output, results, duration)
+        self._emit(f"Finished module source {stype}", ctx, result=result, duration=duration, timings=timings)
+        super().finish_source(stype, success, output, results, duration, timings)
         self._emit(f"Finished pipeline {stype}", {"id": self._ctx_id})
 
     def begin_pipeline(self, name: str, pid: str | None, stages: int) -> None:
@@ -275,12 +281,13 @@ class JSONSeqMonitor(Monitor):
             self._emit(text, self._context(f"stages/{self.stage[0]}"))
 
     def finish_stage(self, stype: str, sid: str, success: bool, output: str, options: dict[str, Any],
-                     metadata: dict[str, Any] | None, duration: float) -> None:
-        super().finish_stage(stype, sid, success, output, options, metadata, duration)
+                     metadata: dict[str, Any] | None, duration: float,
+                     timings: dict[str, float] | None = None) -> None:
+        super().finish_stage(stype, sid, success, output, options, metadata, duration, timings)
         ctx = self._context(Origin.MONITOR)
         result = {"name": stype, "id": sid, "success": success, "output": _truncate(output)}
         self._emit(f"Finished module {stype}", ctx, result=result, options=redact(options),
-                   metadata=metadata or None, duration=duration)
+                   metadata=metadata or None, duration=duration, timings=timings)
 
     def message(self, text: str) -> None:
         self._emit(text, self._context(Origin.MONITOR))

@@ -238,6 +238,8 @@ class LocalExecutor:
             "success": res.success, "osbuild_output": res.output, "target_results": [],
             "pipeline_names": pipeline_names, "arch": host_arch(), "host_os": _host_os(),
         }
+        if res.timings is not None:   # per-stage timings (osbuildd's addition), also of failed builds
+            result["timings"] = res.timings
         if res.kind == "canceled":
             blog.info("build canceled")
             await self._fail_canceled(job.id, result)

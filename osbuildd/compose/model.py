@@ -118,6 +118,12 @@ class Compose:
     result: dict[str, Any] | None = None  # the build job's result (upstream OSBuildJobResult shape)
 
     @property
+    def timings(self) -> dict[str, Any] | None:
+        """The build's per-stage timings (``osbuildd.runner.timings``), once its build has run."""
+        t = (self.result or {}).get("timings")
+        return t if isinstance(t, dict) else None
+
+    @property
     def weldr_status(self) -> str:
         """Upstream Weldr's queue_status: WAITING / RUNNING / FINISHED / FAILED (canceled = FAILED)."""
         return {"waiting": "WAITING", "running": "RUNNING", "finished": "FINISHED"}.get(self.state, "FAILED")

@@ -153,6 +153,9 @@ class MonitorParser:
         self.stage_pipeline: dict[str, str] = {}          # stage id -> pipeline name
         self.metadata: dict[str, dict[str, Any]] = {}     # pipeline -> stage type -> metadata
         self.failed_stage: dict[str, Any] | None = None
+        # each finished stage or source, as the stream timed it: the per-stage timings of a build
+        # without a --json result (crash, cancel, timeout) or from an osbuild without them
+        self.finished_modules: list[dict[str, Any]] = []
 
     def feed(self, chunk: bytes) -> list[MonitorEvent]:
         buf = self._buf
@@ -198,6 +201,7 @@ class MonitorParser:
         metadata = rec.get("metadata")
         if result is not None:
             self._keep_result(result, metadata, pipeline, stage, stage_id)
+            self._keep_timing(rec, result, pipeline, pipeline_id)
         return MonitorEvent(message, origin, pipeline, pipeline_id, stage, stage_id, prog, result,
                             metadata, rec.get("duration"), rec.get("timestamp"))
 
@@ -264,6 +268,18 @@ class MonitorParser:
             cur.pipeline = pipeline
             cur.stage = stage
         cur.message = message.strip()
+
+    def _keep_timing(self, rec: dict[str, Any], result: dict[str, Any], pipeline: str | None,
+                     pipeline_id: str | None) -> None:
+        duration, timestamp, timings = rec.get("duration"), rec.get("timestamp"), rec.get("timings")
+        if not isinstance(duration, int | float):
+            return
+        self.finished_modules.append({
+            "pipeline": pipeline, "pipeline_id": pipeline_id, "id": result.get("id"), "type": result.get("source_type") or result.get("name"),
+            "source": "source_type" in result, "success": result.get("success") is not False,
+            "duration": float(duration), "timestamp": timestamp if isinstance(timestamp, int | float) else None,
+            "timings": timings if isinstance(timings, dict) else None,
+            "results": result.get("results") if isinstance(result.get("results"), list) else None})
 
     def _keep_result(self, result: dict[str, Any], metadata: dict[str, Any] | None, pipeline: str | None,
                      stage: str | None, stage_id: str | None) -> None:

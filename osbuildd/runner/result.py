@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
 
+from . import timings
 from .monitor import MonitorParser
 
 
@@ -58,6 +59,8 @@ class OSBuildResult:
     stage_results: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     log_path: Path | None = None
+    # per-stage timings (runner/timings.py): the result's, else the stream's; None if nothing was timed
+    timings: dict[str, Any] | None = None
 
     def failing_lines(self, n: int = 20) -> list[str]:
         """The last lines of what went wrong: the failing stage's output, else stderr."""
@@ -118,7 +121,7 @@ def collect(run: RunOutcome, parser: MonitorParser) -> OSBuildResult:
     output = parse_output(run.stdout)
     res = OSBuildResult(False, run.returncode, output, stderr_tail=run.stderr_tail, metadata=parser.metadata,
                         stage_results=list(parser.stage_results.values()), duration=run.duration,
-                        log_path=run.log_path)
+                        log_path=run.log_path, timings=timings.collect(output, parser, run.duration))
     if output is not None and isinstance(output.get("metadata"), dict):
         res.metadata = output["metadata"]
     if run.stopped == StopReason.CANCELED:

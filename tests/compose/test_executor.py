@@ -58,8 +58,31 @@ async def test_tiny_build_through_executor(tmp_path, tiny, require_root):
         assert "org.osbuild.tar" in c.log_path.read_text()
         assert len(list((res / "logs" / "stages").glob("*.log"))) >= 4
         assert leftovers(tmp_path) == NOTHING
+        # the per-stage timings are stored with the job, and Weldr's metadata tar carries them
+        logged = [(name, st["id"]) for name, sts in result["osbuild_output"]["log"].items() for st in sts]
+        assert [(st["pipeline"], st["id"]) for st in result["timings"]["stages"]] == logged
+        assert c.timings == result["timings"] and c.timings["origin"] == "result"
+        await _metadata_has_timings(s, cid, c.timings)
     finally:
         await s.close()
+
+
+async def _metadata_has_timings(s: Services, cid: str, timings: dict) -> None:
+    import io
+    import tarfile
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from osbuildd.api.weldr.app import build_app
+
+    async with TestClient(TestServer(build_app(s))) as client:
+        r = await client.get(f"/api/v1/compose/metadata/{cid}")
+        assert r.status == 200, await r.text()
+        body = await r.read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        assert tar.getnames() == [f"{cid}.json", f"{cid}-timings.json"]
+        got = json.loads(tar.extractfile(f"{cid}-timings.json").read())
+    assert got == timings and [st["type"] for st in got["stages"]][-1] == "org.osbuild.tar"
 
 
 async def test_cancel_running_build(tmp_path, fake):
@@ -103,6 +126,8 @@ async def test_stage_failure_and_crash(tmp_path, fake):
         assert c.state == "failed" and c.error["reason"] == "stage org.osbuild.error failed"
         assert c.error["details"]["output"].endswith("Error stage will now return error: 3")
         assert c.result["success"] is False and c.result["osbuild_output"]["success"] is False
+        # a failed build keeps the timings of the stages that ran, the failed one last
+        assert c.timings is not None and c.timings["stages"][-1]["type"] == "org.osbuild.error"
     finally:
         await s.close()
     s = await open_services(tmp_path, osbuild=fake("crash"))

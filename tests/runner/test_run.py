@@ -81,6 +81,9 @@ async def test_real_engine_tiny_manifest(tmp_path, tiny, require_root):
     # the engine's own result names the same stages the monitor reported
     logged = {st["id"] for sts in res.output["log"].values() for st in sts}
     assert {p.stem for p in stage_logs} <= logged | {r.get("id") for r in res.stage_results}
+    # the per-stage timings are the engine's result's
+    assert res.timings is not None and res.timings["origin"] == "result"
+    assert [s["id"] for s in res.timings["stages"]] == [st["id"] for sts in res.output["log"].values() for st in sts]
 
 
 async def test_replayed_success_progress_and_logs(tmp_path, fake):
@@ -95,6 +98,11 @@ async def test_replayed_success_progress_and_logs(tmp_path, fake):
     assert len(texts) == 4
     main = (tmp_path / "logs" / "osbuild.log").read_text()
     assert "Starting module org.osbuild.copy" in main and "copying '/run/osbuild/inputs" in main
+    # upstream's result has no timings: the stream's durations give them
+    assert res.timings is not None and res.timings["origin"] == "monitor"
+    assert [(s["pipeline"], s["type"]) for s in res.timings["stages"]] == [
+        ("tree", "org.osbuild.mkdir"), ("tree", "org.osbuild.copy"), ("tree", "org.osbuild.hostname"),
+        ("archive", "org.osbuild.tar")]
 
 
 async def test_replayed_stage_failure(tmp_path, fake):
@@ -110,6 +118,9 @@ async def test_crash_with_empty_stdout(tmp_path, fake):
     assert not res.success and res.kind == "crashed" and res.output is None
     assert "osbuild did not return any output" in res.error and "mount failed" in res.error
     assert "Traceback" in res.stderr_tail
+    # no result, but the stream timed the stages that ran; the total is the runner's clock
+    assert res.timings is not None and len(res.timings["stages"]) == 4
+    assert res.timings["total"] == res.duration
 
 
 async def test_missing_binary_is_a_clear_error(tmp_path):

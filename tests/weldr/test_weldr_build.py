@@ -106,7 +106,13 @@ def test_logs_metadata_results_tars(built) -> None:
         m = tar.getmember(f"{cid}.json")
         assert m.mode == 0o600
         manifest = json.loads(tar.extractfile(m).read())
+        # osbuildd's addition after upstream's member: the build's per-stage timings
+        assert tar.getnames() == [f"{cid}.json", f"{cid}-timings.json"]
+        timings = json.loads(tar.extractfile(f"{cid}-timings.json").read())
     assert manifest["version"] == "2" and manifest["pipelines"]
+    ran = [st["type"] for st in timings["stages"]]
+    assert "org.osbuild.qemu" in ran and timings["total"] > 0
+    assert {p["name"] for p in timings["pipelines"]} <= {p["name"] for p in manifest["pipelines"]}
 
     res = built["results"]
     assert res.headers["Content-Disposition"] == f"attachment; filename={cid}.tar"

@@ -154,6 +154,7 @@ class FixtureCompose:
     log_path: Path | None = None
     size: int = 0
     request: dict = field(default_factory=dict)
+    timings: dict | None = None
 
 
 AWS_UPLOAD = {"uuid": "10000000-0000-0000-0000-000000000000", "provider_name": "aws", "image_name": "awsimage",

@@ -125,8 +125,11 @@ async def compose_logs(request: web.Request) -> web.StreamResponse:
 async def compose_metadata(request: web.Request) -> web.StreamResponse:
     compose = await existing(request, request.match_info["uuid"])
     _finished_or_failed(compose, f"Build {compose.id} is in wrong state: {state(compose)}")
-    member = Member(f"{compose.id}.json", 0o600, _mtime(compose), data=_manifest_bytes(compose))
-    return await stream_tar(request, f"{compose.id}-metadata.tar", [member])
+    members = [Member(f"{compose.id}.json", 0o600, _mtime(compose), data=_manifest_bytes(compose))]
+    if compose.timings is not None:   # osbuildd's addition: the build's per-stage timings
+        members.append(Member(f"{compose.id}-timings.json", 0o600, _mtime(compose),
+                              data=json.dumps(compose.timings, indent=2).encode() + b"\n"))
+    return await stream_tar(request, f"{compose.id}-metadata.tar", members)
 
 
 def _image_path(compose: WeldrCompose) -> Path | None:

@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="image size, e.g. 4GiB (default: the image type's)")
     p.add_argument("--output", metavar="DIR", default="output", help="where the image goes (default: ./output)")
     p.add_argument("--state-dir", metavar="DIR", help=f"state folder (default: {default_state_dir()})")
-    p.add_argument("--verbose", action="store_true", help="stream the build log")
+    p.add_argument("--verbose", action="store_true", help="stream the build log; at the end, the time each stage took")
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     # [builder] osbuild for this build (tests, debugging): "auto" or a path
     p.add_argument("--osbuild", help=argparse.SUPPRESS)
@@ -241,6 +241,8 @@ async def _build_locked(args: argparse.Namespace, bp: Blueprint, size: int | Non
             display.show("finished", {**(c.progress or {}), "percent": 100.0, "message": "finished",
                                       "pipeline": None})
         display.end()
+        if args.verbose:
+            print_timings(c.timings, sys.stderr)
         if c.state == "canceled" or canceling:
             print(f"osbuildd build: canceled (compose {cid})", file=sys.stderr)
             return INTERRUPTED_EXIT
@@ -256,6 +258,16 @@ async def _build_locked(args: argparse.Namespace, bp: Blueprint, size: int | Non
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await services.close()
+
+
+def print_timings(timings: dict[str, Any] | None, out: TextIO) -> None:
+    """The per-stage table (``--verbose``): pipeline, stage, seconds, share of the build's total."""
+    from osbuildd.runner.timings import table
+    if not timings:
+        return
+    print("osbuildd build: time per stage" + (" (from the build's progress stream)"
+                                              if timings.get("origin") == "monitor" else ""), file=out)
+    print("\n".join("  " + line for line in table(timings)), file=out)
 
 
 def report_failure(error: dict[str, Any] | None, log_path: Path, out: TextIO) -> None:

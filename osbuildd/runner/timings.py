@@ -58,6 +58,11 @@ def from_monitor(parser: MonitorParser, total: float) -> Timings:
                                                         "duration": 0.0, "cached": False})
         p["finished"] = st["finished"]
         p["duration"] += st["duration"]
+    # the runner's clock, but never less than what the stream says ran (shares stay <= 100 %)
+    spans = [m for m in sources + stages if m["started"] is not None and m["finished"] is not None]
+    if spans:
+        total = max(total, max(m["finished"] for m in spans) - min(m["started"] for m in spans))
+    total = max(total, sum(m["duration"] for m in sources + stages))
     return {"sources": sources, "stages": stages, "pipelines": list(pipelines.values()), "total": total,
             "origin": "monitor"}
 

@@ -180,6 +180,31 @@ def test_osbuildd_build_cli_from_clean_state(tmp_path, shared_state_dir, repo_ro
     # the compose is in the CLI's state like any other, with its logs and result
     results = list((state / "results").iterdir())
     assert len(results) == 1 and json.loads((results[0] / "result.json").read_text())["success"] is True
+    assert "time per stage" not in p.stderr   # the stage table is --verbose only
+
+
+def test_osbuildd_build_verbose_prints_the_stage_table(tmp_path, shared_state_dir):
+    """--verbose: after the build (here a replayed upstream failure: no image build), the time of
+    each stage that ran, its share of the total, and the total."""
+    import subprocess
+
+    state = state_on_shared_store(tmp_path / "state", shared_state_dir)
+    fake = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
+    env = {**os.environ, "FAKE_OSBUILD_NOTES": str(OSBUILD), "FAKE_OSBUILD_MODE": "failure", "TERM": "dumb"}
+    p = subprocess.run(
+        [sys.executable, "-m", "osbuildd.cli", "build", "--distro", "debian-12", "--type", "tar", "--verbose",
+         "--state-dir", str(state), "--output", str(tmp_path / "out"), "--osbuild", str(fake)],
+        capture_output=True, text=True, timeout=900, env=env)
+    assert p.returncode == 1, p.stderr[-3000:]
+    lines = p.stderr.splitlines()
+    head = lines.index("osbuildd build: time per stage (from the build's progress stream)")
+    table = [line.split() for line in lines[head + 1:head + 6]]
+    assert table[0] == ["pipeline", "stage", "seconds", "share"]
+    assert [row[:2] for row in table[1:4]] == [["tree", "org.osbuild.mkdir"], ["tree", "org.osbuild.copy"],
+                                               ["tree", "org.osbuild.error"]]
+    assert all(row[-1].endswith("%") and float(row[-2]) >= 0 for row in table[1:5])
+    assert table[4][0] == "total" and table[4][-1] == "100.0%"
+    assert "build failed" in p.stderr and p.stdout == ""
 
 
 def test_osbuildd_build_ctrl_c_cancels(tmp_path, shared_state_dir, repo_root):

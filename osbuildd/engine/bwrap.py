@@ -69,6 +69,9 @@ def require() -> str:
 class StageMeta:
     capabilities: frozenset[str] = frozenset()
     network: bool = False
+    # inputs the stage reads with ``stream_input_files`` (osbuildd's "x-osbuildd-streaming-inputs"):
+    # the engine may start it before their sources are all fetched
+    streaming_inputs: frozenset[str] = frozenset()
 
 
 def stage_meta(stage_type: str) -> StageMeta:
@@ -76,7 +79,8 @@ def stage_meta(stage_type: str) -> StageMeta:
         data = json.loads((STAGES_DIR / f"{stage_type}.meta.json").read_text())
     except (OSError, ValueError):
         return StageMeta()
-    return StageMeta(frozenset(data.get("capabilities", [])), data.get("network") is True)
+    return StageMeta(frozenset(data.get("capabilities", [])), data.get("network") is True,
+                     frozenset(data.get("x-osbuildd-streaming-inputs", [])))
 
 
 @dataclass

@@ -151,9 +151,7 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     try:
         monitor.begin(name)
         try:
-            await ex.fetch_sources()
-            for p in to_run:
-                await ex.run_pipeline(p)
+            await ex.run(to_run)  # sources are fetched while the pipelines run
             for p in manifest.pipelines:
                 ex.cached_metadata(p)
             outdir = Path(args.output_directory) if args.output_directory else None

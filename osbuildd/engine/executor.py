@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import hashlib
 import json
 import os
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from . import buildroot, bwrap, sources
+from .arrivals import Arrivals, feed_input
 from .buildroot import bind
 from .devices import LoopDevice, open_device
 from .manifest import Manifest, Pipeline, Stage
-from .monitor import Monitor
+from .monitor import STEP_INTERVAL, Monitor
 from .mounts import FatStaging, MountError, mount_one, unmount
 from .objectstore import Store, copy_tree, mounts_under, remove_tree
 from .stageapi import StageArgs
@@ -92,6 +94,7 @@ class _Workspace:
     devs: dict[str, LoopDevice] = field(default_factory=dict)
     mount_paths: dict[str, str] = field(default_factory=dict)
     root: Path | None = None  # the build root, when the pipeline has a build pipeline
+    feeders: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # streaming input -> its filler
 
     @property
     def api(self) -> Path:
@@ -154,28 +157,93 @@ class Executor:
         self.source_timings: list[dict[str, Any]] = []
         self.pipeline_timings: dict[str, dict[str, Any]] = {}  # pipeline name -> its run
         self.reused: set[str] = set()  # pipelines taken whole from the store (filled by plan())
+        # sources are fetched while the pipelines run (``run``): what has arrived, and where the
+        # monitor is, so that source records never land in a pipeline's or stage's place
+        self.arrivals = Arrivals()
+        self._pipelines_begun = False
+        self._stage_running = False
+        self._source_place: tuple[str, str] | None = None
+        self._source_step_sent = 0.0
+
+    async def run(self, pipelines: list[Pipeline]) -> None:
+        """Fetch the sources and run ``pipelines`` (in order) at the same time.
+
+        A stage whose source inputs are not all in the store waits for the fetch, unless its
+        meta.json says it streams them (``x-osbuildd-streaming-inputs``). A failed fetch ends the
+        build with the source error, whatever runs meanwhile (a streaming stage is killed)."""
+        fetch = asyncio.ensure_future(self.fetch_sources())
+        await asyncio.sleep(0)  # the fetch begins first: its first record comes before any pipeline's
+        work = asyncio.ensure_future(self._run_pipelines(pipelines))
+        try:
+            await asyncio.wait({fetch, work}, return_when=asyncio.FIRST_EXCEPTION)
+            if fetch.done() and not fetch.cancelled() and fetch.exception() is not None:
+                await fetch  # raises the source's BuildFailed; the finally kills what still runs
+            await work
+            await fetch
+        finally:
+            for t in (work, fetch):
+                t.cancel()
+            await asyncio.gather(work, fetch, return_exceptions=True)
+
+    async def _run_pipelines(self, pipelines: list[Pipeline]) -> None:
+        for p in pipelines:
+            await self.run_pipeline(p)
+
+    async def _await_sources(self, st: Stage) -> None:
+        """Wait for the fetch to end if ``st`` needs a source blob not in the store and cannot stream it."""
+        if self.arrivals.finished.is_set():
+            return
+        waiting = await asyncio.to_thread(self._incomplete_inputs, st)
+        if waiting and not waiting <= bwrap.stage_meta(st.type).streaming_inputs:
+            await self.arrivals.finished.wait()
+
+    def _incomplete_inputs(self, st: Stage) -> set[str]:
+        return {name for name, inp in st.inputs.items() if inp.origin == "org.osbuild.source"
+                and any(not self.store.source_path(c).exists() for c in inp.refs)}
+
+    def _source_records(self) -> contextlib.AbstractContextManager[None]:
+        # once a pipeline has begun, a source's records go aside: the pipeline's place is kept
+        return self.monitor.aside() if self._pipelines_begun else contextlib.nullcontext()
 
     # --- sources ----------------------------------------------------------
     async def fetch_sources(self) -> None:
+        """Every source, in manifest order; ``arrivals`` tells the pipelines what is in the store."""
+        try:
+            await self._fetch_sources()
+        except BuildFailed as e:
+            self.arrivals.finish(str(e.error["details"]["source"]["output"]))
+            raise
+        except BaseException:
+            self.arrivals.finish("the source fetch was interrupted")
+            raise
+        self.arrivals.finish()
+
+    async def _fetch_sources(self) -> None:
         for stype, desc in self.manifest.sources.items():
             sid = _source_id(stype, desc)
-            self.monitor.begin_source(stype, sid)
+            self._source_place = (f"source {stype}", sid)
+            with self._source_records():
+                self.monitor.begin_source(stype, sid)
             clock = Clock()
             try:
-                res = await sources.fetch(self.store, stype, desc, on_item=self._source_step)
+                res = await sources.fetch(self.store, stype, desc, on_item=self._source_step,
+                                          on_fetched=self.arrivals.publish)
             except sources.SourceError as e:
                 self.source_results["success"] = False
                 t = self.source_done(stype, clock, None)
-                self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
-                                                                      "error": e.message}],
-                                           t["duration"], timings=t)
+                with self.monitor.aside(self._source_place) if self._pipelines_begun else contextlib.nullcontext():
+                    self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
+                                                                          "error": e.message}],
+                                               t["duration"], timings=t)
                 raise BuildFailed({"type": ErrorType.SOURCE,
                                    "details": {"source": {"type": stype, "output": e.message}}}) from None
             self.source_results[stype] = res.items
             results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
             t = self.source_done(stype, clock, res.items)
-            self.monitor.finish_source(stype, True, "".join(res.output) + f"source {stype} finished successfully",
-                                       results, t["duration"], timings=t)
+            with self.monitor.aside(self._source_place) if self._pipelines_begun else contextlib.nullcontext():
+                self.monitor.finish_source(stype, True,
+                                           "".join(res.output) + f"source {stype} finished successfully",
+                                           results, t["duration"], timings=t)
 
     def source_done(self, stype: str, clock: Clock, items: list[dict[str, Any]] | None) -> dict[str, float]:
         """Record a source fetch's timings (``items`` None: it failed); returns them for the monitor."""
@@ -186,7 +254,17 @@ class Executor:
         return t
 
     def _source_step(self, done: int, total: int) -> None:
-        self.monitor.step_progress(f"downloading {done}/{total}", done, total)
+        if not self._pipelines_begun:
+            self.monitor.step_progress(f"downloading {done}/{total}", done, total)
+            return
+        if self._stage_running:
+            return  # the running stage's own steps are the innermost progress level now
+        now = time.monotonic()
+        if done < total and now - self._source_step_sent < STEP_INTERVAL:
+            return
+        self._source_step_sent = now
+        with self.monitor.aside(self._source_place):
+            self.monitor.step_progress(f"downloading {done}/{total}", done, total)
 
     # --- pipelines -----------------------------------------------------
     def tree_of(self, pid: str) -> Path:
@@ -223,12 +301,16 @@ class Executor:
                         self.metadata.setdefault(p.name, {})[st.type] = stage_meta[st.id]
                 start_index = i + 1
                 break
+        if start_index < len(p.stages):
+            await self._await_sources(p.stages[start_index])  # before the pipeline takes the monitor
+        self._pipelines_begun = True
         self.monitor.begin_pipeline(p.name, p.id, len(p.stages))
         self.monitor.sub_done = start_index
         if start_index:
             self.monitor.message(f"starting from checkpoint {p.stages[start_index - 1].id}")
         build_tree = self.tree_of(p.build_id) if p.build_id else None
         for st in p.stages[start_index:]:
+            await self._await_sources(st)
             res = await self.run_stage(p, st, tree, build_tree)
             self.log.setdefault(p.name, []).append(res.log_entry())
             if not res.success:
@@ -310,13 +392,23 @@ class Executor:
             self.tmp_trees.discard(p.id)
 
     # --- stages ----------------------------------------------------------
-    async def _prepare_inputs(self, st: Stage, work: Path) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
+    async def _prepare_inputs(self, st: Stage, work: Path, feeders: dict[str, asyncio.Task[None]],
+                              ) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
         paths: dict[str, Path] = {}
         data: dict[str, dict[str, Any]] = {}
+        streaming = bwrap.stage_meta(st.type).streaming_inputs
+        waiting = await asyncio.to_thread(self._incomplete_inputs, st) if streaming else set()
         for name, inp in st.inputs.items():
             d = work / "inputs" / name
             d.mkdir(parents=True)
-            if inp.type == "org.osbuild.files" and inp.origin == "org.osbuild.source":
+            if name in streaming and name in waiting and not self.arrivals.finished.is_set():
+                # filled while the stage runs: the engine links into src, the stage sees d read-only
+                src = work / "inputs-streaming" / name
+                src.mkdir(parents=True)
+                await bind(src, d, readonly=True)
+                feeders[name] = asyncio.ensure_future(feed_input(self.store, self.arrivals, inp.refs, src))
+                data[name] = {"files": inp.refs}
+            elif inp.type == "org.osbuild.files" and inp.origin == "org.osbuild.source":
                 for checksum in inp.refs:
                     await asyncio.to_thread(sources.link_into, self.store, checksum, d / checksum)
                 # the links share inodes with the store: a stage must not be able to write them
@@ -341,6 +433,7 @@ class Executor:
 
     async def run_stage(self, p: Pipeline, st: Stage, tree: Path, build_tree: Path | None) -> StageResult:
         self.monitor.begin_stage(st.type, st.id)
+        self._stage_running = True
         clock = Clock()
         ws = _Workspace(self.store.tmpdir("stage"))
         ws.api.mkdir()
@@ -371,6 +464,10 @@ class Executor:
                     pass
             return result
         finally:
+            self._stage_running = False
+            for feeder in ws.feeders.values():
+                feeder.cancel()
+            await asyncio.gather(*ws.feeders.values(), return_exceptions=True)
             await unmount_all(ws.work)
             for lo in reversed(ws.loops):
                 lo.detach()
@@ -382,7 +479,7 @@ class Executor:
     async def _set_up(self, st: Stage, tree: Path, build_tree: Path | None, ws: _Workspace) -> tuple[str, str] | None:
         """Inputs, devices, mounts and the build root of a stage; (output, error) if one fails."""
         try:
-            ws.in_paths, ws.in_data = await self._prepare_inputs(st, ws.work)
+            ws.in_paths, ws.in_data = await self._prepare_inputs(st, ws.work, ws.feeders)
             for name, dev in st.devices.items():
                 parent = ws.devs.get(dev.parent.name) if dev.parent else None
                 ws.devs[name] = await asyncio.to_thread(open_device, dev.type, dev.options, tree, parent)
@@ -406,7 +503,8 @@ class Executor:
         base = bwrap.BASE
         return StageArgs(
             tree=f"{base}/tree", options=st.options,
-            inputs={n: {"path": f"{base}/inputs/{n}", "data": ws.in_data.get(n, {})} for n in ws.in_paths},
+            inputs={n: {"path": f"{base}/inputs/{n}", "data": ws.in_data.get(n, {}),
+                        **({"streaming": True} if n in ws.feeders else {})} for n in ws.in_paths},
             devices={n: {"path": d.path, "type": st.devices[n].type} for n, d in ws.devs.items()},
             mounts={n: {"path": (f"{base}/mounts/" + str(Path(v).relative_to(ws.mounts_root))
                                  .removeprefix(".").lstrip("/")).rstrip("/")} for n, v in ws.mount_paths.items()},

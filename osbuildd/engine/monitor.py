@@ -10,10 +10,12 @@ stages and sources; upstream's fields are unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +64,28 @@ class Monitor:
         self.step: tuple[str, int, int] | None = None  # (name, done, total)
         self._step_sent = 0.0
         self._step_last: tuple[str, int, int] | None = None
+
+    @contextlib.contextmanager
+    def aside(self, pipeline: tuple[str, str] | None = None) -> Iterator[None]:
+        """Records of a source fetched while a pipeline runs (the engine overlaps the two): inside,
+        the monitor is at ``pipeline`` (the source's place) or wherever the calls put it; after, it
+        is back where the pipeline was, so the pipeline's records and steps carry on unchanged."""
+        saved = self._place()
+        if pipeline is not None:
+            self.pipeline, self.stage, self.sub_total = pipeline, None, None
+            self.step, self._step_last, self._step_sent = None, None, 0.0
+        try:
+            yield
+        finally:
+            self._restore(saved)
+
+    def _place(self) -> tuple[Any, ...]:
+        return (self.pipeline, self.stage, self.sub_total, self.sub_done, self.step, self._step_sent,
+                self._step_last)
+
+    def _restore(self, place: tuple[Any, ...]) -> None:
+        (self.pipeline, self.stage, self.sub_total, self.sub_done, self.step, self._step_sent,
+         self._step_last) = place
 
     # --- life cycle -----------------------------------------------------
     def begin(self, manifest_name: str) -> None: ...
@@ -194,6 +218,14 @@ class JSONSeqMonitor(Monitor):
         super().__init__(fd, total)
         self._sent: set[str] = set()
         self._ctx_id = ""
+
+    def _place(self) -> tuple[Any, ...]:
+        # "Finished pipeline" records name the context of the record before them
+        return (*super()._place(), self._ctx_id)
+
+    def _restore(self, place: tuple[Any, ...]) -> None:
+        super()._restore(place[:-1])
+        self._ctx_id = place[-1]
 
     # context: the full one is hashed (None values included, sorted keys) and sent once
     def _context(self, origin: str, with_stage: bool = True) -> dict[str, Any]:

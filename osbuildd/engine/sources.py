@@ -105,8 +105,10 @@ def _copy_file(url: str, tmp: Path, h: Hasher) -> None:
 
 
 async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
-                     on_item: Callable[[int, int], None] | None = None) -> SourceResult:
-    """Fetch every item not in the store yet; ``on_item(done, total)`` after each one."""
+                     on_item: Callable[[int, int], None] | None = None,
+                     on_fetched: Callable[[str], None] | None = None) -> SourceResult:
+    """Fetch every item not in the store yet; ``on_item(done, total)`` after each one and
+    ``on_fetched(checksum)`` as soon as that blob is in the store (fetched or found there)."""
     import aiohttp  # only builds with curl sources pay for importing it
 
     res = SourceResult("org.osbuild.curl")
@@ -114,6 +116,8 @@ async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
 
     def item_done(result: dict[str, Any]) -> dict[str, Any]:
         finished[0] += 1
+        if on_fetched is not None:
+            on_fetched(result["checksum"])
         if on_item is not None:
             on_item(finished[0], len(items))
         return result
@@ -172,12 +176,17 @@ SUPPORTED = ("org.osbuild.curl", "org.osbuild.inline")
 
 
 async def fetch(store: Store, stype: str, desc: dict[str, Any],
-                on_item: Callable[[int, int], None] | None = None) -> SourceResult:
+                on_item: Callable[[int, int], None] | None = None,
+                on_fetched: Callable[[str], None] | None = None) -> SourceResult:
     items = desc.get("items") or desc.get("urls") or {}
     if stype == "org.osbuild.inline":
-        return await asyncio.to_thread(fetch_inline, store, items)
+        res = await asyncio.to_thread(fetch_inline, store, items)
+        for item in res.items:
+            if on_fetched is not None:
+                on_fetched(item["checksum"])
+        return res
     if stype == "org.osbuild.curl":
-        return await fetch_curl(store, items, on_item=on_item)
+        return await fetch_curl(store, items, on_item=on_item, on_fetched=on_fetched)
     raise SourceError(stype, f"source type {stype} is not supported by osbuildd-engine")
 
 

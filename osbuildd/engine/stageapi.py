@@ -17,7 +17,8 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -25,6 +26,18 @@ from urllib.parse import urlparse
 
 class TreePathError(OSError):
     """A manifest path that cannot be resolved inside its tree."""
+
+
+# A streaming input (``"streaming": true`` in the stage's inputs entry) is filled by the engine while
+# the stage runs: each file appears whole (a hard link of a verified source blob), then the engine
+# writes STREAM_COMPLETE, or STREAM_FAILED holding the reason when the sources could not be fetched.
+STREAM_COMPLETE = ".complete"
+STREAM_FAILED = ".failed"
+STREAM_POLL = 0.1  # seconds between looks at a streaming input directory
+
+
+class InputFailed(RuntimeError):
+    """A streaming input will never be complete (the engine could not fetch its sources)."""
 
 
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437, "ppc64le": 437, "s390x": 437, "riscv64": 437}
@@ -261,7 +274,8 @@ class TreeRoot:
 class StageArgs:
     tree: str  # the pipeline's tree, writable
     options: dict[str, Any] = field(default_factory=dict)
-    # input name -> {"path": directory, "data": {"files": {checksum: {...}}} or {"refs": {...}}}
+    # input name -> {"path": directory, "data": {"files": {checksum: {...}}} or {"refs": {...}}},
+    # plus "streaming": true when the engine is still filling it (``stream_input_files``)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"path": "/dev/loopN"}
     mounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"path": mountpoint}
@@ -342,6 +356,41 @@ class StageArgs:
             os.write(self.progress_fd, line.encode())  # one write below PIPE_BUF: never torn
         except (BlockingIOError, BrokenPipeError, OSError):
             pass
+
+    def stream_input_files(self, name: str, poll: float = STREAM_POLL) -> Iterator[str]:
+        """The file names of input ``name`` as they appear in its directory, each once.
+
+        A complete input (the engine had every file before the stage started) yields all its
+        files at once. A streaming one yields files as the engine links them in and returns once
+        the engine marked it complete and every file its data lists was yielded; it raises
+        ``InputFailed`` when the engine says the input will not be complete."""
+        entry = self.inputs[name]
+        path = entry["path"]
+        wanted = set(entry.get("data", {}).get("files", {}))
+        if not entry.get("streaming"):
+            yield from sorted(wanted) if wanted else sorted(n for n in os.listdir(path) if not n.startswith("."))
+            return
+        seen: set[str] = set()
+        while True:
+            # the marker before the listing: the engine writes it after the last file, so a listing
+            # made after seeing it holds every file
+            complete = os.path.exists(os.path.join(path, STREAM_COMPLETE))
+            try:
+                with open(os.path.join(path, STREAM_FAILED), encoding="utf-8") as f:
+                    raise InputFailed(f"input {name}: {f.read().strip() or 'the engine could not fetch it'}")
+            except FileNotFoundError:
+                pass
+            new = sorted(n for n in os.listdir(path) if not n.startswith(".") and n not in seen)
+            for n in new:
+                seen.add(n)
+                yield n
+            if complete:
+                missing = sorted(wanted - seen)
+                if missing:
+                    raise InputFailed(f"input {name} is marked complete but lacks {', '.join(missing[:5])}")
+                return
+            if not new:
+                time.sleep(poll)
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         if self.meta_path:

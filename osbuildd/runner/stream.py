@@ -32,6 +32,10 @@ class StageClock:
     started: float | None = None
 
     def observe(self, ev: MonitorEvent) -> None:
+        # the bundled engine fetches sources while a stage runs: a source finishing meanwhile does
+        # not end the stage's time
+        if (ev.pipeline or "").startswith("source "):
+            return
         if ev.is_status and ev.message:
             if ev.message.startswith("Starting module"):
                 self.started = time.monotonic()

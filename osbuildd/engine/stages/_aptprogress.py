@@ -70,6 +70,17 @@ class AptProgress:
         # never down: a phase an earlier line already completed stays complete
         self.counts[phase] = max(self.counts[phase], min(self.packages, len(seen)))
 
+    def arrived(self, debs: int) -> bool:
+        """``debs`` package files of the input are there so far (the engine may still be fetching
+        the rest): that is the downloading phase; True when that is news."""
+        if self.phase not in (None, "downloading"):
+            return False
+        n = min(self.packages, debs)
+        news = self.phase is None or n > self.counts["downloading"]
+        self._enter("downloading")
+        self.counts["downloading"] = max(self.counts["downloading"], n)
+        return news
+
     def extracting_seen(self, debs: int) -> bool:
         """``debs`` archives were seen being extracted so far (polled); True when that is news."""
         if self.phase != "extracting":

@@ -7,6 +7,7 @@ with no network: the tree gets exactly the depsolved set, unpacked and configure
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import stat
@@ -30,19 +31,44 @@ def _control_names(repo: str) -> list[str]:
     return sorted(set(names))
 
 
-def _make_repo(input_dir: str, repo: str) -> list[str]:
-    debs = sorted(n for n in os.listdir(input_dir) if n.startswith("sha256:"))
-    if not debs:
-        raise SystemExit("org.osbuildd.debian.bootstrap: the packages input holds no files")
-    for n in debs:
-        src = os.path.join(input_dir, n)
-        dst = os.path.join(repo, n.replace(":", "_") + ".deb")
-        try:
-            os.link(src, dst)
-        except OSError:
-            os.symlink(src, dst)
+def _stanza(repo: str, name: str, src: str) -> str:
+    """Link one .deb into the repository; its Packages stanza (what apt-ftparchive would index).
+
+    The input file is named by its verified checksum (``sha256:<hex>``), so that is its SHA256."""
+    algo, _, digest = name.partition(":")
+    if algo != "sha256" or not digest:
+        raise SystemExit(f"org.osbuildd.debian.bootstrap: input file {name} is not named sha256:<hex>")
+    deb = name.replace(":", "_") + ".deb"
+    dst = os.path.join(repo, deb)
+    try:
+        os.link(src, dst)
+    except OSError:
+        os.symlink(src, dst)
+    control = subprocess.run(["dpkg-deb", "--field", src], check=True, capture_output=True, text=True).stdout
+    control = control.rstrip("\n")
+    if not control.startswith("Package:") and "\nPackage:" not in control:
+        raise SystemExit(f"org.osbuildd.debian.bootstrap: {name} has no Package field")
+    return f"{control}\nFilename: ./{deb}\nSize: {os.stat(src).st_size}\nSHA256: {digest}\n\n"
+
+
+def _make_repo(args: StageArgs, repo: str, prog: AptProgress) -> list[str]:
+    """The flat repository of the `packages` input, each .deb indexed as it arrives (the engine may
+    still be downloading the rest); Packages and Release are written once the input is complete."""
+    input_dir = args.inputs["packages"]["path"]
+    stanzas: dict[str, concurrent.futures.Future[str]] = {}
+    # dpkg-deb is a process per package: a few at once, while the next files arrive
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        for n in args.stream_input_files("packages"):
+            if n.startswith("sha256:"):
+                stanzas[n] = pool.submit(_stanza, repo, n, os.path.join(input_dir, n))
+                if prog.arrived(len(stanzas)):
+                    args.report_progress(*prog.report())
+        if not stanzas:
+            raise SystemExit("org.osbuildd.debian.bootstrap: the packages input holds no files")
+        # in checksum order, whatever order the files came in: the same index for the same input
+        text = "".join(stanzas[n].result() for n in sorted(stanzas))
     with open(os.path.join(repo, "Packages"), "w", encoding="utf-8") as out:
-        subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, stdout=out, check=True)
+        out.write(text)
     with open(os.path.join(repo, "Release"), "w", encoding="utf-8") as out:
         subprocess.run(["apt-ftparchive", "release", "."], cwd=repo, stdout=out, check=True)
     return _control_names(repo)
@@ -84,10 +110,10 @@ def _check_arch(arch: str) -> None:
                          f"with binfmt_misc ({QEMU_BINFMT[arch]}) registered")
 
 
-def _run_with_progress(args: StageArgs, cmd: list[str], env: dict[str, str], packages: int) -> None:
-    """mmdebstrap, its output to the stage log line by line and counted into step reports."""
+def _run_with_progress(args: StageArgs, cmd: list[str], env: dict[str, str], prog: AptProgress) -> None:
+    """mmdebstrap, its output to the stage log line by line and counted into step reports (on from
+    where the local repository left ``prog``: the steps only grow)."""
     print("+ " + " ".join(cmd), flush=True)
-    prog = AptProgress(packages)
     lock = threading.Lock()
     done = threading.Event()
 
@@ -134,14 +160,14 @@ def main(args: StageArgs) -> int:
     opts = args.options
     tree = args.tree
     _check_arch(opts["architecture"])
-    input_dir = args.inputs["packages"]["path"]
-    # the first report before the local repository is built: that takes seconds for big sets
-    count = sum(1 for n in os.listdir(input_dir) if n.startswith("sha256:"))
-    args.report_progress(*AptProgress(count).report())
+    # the first report before the local repository is built: its files may still be downloading
+    count = sum(1 for n in args.inputs["packages"].get("data", {}).get("files", {}) if n.startswith("sha256:"))
+    prog = AptProgress(count)
+    args.report_progress(*prog.report())
     scratch = tempfile.mkdtemp(prefix="osbuildd-debrepo-")
     try:
         os.chmod(scratch, 0o755)  # apt reads it as _apt
-        names = _make_repo(input_dir, scratch)
+        names = _make_repo(args, scratch, prog)
         print(f"local repository with {len(names)} packages", flush=True)
         # mmdebstrap mounts /proc, /sys, /dev in the tree: in a private mount namespace those
         # mounts vanish with the process, even when the build is killed
@@ -163,7 +189,7 @@ def main(args: StageArgs) -> int:
         env = dict(os.environ, INITRD="No", LC_ALL="C.UTF-8")
         if args.source_epoch is not None:
             env["SOURCE_DATE_EPOCH"] = str(args.source_epoch)
-        _run_with_progress(args, cmd, env, len(names))
+        _run_with_progress(args, cmd, env, prog)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

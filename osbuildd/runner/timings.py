@@ -93,8 +93,12 @@ def table(t: Timings) -> list[str]:
     fetches first, pipelines taken whole from the store as one line each, the total last."""
     total = float(t.get("total") or 0.0)
     rows: list[tuple[str, str, str, str]] = []
+    starts = [float(st["started"]) for st in t.get("stages") or [] if st.get("started") is not None]
     for src in t.get("sources") or []:
-        rows.append(("sources", _source_line(src), f"{float(src.get('duration') or 0):.1f}",
+        what = _source_line(src)
+        if starts and src.get("finished") is not None and float(src["finished"]) > min(starts):
+            what += ", overlapping the stages"   # the engine fetches while the pipelines run
+        rows.append(("sources", what, f"{float(src.get('duration') or 0):.1f}",
                      _share(float(src.get("duration") or 0), total)))
     by_pipeline: dict[str, list[dict[str, Any]]] = {}
     for st in t.get("stages") or []:

@@ -87,3 +87,9 @@ def test_the_total_covers_what_the_stream_timed() -> None:
     t = timings.from_monitor(_parser("osbuild-monitor-sample-failure.jsonseq"), 0.1)
     first, last = t["stages"][0], t["stages"][-1]
     assert t["total"] == last["finished"] - first["started"] >= sum(s["duration"] for s in t["stages"])
+
+
+def test_table_says_when_the_fetch_overlaps_the_stages() -> None:
+    t = {**RESULT_TIMINGS, "sources": [{**RESULT_TIMINGS["sources"][0], "finished": 130.0, "duration": 30.0}]}
+    assert "overlapping the stages" in timings.table(t)[1]
+    assert "overlapping" not in timings.table(RESULT_TIMINGS)[1]

@@ -13,7 +13,7 @@ APT_PKGS=(
   mmdebstrap apt-utils debian-archive-keyring gnupg
   e2fsprogs dosfstools mtools fdisk util-linux
   grub-pc-bin grub-efi-amd64-bin grub2-common
-  qemu-utils tar zstd xz-utils ca-certificates curl
+  qemu-utils tar zstd xz-utils pigz ca-certificates curl
   python3-dnf createrepo-c rpm
 )
 # --- test-only apt packages ---

@@ -22,7 +22,7 @@ from .. import __version__
 from . import sandbox
 from .manifest import Manifest, ManifestError, describe, load
 from .monitor import MONITORS
-from .objectstore import parse_size
+from .objectstore import memory_scratch_size, parse_size
 
 if TYPE_CHECKING:
     from .manifest import Pipeline
@@ -63,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--in-vm", action="append", default=[], help="not supported by osbuildd-engine")
     ap.add_argument("--break", dest="debug_break", nargs="?", const="*", default=None, help="not supported by osbuildd-engine")
     ap.add_argument("--rundir", metavar="DIRECTORY", default=None, help="accepted for compatibility")
+    ap.add_argument("--scratch", choices=("auto", "disk"), default="auto",
+                    help="where package trees are built: 'auto' in memory (tmpfs, no fsync cost) when half of "
+                         "the available memory is at least 2 GiB, else on disk; 'disk' always on disk "
+                         "(osbuildd-engine only)")
     ap.add_argument("-q", "--quiet", action="store_true", help="suppress normal output")
     ap.add_argument("--version", action="store_true", help="return the version and exit")
     return ap
@@ -134,7 +138,8 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     name = os.path.basename(args.manifest_path) if args.manifest_path != "-" else "-"
     mon_name = args.monitor or ("NullMonitor" if (args.json or args.quiet) else "LogMonitor")
     monitor = MONITORS[mon_name](args.monitor_fd)
-    store = await asyncio.to_thread(Store, Path(args.store), args.cache_max_size)
+    memory = memory_scratch_size() if args.scratch == "auto" else None
+    store = await asyncio.to_thread(Store, Path(args.store), args.cache_max_size, memory)
     ex = Executor(manifest, store, monitor, stage_timeout=args.stage_timeout, checkpoints=checkpoints)
     export_ps: list[Pipeline] = []
     for e in exports:  # the same pipeline named twice (or by name and id) is exported once
@@ -150,6 +155,8 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
     success = False
     try:
         monitor.begin(name)
+        if store.memory is not None and memory:
+            monitor.message(f"package trees are built in memory (tmpfs of up to {memory >> 20} MiB)")
         try:
             await ex.run(to_run)  # sources are fetched while the pipelines run
             for p in manifest.pipelines:

@@ -24,7 +24,9 @@ LOOP_CTL_GET_FREE = 0x4C82
 LO_FLAGS_READ_ONLY = 1
 LO_FLAGS_AUTOCLEAR = 4
 LO_FLAGS_PARTSCAN = 8
+LO_FLAGS_DIRECT_IO = 16
 _INFO64 = "QQQQQIIII64s64s32s2Q"
+DIRECT_IO = True
 
 
 def _info64(offset: int, sizelimit: int, flags: int, name: str) -> bytes:
@@ -41,6 +43,10 @@ class LoopDevice:
     def attach(cls, filename: Path, offset: int = 0, sizelimit: int = 0, sector_size: int = 512,
                read_only: bool = False, partscan: bool = False) -> LoopDevice:
         flags = LO_FLAGS_AUTOCLEAR | (LO_FLAGS_READ_ONLY if read_only else 0) | (LO_FLAGS_PARTSCAN if partscan else 0)
+        # direct I/O: writes to the image go once to its file, not through a second page cache that
+        # the unmount then flushes by itself (the kernel falls back to buffered I/O where the backing
+        # file system cannot do direct I/O, e.g. tmpfs)
+        flags |= LO_FLAGS_DIRECT_IO if DIRECT_IO else 0
         backing = os.open(filename, os.O_RDONLY if read_only else os.O_RDWR)
         try:
             ctl = os.open("/dev/loop-control", os.O_RDWR)

@@ -288,7 +288,7 @@ class Executor:
         """Runs the pipeline; returns how many of its stages came from a stage checkpoint."""
         start_index = 0
         stage_meta: dict[str, Any] = {}
-        tree = self.store.tmpdir(f"tree-{p.name}") / "tree"
+        tree = self.store.tmpdir(f"tree-{p.name}", memory=package_tree(p)) / "tree"
         tree.mkdir()
         # resume from the newest committed stage of this pipeline
         for i in range(len(p.stages) - 1, -1, -1):
@@ -623,6 +623,16 @@ class Executor:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def package_tree(p: Pipeline) -> bool:
+    """A tree made from sources alone (no devices, no other pipeline's output): built in memory.
+
+    That is where packages are installed, and dpkg and maintainer scripts fsync a lot. Disk images
+    and archives (devices, pipeline inputs) stay on disk: memory does not make them faster.
+    """
+    return all(not st.devices and all(i.origin != "org.osbuild.pipeline" for i in st.inputs.values())
+               for st in p.stages)
 
 
 async def unmount_all(work: Path) -> None:

@@ -8,10 +8,12 @@ never modified; a build that starts from one copies it. Every build holds a shar
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -74,8 +76,24 @@ def remove_tree(path: Path) -> None:
     subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
 
 
+def memory_scratch_size(meminfo: str = "/proc/meminfo") -> int | None:
+    """Size of the in-memory scratch for package trees, or None when this host cannot spare it.
+
+    Half of the memory available now, and only when that is at least 2 GiB: a Debian tree is
+    0.5-2 GB. tmpfs takes pages only as files are written, so the size is a ceiling, not a reservation.
+    """
+    try:
+        with open(meminfo, encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+    size = available // 2
+    return size if size >= 2 << 30 else None
+
+
 class Store:
-    def __init__(self, path: Path, max_size: str | None) -> None:
+    def __init__(self, path: Path, max_size: str | None, memory_scratch: int | None = None) -> None:
         self.path = path.resolve()
         for sub in ("sources/org.osbuild.files", "objects", "tmp"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
@@ -109,6 +127,25 @@ class Store:
         fcntl.flock(self._scratch_lock, fcntl.LOCK_EX)
         self.scratch = self.path / "tmp" / f"build-{name}"
         fresh.rename(self.scratch)
+        self.memory: Path | None = None
+        if memory_scratch:
+            self.memory = self._mount_memory(memory_scratch)
+
+    def _mount_memory(self, size: int) -> Path | None:
+        """A tmpfs for package trees: fsync is free there, and dpkg and maintainer scripts fsync a lot.
+
+        Mounted in the engine's own mount namespace (sandbox.py), so it vanishes with the engine.
+        """
+        mnt = self.scratch / "memory"
+        mnt.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs",
+                               str(mnt)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"osbuildd-engine: no in-memory scratch ({done.stderr.strip()}); package trees are built on disk",
+                  file=sys.stderr)
+            mnt.rmdir()
+            return None
+        return mnt
 
     def _remove_stale_scratch(self) -> None:
         for d in (self.path / "tmp").glob("build-*"):
@@ -137,8 +174,10 @@ class Store:
         return self.sources_dir / checksum
 
     # --- scratch ---------------------------------------------------------
-    def tmpdir(self, prefix: str) -> Path:
-        d = self.scratch / f"{prefix}-{uuid.uuid4().hex[:8]}"
+    def tmpdir(self, prefix: str, memory: bool = False) -> Path:
+        """A scratch directory; ``memory`` puts it on the in-memory scratch when there is one."""
+        base = self.memory if memory and self.memory is not None else self.scratch
+        d = base / f"{prefix}-{uuid.uuid4().hex[:8]}"
         d.mkdir(parents=True)
         return d
 
@@ -182,7 +221,14 @@ class Store:
         stage = self.tmpdir("commit")
         (stage / "data").mkdir(parents=True)
         if move:
-            tree.rename(stage / "data" / "tree")
+            try:
+                tree.rename(stage / "data" / "tree")
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                # a tree of the in-memory scratch: copied to disk, and its memory given back
+                copy_tree(tree, stage / "data" / "tree")
+                remove_tree(tree)
             tree.mkdir()  # callers may still clean up or look at the old place
         else:
             copy_tree(tree, stage / "data" / "tree")

@@ -79,6 +79,7 @@ def main(args: StageArgs) -> int:
     fmt = args.options["format"]
     # out-of-order writes let compression use every core; stream formats need in-order writes
     parallel = ["-W"] if fmt["type"] in ("qcow2", "raw", "vdi", "vhdx") else []
-    convert(args, ["qemu-img", "convert", "-p", *parallel, "-f", "raw", *format_args(fmt), src, dst])
+    # -t unsafe: no flush of the new image at the end; a failed build throws it away anyway
+    convert(args, ["qemu-img", "convert", "-p", *parallel, "-t", "unsafe", "-f", "raw", *format_args(fmt), src, dst])
     run(["qemu-img", "info", dst])
     return 0

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 from osbuildd.engine.stageapi import StageArgs, run
 
-COMPRESSION = {"xz": "--xz", "gzip": "--gzip", "zstd": "--zstd", "auto": "--auto-compress"}
+# the suffixes tar's --auto-compress knows for the three compressors the schema allows
+SUFFIXES = {"xz": (".xz", ".txz"), "zstd": (".zst", ".tzst"), "gzip": (".gz", ".tgz", ".taz")}
+
+
+def _compressor(compression: str, filename: str) -> list[str]:
+    """tar's compression flag, with every core: tar runs xz and zstd single-threaded by default.
+
+    The archives are the same formats (multi-threaded xz writes several blocks, which every xz
+    reader reads); pigz writes standard gzip and is used when the host has it.
+    """
+    if compression == "auto":
+        compression = next((c for c, sfx in SUFFIXES.items() if filename.endswith(sfx)), "auto")
+    if compression == "xz":
+        return ["--use-compress-program=xz -T0"]
+    if compression == "zstd":
+        return ["--use-compress-program=zstd -T0 -q"]
+    if compression == "gzip":
+        return ["--use-compress-program=pigz"] if shutil.which("pigz") else ["--gzip"]
+    return ["--auto-compress"]  # any other suffix (or none): tar decides, as before
 
 
 def _supports(flag: str) -> bool:
@@ -20,7 +39,7 @@ def main(args: StageArgs) -> int:
     source = args.inputs["tree"]["path"]
     filename = args.tree_path(o["filename"])
     os.makedirs(os.path.dirname(filename), exist_ok=True)
-    cmd = ["tar", f"--format={o.get('format', 'gnu')}", COMPRESSION[o.get("compression", "auto")]]
+    cmd = ["tar", f"--format={o.get('format', 'gnu')}", *_compressor(o.get("compression", "auto"), o["filename"])]
     for opt in ("acls", "selinux", "xattrs"):
         if o.get(opt, True):
             if _supports(f"--{opt}"):

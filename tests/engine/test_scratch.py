@@ -93,3 +93,16 @@ def test_memory_and_disk_scratch_build_the_same(tmp_path: Path) -> None:
     committed = tmp_path / "store-memory" / "objects" / tree_id / "data" / "tree"
     assert (committed / "etc" / "hostname").read_text() == "demo\n"
     assert [e["id"] for e in mem_result["log"]["tree"]] == [e["id"] for e in disk_result["log"]["tree"]]
+
+
+@pytest.mark.usefixtures("require_root")
+def test_xz_archive_made_with_threads_reads_back(tmp_path: Path) -> None:
+    m = tiny()
+    archive = next(p for p in m["pipelines"] if p["name"] == "archive")
+    archive["stages"][0]["options"]["filename"] = "tree.tar.xz"
+    proc, _ = engine("--store", str(tmp_path / "store"), "--output-directory", str(tmp_path / "out"),
+                     "--export", "archive", "--json", "-", stdin=json.dumps(m).encode())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "xz -T0" in json.dumps(result_json(proc)["log"]["archive"])
+    with tarfile.open(tmp_path / "out" / "archive" / "tree.tar.xz", "r:xz") as tf:
+        assert tf.extractfile("./etc/hostname").read() == b"demo\n"

@@ -180,6 +180,7 @@ async def build(args: argparse.Namespace, manifest: Manifest, exports: list[str]
         print(f"osbuildd-engine: interrupted by signal {signal.Signals(signum).name}, cleaning up", file=sys.stderr)
         return 128 + signum
     finally:
+        await ex.settle()
         await asyncio.to_thread(store.evict)  # also when --cache-max-size shrank and nothing was committed
         await asyncio.to_thread(store.close)
         monitor.close()

@@ -157,6 +157,8 @@ class Executor:
         self.source_timings: list[dict[str, Any]] = []
         self.pipeline_timings: dict[str, dict[str, Any]] = {}  # pipeline name -> its run
         self.reused: set[str] = set()  # pipelines taken whole from the store (filled by plan())
+        # checkpointed trees of the in-memory scratch, copied to disk while later pipelines run
+        self.early_commits: dict[str, asyncio.Future[bool]] = {}
         # sources are fetched while the pipelines run (``run``): what has arrived, and where the
         # monitor is, so that source records never land in a pipeline's or stage's place
         self.arrivals = Arrivals()
@@ -330,8 +332,16 @@ class Executor:
             self.trees[p.id] = tree
             self.tmp_trees.add(p.id)
             self.pipeline_meta[p.id] = stage_meta
+            if p.id in self.checkpoints and self.store.in_memory(tree):
+                # a copy to disk either way: made now, while the next pipelines only read this tree
+                self.early_commits[p.id] = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.commit, p.id, tree, stage_meta, False))
         self.monitor.finish_pipeline(p.name)
         return start_index
+
+    async def settle(self) -> None:
+        """Wait for the copies to disk still running (before the scratch goes)."""
+        await asyncio.gather(*self.early_commits.values(), return_exceptions=True)
 
     def timings(self) -> dict[str, Any]:
         """The ``--json`` result's ``timings`` (osbuildd's addition): sources, the stages that ran (the
@@ -383,8 +393,12 @@ class Executor:
         if p.id not in self.tmp_trees:
             return
         meta = self.pipeline_meta.get(p.id, {})
-        # the build is over: the tree moves into the store (no copy); an export then copies from there
-        ok = await asyncio.to_thread(self.store.commit, p.id, self.trees[p.id], meta, True)
+        early = self.early_commits.pop(p.id, None)
+        if early is not None:
+            ok = await early
+        else:
+            # the build is over: the tree moves into the store (no copy); an export then copies from there
+            ok = await asyncio.to_thread(self.store.commit, p.id, self.trees[p.id], meta, True)
         if not ok:
             self.monitor.message(f"checkpoint {p.name} ({p.id}) not stored: cache size limit")
         elif self.store.has(p.id):

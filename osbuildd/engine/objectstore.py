@@ -181,6 +181,9 @@ class Store:
         d.mkdir(parents=True)
         return d
 
+    def in_memory(self, path: Path) -> bool:
+        return self.memory is not None and path.is_relative_to(self.memory)
+
     # --- objects ---------------------------------------------------------
     def object_dir(self, oid: str) -> Path:
         return self.path / "objects" / oid

@@ -60,7 +60,9 @@ def test_result_and_stream_carry_the_same_timings(tmp_path) -> None:
         _consistent(p)
         mine = [s for s in t["stages"] if s["pipeline"] == p["name"]]
         assert mine and p["started"] <= mine[0]["started"] and mine[-1]["finished"] <= p["finished"] + 1e-3
-    assert t["total"] >= sum(p["duration"] for p in t["pipelines"]) + t["sources"][0]["duration"] - 1e-3
+    # pipelines run one after another; sources are fetched while they run
+    assert t["total"] >= sum(p["duration"] for p in t["pipelines"]) - 1e-3
+    assert t["total"] >= t["sources"][0]["duration"] - 1e-3
     # the monitor's finished-module records carry the same figures (upstream's duration kept)
     finished = {r["result"]["id"]: r for r in recs if "result" in r and "id" in r["result"]}
     for s in t["stages"]:

@@ -44,6 +44,26 @@ class SourceResult:
     output: list[str] = field(default_factory=list)
 
 
+class SourceStore(Protocol):
+    """What fetching needs of a store: where the blobs go. The engine's ``Store`` is one;
+    :class:`SourcesDir` is one without the rest of a store (its locks and scratch dirs)."""
+
+    @property
+    def sources_dir(self) -> Path: ...
+    def source_path(self, checksum: str) -> Path: ...
+
+
+class SourcesDir:
+    """Only ``<store>/sources/org.osbuild.files``: for fetching ahead of a build (the daemon's
+    prefetch) into the directory the build's engine reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.sources_dir = path
+
+    def source_path(self, checksum: str) -> Path:
+        return self.sources_dir / checksum
+
+
 class Hasher(Protocol):
     """What a ``hashlib`` object offers that a download needs."""
 
@@ -58,7 +78,7 @@ def _hasher(checksum: str) -> tuple[Hasher, str]:
     return hashlib.new(algo), hexdigest
 
 
-def _publish(store: Store, checksum: str, tmp: Path, digest: str, expected: str, what: str) -> None:
+def _publish(store: SourceStore, checksum: str, tmp: Path, digest: str, expected: str, what: str) -> None:
     if digest != expected:
         tmp.unlink(missing_ok=True)
         raise ValueError(f"checksum mismatch for {what}: expected {checksum}, got {digest}")
@@ -104,11 +124,17 @@ def _copy_file(url: str, tmp: Path, h: Hasher) -> None:
             fout.write(chunk)
 
 
-async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
+async def fetch_curl(store: SourceStore, items: dict[str, str | dict[str, Any]],
                      on_item: Callable[[int, int], None] | None = None,
-                     on_fetched: Callable[[str], None] | None = None) -> SourceResult:
+                     on_fetched: Callable[[str], None] | None = None, *,
+                     sem: asyncio.Semaphore | None = None,
+                     failed: list[SourceError] | None = None) -> SourceResult:
     """Fetch every item not in the store yet; ``on_item(done, total)`` after each one and
-    ``on_fetched(checksum)`` as soon as that blob is in the store (fetched or found there)."""
+    ``on_fetched(checksum)`` as soon as that blob is in the store (fetched or found there).
+
+    ``sem`` bounds the downloads (default: PARALLEL for this call alone; a shared one bounds several
+    calls together). With ``failed``, an item that cannot be fetched is appended there and the others
+    go on (its blob stays absent), instead of the first failure ending the fetch."""
     import aiohttp  # only builds with curl sources pay for importing it
 
     res = SourceResult("org.osbuild.curl")
@@ -122,7 +148,8 @@ async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
             on_item(finished[0], len(items))
         return result
 
-    sem = asyncio.Semaphore(PARALLEL)
+    if sem is None:
+        sem = asyncio.Semaphore(PARALLEL)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 
     async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:  # proxies, as curl
@@ -155,10 +182,20 @@ async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
                         if isinstance(e, ValueError) and ("scheme" in str(e) or attempt >= 1):
                             break  # a wrong checksum is retried once only: the server keeps serving it
                         await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
+                    except BaseException:
+                        tmp.unlink(missing_ok=True)   # canceled mid-download: no partial file stays
+                        raise
                 raise SourceError(res.stype, f"failed to fetch {url} ({checksum}): {last}")
 
-        async def counted(checksum: str, desc: str | dict[str, Any]) -> dict[str, Any]:
-            return item_done(await one(checksum, desc))
+        async def counted(checksum: str, desc: str | dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                got = await one(checksum, desc)
+            except SourceError as e:
+                if failed is None:
+                    raise
+                failed.append(e)
+                return None
+            return item_done(got)
 
         tasks = [asyncio.ensure_future(counted(c, d)) for c, d in items.items()]
         try:
@@ -168,7 +205,7 @@ async def fetch_curl(store: Store, items: dict[str, str | dict[str, Any]],
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-    res.items.extend(results)
+    res.items.extend(r for r in results if r is not None)
     return res
 
 

@@ -100,6 +100,8 @@ class BuilderConfig:
     local_executor: bool = True
     cache_max_size: str = "20GiB"
     stage_timeout: float = 0  # seconds, 0 = none
+    # download a waiting build's curl sources into the store once its manifest is known (local executor)
+    prefetch: bool = True
     # where repository `file:` URLs may point (empty: none) and where signed_by/gpgkey paths may be
     local_repo_dirs: list[str] = field(default_factory=list)
     keyring_dirs: list[str] = field(default_factory=lambda: ["/usr/share/keyrings", "/etc/apt/keyrings",

@@ -27,12 +27,17 @@ from osbuildd.compose import failure, store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
 from osbuildd.compose.model import LOCAL_TARGETS
 from osbuildd.compose.service import DEPSOLVE, MANIFEST, build_type, host_arch
-from osbuildd.queue import Dequeued, Job, JobError, errors
+from osbuildd.prefetch import Prefetcher
+from osbuildd.queue import Dequeued, Job, JobError, JobNotFound, JobStatus, errors
 from osbuildd.runner import OSBuildResult, Progress, cleanup_under, kill_marked, run_osbuild
 from osbuildd.runner.cleanup import kill_group, processes_marked
 from osbuildd.services import Services
 
 log = structlog.get_logger("osbuildd.executor")
+
+# after a queue change, the prefetch scan waits this long: a build that has a free slot is taken by
+# then (and fetches its own sources), so only builds that really wait get a prefetch
+PREFETCH_SETTLE = 0.5
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -68,6 +73,7 @@ class LocalExecutor:
         self._running: dict[str, str] = {}   # build job id -> token
         self._progress: dict[str, dict[str, Any]] = {}  # build job id -> its last progress (which stage runs)
         self._closing = False
+        self.prefetcher: Prefetcher | None = None   # [builder] prefetch: sources of waiting builds
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -100,6 +106,9 @@ class LocalExecutor:
         for i in range(self.max_parallel):
             self._tasks.append(asyncio.create_task(
                 self._loop([build_type(host_arch())], self._build), name=f"build-{i}"))
+        if self.config.builder.prefetch:
+            self.prefetcher = Prefetcher(self.config.store_dir, self.services.log)
+            self._tasks.append(asyncio.create_task(self._prefetch_loop(), name="prefetch"))
 
     async def close(self) -> None:
         """Stop taking jobs; running builds are stopped and end FAILED "daemon shutting down"."""
@@ -110,6 +119,8 @@ class LocalExecutor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self.prefetcher is not None:
+            await self.prefetcher.close()
 
     async def _loop(self, types: list[str], handler: Handler) -> None:
         while not self._closing:
@@ -132,6 +143,52 @@ class LocalExecutor:
                         f"internal error: {type(exc).__name__}: {exc}"))
             finally:
                 self._progress.pop(dq.job.id, None)   # kept until here: a shutdown's error names the stage
+
+    # -- prefetch ------------------------------------------------------------------------------
+
+    async def _prefetch_loop(self) -> None:
+        """Keep one prefetch running per build that waits for a slot with its manifest known, and
+        none for a build that started, was canceled or is gone. Reads the queue at each change."""
+        seen: set[str] = set()   # pending builds dealt with: prefetch started, or nothing to fetch
+        while not self._closing:
+            changed = self.jobs.changed()
+            try:
+                await self._prefetch_scan(seen)
+            except Exception:   # a prefetch is an optimisation: never the executor's end
+                log.exception("prefetch scan failed")
+            await changed.wait()
+            await asyncio.sleep(PREFETCH_SETTLE)
+
+    async def _prefetch_scan(self, seen: set[str]) -> None:
+        assert self.prefetcher is not None
+        pending = await self.jobs.list(status=JobStatus.PENDING, types=[build_type(host_arch())])
+        ids = {j.id for j in pending}
+        for cid in self.prefetcher.running() - ids:   # started, canceled or deleted meanwhile
+            self.prefetcher.cancel(cid)
+        seen &= ids
+        for job in pending:
+            if job.id in seen:
+                continue
+            ready, manifest = await self._known_manifest(job)
+            if not ready:
+                continue   # its manifest job has not finished yet: a later change says when
+            seen.add(job.id)
+            if manifest is not None:
+                self.prefetcher.start(job.id, manifest)
+
+    async def _known_manifest(self, job: Job) -> tuple[bool, dict[str, Any] | None]:
+        """(whether the build's dependencies are settled, the manifest they produced if any)."""
+        manifest = None
+        for dep_id in job.dependencies:
+            try:
+                dep = await self.jobs.get(dep_id)
+            except JobNotFound:
+                return True, None
+            if not dep.done:
+                return False, None
+            m = (dep.result or {}).get("manifest") if dep.error is None else None
+            manifest = m if isinstance(m, dict) else manifest
+        return True, manifest
 
     # -- failures ------------------------------------------------------------------------------
 
@@ -186,6 +243,8 @@ class LocalExecutor:
 
     async def _build(self, dq: Dequeued) -> None:
         job = dq.job
+        if self.prefetcher is not None:   # the engine fetches what is still missing itself
+            self.prefetcher.cancel(job.id)
         blog = log.bind(compose_id=job.id)
         mres = dq.dynamic_args[0] if dq.dynamic_args else {}
         manifest = mres.get("manifest")

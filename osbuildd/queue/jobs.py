@@ -87,6 +87,11 @@ class JobStore:
         event, self._wakeup = self._wakeup, asyncio.Event()
         event.set()
 
+    def changed(self) -> asyncio.Event:
+        """Set at the queue's next change (enqueue, finish, cancel, requeue): take it, read the
+        queue, then wait on it, and no change between the read and the wait is missed."""
+        return self._wakeup
+
     async def _wait(self, event: asyncio.Event, deadline: float | None) -> bool:
         """Wait for ``event`` until ``deadline`` (loop time); False on timeout."""
         if deadline is None:

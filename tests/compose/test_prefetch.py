@@ -97,7 +97,8 @@ async def test_fetches_verified_blobs_and_skips_items_with_secrets_or_options(tm
 async def test_wrong_checksum_leaves_no_blob_and_the_rest_is_fetched(tmp_path, mirror):
     a = FILES["/pkg/a.deb"]
     wrong = sha(b"not what the server sends")
-    p = Prefetcher(tmp_path, _Log())
+    log = _Log()
+    p = Prefetcher(tmp_path, log)  # type: ignore[arg-type]
     assert p.start("c1", manifest({wrong: mirror.url("/pkg/b.deb"), sha(a): mirror.url("/pkg/a.deb"),
                                    sha(b"gone"): mirror.url("/pkg/missing")}))
     task = p.task("c1")
@@ -107,6 +108,11 @@ async def test_wrong_checksum_leaves_no_blob_and_the_rest_is_fetched(tmp_path, m
     assert "checksum mismatch" in r.error or "HTTP 404" in r.error
     assert blobs(tmp_path) == {sha(a): a}   # neither the wrong blob nor any temp file
     assert p.running() == set()
+    # one line per prefetch, with what it did
+    [(event, kw)] = log.lines
+    assert event == "prefetch finished" and kw["compose_id"] == "c1"
+    assert (kw["fetched"], kw["cached"], kw["failed"], kw["bytes"]) == (1, 0, 2, len(a))
+    assert kw["seconds"] >= 0 and kw["first_error"] == r.error
 
 
 async def test_cancel_stops_the_download_and_leaves_nothing(tmp_path, mirror):

@@ -9,6 +9,9 @@ manifests as the session builds); the tests compare every new build against them
   The kernel's ABI version (``6.1.0-57-amd64``) is written as ``KVER`` and python byte-code names
   keep their tag, so a point release of the kernel does not change the listing.
 
+One deliberate change: /etc/hostname and /etc/resolv.conf are 0644 (before, the bootstrap kept the
+mode of the build host's files that mmdebstrap copies in).
+
 Rewrite a reference (only when the package set itself changes on purpose):
   python -m tests.debian.contents TREE | gzip -9n > tests/debian/data/<name>.files.gz
 """

@@ -39,7 +39,10 @@ def main(args: StageArgs) -> int:
     source = args.inputs["tree"]["path"]
     filename = args.tree_path(o["filename"])
     os.makedirs(os.path.dirname(filename), exist_ok=True)
-    cmd = ["tar", f"--format={o.get('format', 'gnu')}", *_compressor(o.get("compression", "auto"), o["filename"])]
+    # --sort=name: the same members in the same order whatever file system the tree was built on
+    # (directory order differs between tmpfs, ext4 and a copy of either)
+    cmd = ["tar", f"--format={o.get('format', 'gnu')}", "--sort=name",
+           *_compressor(o.get("compression", "auto"), o["filename"])]
     for opt in ("acls", "selinux", "xattrs"):
         if o.get(opt, True):
             if _supports(f"--{opt}"):

@@ -196,6 +196,8 @@ def main(args: StageArgs) -> int:
     # mmdebstrap leaves the build repository as the system's source and copies host files in
     root = TreeRoot(tree)  # the packages' tree: its symlinks resolve inside it
     root.unlink("/etc/apt/sources.list")
+    # written anew (not in place): the copy mmdebstrap made keeps the host's file mode
+    root.unlink("/etc/hostname")
     root.write_text("/etc/hostname", "localhost\n")
     pfd, name = root.parent("/etc/resolv.conf")
     try:
@@ -205,6 +207,7 @@ def main(args: StageArgs) -> int:
     finally:
         os.close(pfd)
     if st is not None and not stat.S_ISLNK(st.st_mode):
+        root.unlink("/etc/resolv.conf")
         root.write_text("/etc/resolv.conf", "")
 
     pkgs = _installed(tree)

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 import structlog
 
+from osbuildd.engine.objectstore import SOURCES_DIR
 from osbuildd.engine.sources import SourceError, SourcesDir, fetch_curl
 
 CURL = "org.osbuild.curl"
@@ -34,7 +35,7 @@ _CHECKSUM = re.compile(r"^(?:md5|sha1|sha256|sha384|sha512):[0-9a-f]+$")
 
 
 def sources_dir(store: Path) -> Path:
-    return store / "sources" / "org.osbuild.files"
+    return store / SOURCES_DIR
 
 
 def curl_items(manifest: dict[str, Any]) -> tuple[dict[str, str], int]:

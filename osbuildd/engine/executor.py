@@ -203,9 +203,9 @@ class Executor:
         return {name for name, inp in st.inputs.items() if inp.origin == "org.osbuild.source"
                 and any(not self.store.source_path(c).exists() for c in inp.refs)}
 
-    def _source_records(self) -> contextlib.AbstractContextManager[None]:
-        # once a pipeline has begun, a source's records go aside: the pipeline's place is kept
-        return self.monitor.aside() if self._pipelines_begun else contextlib.nullcontext()
+    def _source_records(self, place: tuple[str, str] | None = None) -> contextlib.AbstractContextManager[None]:
+        # once a pipeline has begun, a source's records go aside (at ``place``): the pipeline's place is kept
+        return self.monitor.aside(place) if self._pipelines_begun else contextlib.nullcontext()
 
     # --- sources ----------------------------------------------------------
     async def fetch_sources(self) -> None:
@@ -233,7 +233,7 @@ class Executor:
             except sources.SourceError as e:
                 self.source_results["success"] = False
                 t = self.source_done(stype, clock, None)
-                with self.monitor.aside(self._source_place) if self._pipelines_begun else contextlib.nullcontext():
+                with self._source_records(self._source_place):
                     self.monitor.finish_source(stype, False, e.message, [{"success": False, "metadata": {},
                                                                           "error": e.message}],
                                                t["duration"], timings=t)
@@ -242,7 +242,7 @@ class Executor:
             self.source_results[stype] = res.items
             results = [{"success": True, "metadata": item, "error": ""} for item in res.items]
             t = self.source_done(stype, clock, res.items)
-            with self.monitor.aside(self._source_place) if self._pipelines_begun else contextlib.nullcontext():
+            with self._source_records(self._source_place):
                 self.monitor.finish_source(stype, True,
                                            "".join(res.output) + f"source {stype} finished successfully",
                                            results, t["duration"], timings=t)

@@ -21,6 +21,7 @@ from typing import Any
 
 from osbuildd.common import datasizes
 
+SOURCES_DIR = "sources/org.osbuild.files"  # source blobs, relative to the store (upstream's layout)
 CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# osbuildd-engine object store\n"
 
 
@@ -95,7 +96,7 @@ def memory_scratch_size(meminfo: str = "/proc/meminfo") -> int | None:
 class Store:
     def __init__(self, path: Path, max_size: str | None, memory_scratch: int | None = None) -> None:
         self.path = path.resolve()
-        for sub in ("sources/org.osbuild.files", "objects", "tmp"):
+        for sub in (SOURCES_DIR, "objects", "tmp"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
         tag = self.path / "CACHEDIR.TAG"
         if not tag.exists():
@@ -168,7 +169,7 @@ class Store:
     # --- sources ---------------------------------------------------------
     @property
     def sources_dir(self) -> Path:
-        return self.path / "sources" / "org.osbuild.files"
+        return self.path / SOURCES_DIR
 
     def source_path(self, checksum: str) -> Path:
         return self.sources_dir / checksum

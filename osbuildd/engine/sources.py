@@ -218,8 +218,8 @@ async def fetch(store: Store, stype: str, desc: dict[str, Any],
     items = desc.get("items") or desc.get("urls") or {}
     if stype == "org.osbuild.inline":
         res = await asyncio.to_thread(fetch_inline, store, items)
-        for item in res.items:
-            if on_fetched is not None:
+        if on_fetched is not None:
+            for item in res.items:
                 on_fetched(item["checksum"])
         return res
     if stype == "org.osbuild.curl":

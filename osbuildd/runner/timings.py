@@ -88,6 +88,10 @@ def _source_line(src: dict[str, Any]) -> str:
     return what
 
 
+def _stage_row(pipeline: str, st: dict[str, Any], total: float) -> tuple[str, str, str, str]:
+    return pipeline, str(st.get("type")), f"{float(st['duration']):.1f}", _share(float(st["duration"]), total)
+
+
 def table(t: Timings) -> list[str]:
     """Lines of a per-stage table: pipeline, stage type, seconds, share of the total; the source
     fetches first, pipelines taken whole from the store as one line each, the total last."""
@@ -112,12 +116,10 @@ def table(t: Timings) -> list[str]:
             continue
         if p.get("resumed"):
             rows.append((name, f"({p['resumed']} stages from a checkpoint)", "-", "-"))
-        for st in by_pipeline.get(name, []):
-            rows.append((name, str(st.get("type")), f"{float(st['duration']):.1f}", _share(float(st["duration"]), total)))
+        rows += [_stage_row(name, st, total) for st in by_pipeline.get(name, [])]
     for name, sts in by_pipeline.items():   # stages of a pipeline the list does not name
         if name not in listed:
-            rows += [(name, str(st.get("type")), f"{float(st['duration']):.1f}", _share(float(st["duration"]), total))
-                     for st in sts]
+            rows += [_stage_row(name, st, total) for st in sts]
     rows.append(("total", "", f"{total:.1f}", _share(total, total)))
     w0 = max(len("pipeline"), *(len(r[0]) for r in rows))
     w1 = max(len("stage"), *(len(r[1]) for r in rows))

@@ -1,0 +1,7 @@
+"""Cloud API: POST /compose (B1). Placeholder: routes are added by the part that owns this file."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

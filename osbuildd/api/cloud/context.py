@@ -39,3 +39,10 @@ async def visible_compose(request: web.Request, name: str = "id") -> Compose:
     if not identity.of(request).sees(c.channel):
         raise CloudError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
     return c
+
+
+async def visible_images(request: web.Request, name: str = "id") -> tuple[str, list[Compose]]:
+    """The Cloud compose the path names and its images, one Compose per image request (a compose
+    of several image requests has several). The route modules read per-image data through this."""
+    c = await visible_compose(request, name)
+    return c.id, [c]

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from osbuildd import sealing
+from osbuildd import clone, sealing
 from osbuildd.common.redact import is_secret_key
 from osbuildd.compose import failure, store
 from osbuildd.compose.handlers import run_depsolve, run_manifest
@@ -103,6 +103,9 @@ class LocalExecutor:
         for i in range(self.depsolve_workers):
             self._tasks.append(asyncio.create_task(self._loop([DEPSOLVE], self._depsolve), name=f"depsolve-{i}"))
         self._tasks.append(asyncio.create_task(self._loop([MANIFEST], self._manifest), name="manifest"))
+        # AMI copies/shares wait on EC2 for minutes: a loop of their own, never behind a build
+        for i in range(2):
+            self._tasks.append(asyncio.create_task(self._loop(list(clone.JOB_TYPES), self._clone), name=f"aws-ec2-{i}"))
         for i in range(self.max_parallel):
             self._tasks.append(asyncio.create_task(
                 self._loop([build_type(host_arch())], self._build), name=f"build-{i}"))
@@ -239,6 +242,10 @@ class LocalExecutor:
 
     async def _manifest(self, dq: Dequeued) -> None:
         result, error = await run_manifest(self.config, dq.job.args, dq.dynamic_args)
+        await self.jobs.finish(dq.token, result, error)
+
+    async def _clone(self, dq: Dequeued) -> None:
+        result, error = await clone.run(self.config, dq.job, dq.dynamic_args)
         await self.jobs.finish(dq.token, result, error)
 
     async def _build(self, dq: Dequeued) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from osbuildd.config import Config
 from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.log import get_logger
 from osbuildd.queue import Job, JobError, JobNotFound, JobStatus, JobStore, errors
 from osbuildd.upload import Credentials, UploadError, aws_ec2
 
@@ -25,6 +26,7 @@ AWS_EC2_COPY = "aws-ec2-copy"
 AWS_EC2_SHARE = "aws-ec2-share"
 JOB_TYPES = (AWS_EC2_COPY, AWS_EC2_SHARE)
 AWS_TARGET = "org.osbuild.aws"
+log = get_logger("osbuildd.clone")
 PARSING_JOB_ARGS = 29   # upstream clienterrors.ErrorParsingJobArgs (osbuildd.queue.errors stops at 28)
 
 
@@ -142,6 +144,9 @@ async def run(config: Config, job: Job, dynamic_args: list[dict[str, Any]]) -> t
         err = e.to_job_error()
     except (KeyError, TypeError, ValueError) as e:
         err = JobError(PARSING_JOB_ARGS, f"Error parsing arguments: {type(e).__name__}: {e}")
+    except Exception as e:   # e.g. no connection to EC2 at all: still the job's failure, with its cause
+        log.exception("clone job failed", job_id=job.id, type=job.type)
+        err = JobError(errors.SHARING_TARGET, f"{job.type} failed: {type(e).__name__}: {e}")
     return {"ami": "", "region": "", "job_error": err.to_dict()}, err
 
 

@@ -5,6 +5,7 @@ client of both would. The depsolve cache is the run's shared one (real Debian mi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -14,9 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
+import yaml
 from foundation.daemon_helpers import NotifySocket, start_serve
 
 CLOUD = "/api/image-builder-composer/v2"
+SPEC = Path(__file__).resolve().parents[2] / "osbuildd" / "api" / "cloud" / "openapi.v2.yml"
+
+
+@functools.cache
+def _components() -> dict[str, Any]:
+    return dict(yaml.safe_load(SPEC.read_text())["components"])
+
+
+def conforms(body: Any, schema: str) -> None:
+    """``body`` is valid against the spec's ``components.schemas[schema]`` (OpenAPI 3.0's schema
+    objects are JSON Schema draft 4 bar a few keywords the validator ignores)."""
+    validator = jsonschema.Draft4Validator({"$ref": f"#/components/schemas/{schema}", "components": _components()})
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+    assert errors == [], errors[:5]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from testdata import DATA
 
 from osbuildd.queue import Database, JobStore
 
-from .cloud_daemon import CLOUD, Daemon, cloud_daemon
+from .cloud_daemon import CLOUD, Daemon, cloud_daemon, conforms
 
 BP = {"name": "cloud-artifacts", "version": "0.0.1", "packages": [{"name": "tmux"}]}
 RECORDED = DATA / "cloud" / "recorded"
@@ -41,6 +41,7 @@ async def daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path):
 def assert_error(r: Any, status: int, error_id: int) -> dict[str, Any]:
     assert r.status == status, r.body
     body = r.json()
+    conforms(body, "Error")
     assert body["kind"] == "Error" and body["id"] == str(error_id), body
     assert body["code"] == f"IMAGE-BUILDER-COMPOSER-{error_id}" and body["href"] == f"{CLOUD}/errors/{error_id}"
     return dict(body)
@@ -75,10 +76,12 @@ async def test_test_mode_composes(daemon: Daemon) -> None:
     r = await d.cloud.get(f"{CLOUD}/composes/{fail}/metadata")
     assert r.status == 200
     assert r.json() == {"href": f"{CLOUD}/composes/{fail}/metadata", "id": fail, "kind": "ComposeMetadata"}
+    conforms(r.json(), "ComposeMetadata")
 
     r = await d.cloud.get(f"{CLOUD}/composes/{fin}/logs")
     assert r.status == 200
     logs = r.json()
+    conforms(logs, "ComposeLogs")
     assert list(logs) == ["href", "id", "image_builds", "kind"] and logs["kind"] == "ComposeLogs"
     assert logs["href"] == f"{CLOUD}/composes/{fin}/logs"
     (build,) = logs["image_builds"]
@@ -91,6 +94,7 @@ async def test_test_mode_composes(daemon: Daemon) -> None:
         r = await d.cloud.get(f"{CLOUD}/composes/{cid}/manifests")
         assert r.status == 200
         body = r.json()
+        conforms(body, "ComposeManifests")
         assert list(body) == ["href", "id", "kind", "manifests"] and body["kind"] == "ComposeManifests"
         assert body["manifests"] == [await weldr_manifest(d, cid)]
         assert body["manifests"][0]["version"] == "2"
@@ -98,6 +102,7 @@ async def test_test_mode_composes(daemon: Daemon) -> None:
     r = await d.cloud.get(f"{CLOUD}/composes/{fin}/sboms")
     assert r.status == 200
     body = r.json()
+    conforms(body, "ComposeSBOMs")
     assert list(body) == ["href", "id", "items", "kind"] and body["kind"] == "ComposeSBOMs"
     (image,) = body["items"]
     # Debian's build root is bootstrapped, not depsolved: one package set, "os", the image's content
@@ -186,6 +191,7 @@ async def test_built_compose(daemon: Daemon) -> None:
     r = await d.cloud.get(f"{CLOUD}/composes/{cid}/metadata")
     assert r.status == 200, r.body
     body = r.json()
+    conforms(body, "ComposeMetadata")
     assert list(body)[:4] == ["href", "id", "kind", "packages"] and "ostree_commit" not in body
     want = {(p["name"], p["version"], p["release"], p["arch"]) for p in await weldr_packages(d, cid)}
     assert {(p["name"], p["version"], p["release"], p["arch"]) for p in body["packages"]} == want

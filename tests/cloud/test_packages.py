@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .cloud_daemon import CLOUD, Daemon, cloud_daemon
+from .cloud_daemon import CLOUD, Daemon, cloud_daemon, conforms
 
 DEBIAN = {"distribution": "debian-12", "architecture": "x86_64"}
 
@@ -23,6 +23,7 @@ async def daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path):
 
 def error_id(r: Any) -> str:
     body = r.json()
+    conforms(body, "Error")
     assert body["kind"] == "Error", body
     return str(body["id"])
 
@@ -32,6 +33,7 @@ async def test_depsolve_blueprint(daemon: Daemon) -> None:
     r = await d.cloud.post(f"{CLOUD}/depsolve/blueprint", {**DEBIAN, "blueprint": {"name": "x", "packages": [{"name": "tmux"}]}})
     assert r.status == 200, r.body
     packages = r.json()["packages"]
+    conforms(r.json(), "DepsolveResponse")
     assert list(r.json()) == ["packages"]
     for p in packages:
         assert {"type", "name", "version", "release", "arch", "sigmd5", "checksum"} <= set(p)
@@ -86,6 +88,7 @@ async def test_search_packages(daemon: Daemon) -> None:
     path = f"{CLOUD}/search/packages"
     r = await d.cloud.post(path, {**DEBIAN, "packages": ["tmux", "libevent-core*"]})
     assert r.status == 200, r.body
+    conforms(r.json(), "SearchPackagesResponse")
     found = {p["name"]: p for p in r.json()["packages"]}
     assert "tmux" in found and any(n.startswith("libevent-core") for n in found)
     assert all(n == "tmux" or n.startswith("libevent-core") for n in found)

@@ -205,3 +205,38 @@ async def test_built_compose(daemon: Daemon) -> None:
     r = await d.cloud.get(f"{CLOUD}/composes/{cid}/download")
     assert r.status == 200 and r.body == image.read_bytes()
     assert r.headers["Content-Disposition"] == f"attachment; filename={cid}-disk.qcow2"
+
+
+async def test_stage_metadata_is_upstreams_package_list(daemon: Daemon) -> None:
+    """A build whose payload pipelines recorded ``org.osbuild.rpm`` / ``org.osbuild.ostree.commit``
+    stage metadata (upstream osbuild on an RPM distro): metadata lists those packages (sigmd5 and
+    signature included) and the commit, as upstream does, not the depsolve result; a build pipeline's
+    metadata is not the image's."""
+    d = daemon
+    cid = await d.compose({**BP, "name": "cloud-artifacts-rpm-md"})
+    rpm = {"name": "bash", "epoch": None, "version": "5.2.37", "release": "1.fc42", "arch": "x86_64",
+           "sigmd5": "9d1e6bd33de8d5d6c4c9f1e2a8b7c6d5", "sigpgp": "89021c04...", "siggpg": None}
+    other = {**rpm, "name": "dnf", "epoch": "1", "sigpgp": None, "siggpg": "8902..."}
+    metadata = {"build": {"org.osbuild.rpm": {"packages": [{**rpm, "name": "rpm-build-only"}]}},
+                "os": {"org.osbuild.rpm": {"packages": [rpm, other]},
+                       "org.osbuild.ostree.commit": {"compose": {"ostree-commit": "abc123"}}}}
+    db = await Database.open(d.state / "osbuildd.db")
+    try:
+        jobs = JobStore(db)
+        dq = await jobs.dequeue_by_id(cid, owner="artifacts-test-worker")
+        await jobs.finish(dq.token, {"success": True, "osbuild_output": {
+            "success": True, "metadata": metadata, "log": {"os": [{"id": "1", "type": "org.osbuild.rpm"}]}},
+            "pipeline_names": {"build": ["build"], "payload": ["os", "image", "qcow2"]}})
+    finally:
+        await db.close()
+    r = await d.cloud.get(f"{CLOUD}/composes/{cid}/metadata")
+    assert r.status == 200, r.body
+    body = r.json()
+    conforms(body, "ComposeMetadata")
+    assert body["ostree_commit"] == "abc123"
+    assert body["packages"] == [
+        {"arch": "x86_64", "name": "bash", "release": "1.fc42", "signature": "89021c04...", "type": "rpm",
+         "version": "5.2.37", "sigmd5": "9d1e6bd33de8d5d6c4c9f1e2a8b7c6d5"},
+        {"arch": "x86_64", "epoch": "1", "name": "dnf", "release": "1.fc42", "signature": "8902...", "type": "rpm",
+         "version": "5.2.37", "sigmd5": "9d1e6bd33de8d5d6c4c9f1e2a8b7c6d5"},
+    ]

@@ -111,17 +111,18 @@ def repositories(d: Distro, arch: Arch, body: dict[str, Any]) -> list[Repository
 
 
 def package_metadata(p: PackageSpec) -> dict[str, Any]:
-    """PackageMetadata(Common) of a depsolved package, keys in upstream's order: type "deb" for Debian
-    packages (the spec's ``type`` is a free string; upstream only ever writes "rpm"), the version split
-    as Weldr shows it, ``sigmd5`` empty (a depsolve result has none; the spec requires the key)."""
+    """PackageMetadata(Common) of a depsolved package, keys in upstream's order (the common ones
+    alphabetical, then ``sigmd5``): type "deb" for Debian packages (the spec's ``type`` is a free
+    string; upstream only ever writes "rpm"), the version split as Weldr shows it, ``sigmd5`` empty
+    (a depsolve result has none; the spec requires the key)."""
     epoch, version, release = weldr_evr(p)
     out: dict[str, Any] = {"arch": p.arch}
     if p.checksum:
         out["checksum"] = p.checksum
     if epoch:
         out["epoch"] = str(epoch)
-    out.update({"name": p.name, "release": release, "sigmd5": "", "type": "deb" if p.deb_version else "rpm",
-                "version": version})
+    out.update({"name": p.name, "release": release, "type": "deb" if p.deb_version else "rpm", "version": version,
+                "sigmd5": ""})
     return out
 
 

@@ -1,4 +1,4 @@
-"""The ``osbuildd`` command: ``serve`` here; ``build`` and ``manifest`` dispatched to their modules."""
+"""The ``osbuildd`` command: ``serve`` and ``gen-certs`` here; ``build`` and ``manifest`` dispatched to their modules."""
 
 from __future__ import annotations
 
@@ -31,6 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-dir", metavar="DIR",
                        help="state folder; without --config: the embedded default "
                             "(Weldr socket DIR/api.socket, no TCP listeners)")
+    serve.add_argument("--composer-config", metavar="FILE",
+                       help="osbuild-composer's osbuild-composer.toml: [koji] -> [cloud], [worker] -> "
+                            "[worker_api], [distro_aliases] (default: /etc/osbuild-composer/"
+                            "osbuild-composer.toml when it exists; \"\" = none); --config's keys win")
+    certs = sub.add_parser("gen-certs", help="make a CA and composer (server), worker and client certificates")
+    certs.add_argument("directory", metavar="DIR")
+    certs.add_argument("--san", action="append", default=[], metavar="NAME",
+                       help="another DNS name or IP address for the server certificate (repeatable; "
+                            "always: localhost, composer, 127.0.0.1, ::1)")
+    certs.add_argument("--force", action="store_true", help="replace existing files")
     for name in DISPATCH:
         sub.add_parser(name, help=f"see `osbuildd {name} --help`", add_help=False)
     return parser
@@ -50,15 +60,18 @@ def _dispatch(command: str, argv: list[str]) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from osbuildd import daemon, log, statedir
+    from osbuildd import composerconfig, daemon, log, statedir
     from osbuildd.config import Config, ConfigError
     from osbuildd.queue import MigrationError
 
     try:
+        composer = composerconfig.load(args.composer_config)
+        base = composer.table if composer else None
+        source = composer.path if composer else ""
         if args.config is None and args.state_dir is not None:
-            config = Config.embedded(args.state_dir)
+            config = Config.embedded(args.state_dir, base=base, base_source=source)
         else:
-            config = Config.load(args.config)
+            config = Config.load(args.config, base=base, base_source=source)
             if args.state_dir is not None:
                 config.state_dir = statedir.absolute(args.state_dir)
     except ConfigError as exc:
@@ -66,6 +79,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     statedir.private_umask()   # the database, logs and results are the owner's only
     log.setup(config.log_level, config.log_format)
+    if composer is not None:
+        logger = log.get_logger("osbuildd.config")
+        logger.info("osbuild-composer config read", file=str(composer.path))
+        if composer.ignored:   # names only: values may be secrets (pg_password)
+            logger.warning("osbuild-composer config keys not used by osbuildd, ignored",
+                           file=str(composer.path), keys=composer.ignored)
     try:
         return daemon.run(config)
     except statedir.StateDirBusy as exc:   # another daemon (or build) owns the state: touch nothing
@@ -84,6 +103,22 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
 
 
+def _gen_certs(args: argparse.Namespace) -> int:
+    from osbuildd import certs
+
+    try:
+        written = certs.generate(args.directory, args.san, force=args.force)
+    except (certs.CertsExist, ValueError) as exc:
+        _err(f"gen-certs: {exc}")
+        return 2
+    except OSError as exc:
+        _err(f"gen-certs: {exc.filename or args.directory}: {exc.strerror or exc}")
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DISPATCH:
@@ -95,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "gen-certs":
+        return _gen_certs(args)
     parser.print_help(sys.stderr)
     return 2
 

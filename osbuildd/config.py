@@ -11,6 +11,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -93,6 +94,65 @@ class ListenerConfig:
         return Listen.parse(self.listen) if self.listen else None
 
 
+# The server's own certificate (upstream: fixed /etc/osbuild-composer/composer-{crt,key}.pem);
+# `osbuildd gen-certs /etc/osbuildd` writes these files.
+DEFAULT_CERT = "/etc/osbuildd/composer-crt.pem"
+DEFAULT_KEY = "/etc/osbuildd/composer-key.pem"
+DEFAULT_CA = "/etc/osbuildd/ca-crt.pem"
+
+
+@dataclass
+class SecureListenerConfig(ListenerConfig):
+    """``[cloud]`` / ``[worker_api]``: a listener with upstream's ``[koji]`` / ``[worker]`` TLS and
+    authentication keys (same names, same defaults, same semantics; etc/osbuildd.toml)."""
+
+    cert: str = DEFAULT_CERT
+    key: str = field(default=DEFAULT_KEY, repr=False)
+    ca: str = DEFAULT_CA            # client certificates' CA; "" = the system trust store (as upstream)
+    enable_tls: bool = True
+    enable_mtls: bool = True
+    allowed_domains: list[str] = field(default_factory=list)
+    enable_jwt: bool = False
+    jwt_keys_urls: list[str] = field(default_factory=list)
+    jwt_ca_file: str = ""
+    jwt_acl_file: str = ""
+    # upstream's built-in default is empty (every token refused with 28); its deployments set this
+    jwt_tenant_provider_fields: list[str] = field(default_factory=lambda: ["rh-org-id"])
+
+    @property
+    def local(self) -> bool:
+        """A ``unix:`` listener: never TLS, never authenticated (Identity "local")."""
+        addr = self.address
+        return addr is not None and addr.path is not None
+
+    @property
+    def mtls(self) -> bool:
+        return self.enable_tls and self.enable_mtls
+
+    def validate(self, fail: Callable[[str, str], None], name: str) -> None:
+        if self.local:
+            return   # TLS and auth keys do not apply
+        if self.enable_tls:
+            for key in ("cert", "key"):
+                if not getattr(self, key):
+                    fail(f"{name}.{key}", "must be set when enable_tls = true (the server's certificate)")
+            if self.enable_mtls == self.enable_jwt:
+                fail(f"{name}.enable_mtls",
+                     "with enable_tls = true exactly one of enable_mtls or enable_jwt must be true")
+        if self.enable_jwt:
+            if not self.jwt_keys_urls:
+                fail(f"{name}.jwt_keys_urls", "must list at least one JWKS URL or file when enable_jwt = true")
+            for url in self.jwt_keys_urls:
+                if not (url.startswith(("https://", "file:///")) or url.startswith("/")):
+                    fail(f"{name}.jwt_keys_urls", f"must be https:// URLs or absolute file paths, got {url!r}")
+            if not any(self.jwt_tenant_provider_fields):
+                fail(f"{name}.jwt_tenant_provider_fields", "must name at least one claim when enable_jwt = true")
+
+
+# upstream's [distro_aliases] defaults (cmd/osbuild-composer/config.go)
+DEFAULT_DISTRO_ALIASES = {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.6", "rhel-10": "rhel-10.0"}
+
+
 @dataclass
 class BuilderConfig:
     osbuild: str = "auto"  # "auto": upstream osbuild from PATH if present, else osbuildd-engine
@@ -115,6 +175,8 @@ class BuilderConfig:
 @dataclass
 class DistrosConfig:
     host: str = ""  # overrides /etc/os-release detection, e.g. "debian-12"
+    # distribution name -> the distribution it stands for; the file's entries are merged onto these
+    aliases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DISTRO_ALIASES))
 
 
 @dataclass
@@ -142,9 +204,9 @@ class Config:
     log_level: str = "info"
     log_format: str = "auto"
     weldr: WeldrConfig = field(default_factory=WeldrConfig)
-    cloud: ListenerConfig = field(default_factory=ListenerConfig)
+    cloud: SecureListenerConfig = field(default_factory=SecureListenerConfig)
     image_builder: ListenerConfig = field(default_factory=ListenerConfig)
-    worker_api: ListenerConfig = field(default_factory=ListenerConfig)
+    worker_api: SecureListenerConfig = field(default_factory=SecureListenerConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
     distros: DistrosConfig = field(default_factory=DistrosConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -175,14 +237,16 @@ class Config:
         return self.state_dir / "tmp"
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Config:
+    def load(cls, path: str | Path | None = None, *, base: dict[str, Any] | None = None,
+             base_source: str | Path = "") -> Config:
         """Load ``path``, else ``$OSBUILDD_CONFIG``, else /etc/osbuildd/osbuildd.toml if it exists,
-        else the built-in defaults."""
+        else the built-in defaults. ``base``: keys from elsewhere (osbuild-composer.toml, see
+        osbuildd.composerconfig) that the file's own keys override."""
         if path is None and os.environ.get(ENV_VAR):
             path = os.environ[ENV_VAR]
         if path is None:
             if not DEFAULT_PATH.exists():
-                return cls()
+                return cls.from_dict(base or {}, source=f"<{base_source}>" if base else "<config>")
             path = DEFAULT_PATH
         path = Path(path)
         try:
@@ -191,15 +255,20 @@ class Config:
             raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
-        return cls.from_toml(text, source=path)
+        return cls.from_toml(text, source=path, base=base, base_source=base_source)
 
     @classmethod
-    def from_toml(cls, text: str, source: str | Path = "<config>") -> Config:
+    def from_toml(cls, text: str, source: str | Path = "<config>", *, base: dict[str, Any] | None = None,
+                  base_source: str | Path = "") -> Config:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: syntax: {exc}") from None
-        return cls.from_dict(data, source=source)
+        if not base:
+            return cls.from_dict(data, source=source)
+        config = cls.from_dict(_merged(base, data), source=f"{source} (with {base_source})")
+        config.source = Path(source) if not str(source).startswith("<") else None
+        return config
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = "<config>") -> Config:
@@ -209,11 +278,14 @@ class Config:
         return config
 
     @classmethod
-    def embedded(cls, state_dir: str | Path) -> Config:
+    def embedded(cls, state_dir: str | Path, *, base: dict[str, Any] | None = None,
+                 base_source: str | Path = "") -> Config:
         """The default for a local state folder (``osbuildd build``, ``make run``): everything under
         ``state_dir``, the Weldr socket at ``<state_dir>/api.socket``, no network listeners."""
         state = Path(state_dir).absolute()
-        return cls(state_dir=state, weldr=WeldrConfig(socket=state / "api.socket"))
+        config = cls.from_dict(base, source=f"<{base_source}>") if base else cls()
+        config.state_dir, config.weldr = state, WeldrConfig(socket=state / "api.socket")
+        return config
 
     def _validate(self, src: str) -> None:
         def fail(key: str, message: str) -> None:
@@ -234,6 +306,8 @@ class Config:
                 getattr(self, name).address  # noqa: B018 - parsing is the check
             except ValueError as exc:
                 fail(f"{name}.listen", str(exc))
+        self.cloud.validate(fail, "cloud")
+        self.worker_api.validate(fail, "worker_api")
         if self.builder.max_parallel < 1:
             fail("builder.max_parallel", "must be at least 1")
         if self.builder.stage_timeout < 0:
@@ -247,6 +321,17 @@ class Config:
             self.builder.cache_max_bytes  # noqa: B018 - parsing is the check
         except ValueError as exc:
             fail("builder.cache_max_size", str(exc))
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over``'s keys win; tables merge key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 T = TypeVar("T", bound="DataclassInstance")
@@ -271,10 +356,17 @@ def _build(cls: type[T], data: object, src: str, prefix: str) -> T:
             values[key] = _build(hint, value, src, full + ".")
         else:
             values[key] = _coerce(hint, value, src, full)
+            factory = fields[key].default_factory
+            if isinstance(values[key], dict) and not isinstance(factory, dataclasses._MISSING_TYPE):
+                values[key] = {**factory(), **values[key]}   # merged onto the defaults (as upstream)
     return cls(**values)
 
 
 def _coerce(hint: Any, value: Any, src: str, key: str) -> Any:
+    if typing.get_origin(hint) is dict:   # a table of strings (e.g. [distros.aliases])
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return dict(value)
+        raise ConfigError(f"{src}: {key}: must be a table of strings, got {value!r}")
     if typing.get_origin(hint) is list:
         if isinstance(value, list) and all(isinstance(x, str) for x in value):
             return list(value)

@@ -15,6 +15,7 @@ import grp
 import os
 import signal
 import socket
+import ssl
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from osbuildd import statedir
-from osbuildd.config import Config, Listen
+from osbuildd.config import Config, Listen, SecureListenerConfig
 from osbuildd.log import get_logger
 from osbuildd.services import Services
 
@@ -197,6 +198,39 @@ def close_listeners(listeners: list[Listener]) -> None:
                 listener.created_path.unlink()
 
 
+def tls_contexts(config: Config, listeners: list[Listener]) -> dict[int, ssl.SSLContext]:
+    """Server TLS contexts by listener socket fd: every TCP listener (configured or inherited from
+    systemd) of an API whose section has ``enable_tls``; unix sockets are local and stay plain.
+    Also loads each section's JWT ACL and CA files so a bad file fails the start in one line.
+    Blocking (reads files): run it in a thread."""
+    from osbuildd.api.jwtauth import ACL
+    from osbuildd.api.tls import TLSSetupError, server_context
+
+    out: dict[int, ssl.SSLContext] = {}
+    built: dict[str, ssl.SSLContext] = {}
+    for x in listeners:
+        name = SECTIONS.get(x.api, "")
+        section = getattr(config, name, None)
+        if not isinstance(section, SecureListenerConfig) or x.sock.family == socket.AF_UNIX:
+            continue
+        if section.enable_jwt:
+            try:
+                ACL.load(section.jwt_acl_file)
+                if section.jwt_ca_file:
+                    ssl.create_default_context(cafile=section.jwt_ca_file)
+            except (ValueError, OSError, ssl.SSLError) as exc:
+                raise DaemonError(f"[{name}] jwt_acl_file / jwt_ca_file: {exc}") from None
+        if not section.enable_tls:
+            continue
+        if name not in built:
+            try:
+                built[name] = server_context(section, name)
+            except TLSSetupError as exc:
+                raise DaemonError(str(exc)) from None
+        out[x.sock.fileno()] = built[name]
+    return out
+
+
 def create_apps(services: Services) -> dict[str, web.Application]:
     # Imported here: each API package is owned by another part and may grow heavy imports.
     from osbuildd.api import cloud, imagebuilder, weldr, worker
@@ -257,6 +291,11 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
     listeners = await asyncio.to_thread(open_listeners, config, listen_fds())
     runners: list[web.AppRunner] = []
     try:
+        contexts = await asyncio.to_thread(tls_contexts, config, listeners)
+        for name in sorted({SECTIONS[x.api] for x in listeners if x.sock.fileno() in contexts}):
+            if getattr(config, name).mtls and not getattr(config, name).allowed_domains:
+                log.warning("mTLS with an empty allowed_domains refuses every client certificate (as upstream)",
+                            section=name)
         services = await Services.open(config)
     except BaseException:
         await asyncio.to_thread(close_listeners, listeners)
@@ -273,9 +312,10 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
             runner = web.AppRunner(apps[api], shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
             await runner.setup()
             runners.append(runner)
-            for x in mine:
-                await web.SockSite(runner, x.sock).start()   # the runner has the shutdown timeout
-        log.info("ready", listeners={x.api: x.describe() for x in listeners},
+            for x in mine:   # the runner has the shutdown timeout
+                await web.SockSite(runner, x.sock, ssl_context=contexts.get(x.sock.fileno())).start()
+        log.info("ready", listeners={x.api: x.describe() + (" (TLS)" if x.sock.fileno() in contexts else "")
+                                     for x in listeners},
                  state_dir=str(config.state_dir), pid=os.getpid())
         sd_notify(f"READY=1\nSTATUS=serving {', '.join(sorted({x.api for x in listeners}))}\nMAINPID={os.getpid()}")
         if on_ready is not None:

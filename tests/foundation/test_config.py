@@ -149,3 +149,46 @@ def test_cli_corrupt_database_is_one_line_exit_1(tmp_path: Path, repo_root: Path
     res = _cli(repo_root, "serve", "--state-dir", str(state))
     assert res.returncode == 1
     assert res.stderr == f"osbuildd: {state / 'osbuildd.db'}: file is not a database\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[cloud]\nlisten = "0.0.0.0:443"\nenable_jwt = true\njwt_keys_urls = ["/k.json"]',
+     "cloud.enable_mtls: with enable_tls = true exactly one of enable_mtls or enable_jwt must be true"),
+    ('[worker_api]\nenable_mtls = false', "worker_api.enable_mtls: with enable_tls = true exactly one"),
+    ('[cloud]\ncert = ""', "cloud.cert: must be set when enable_tls = true"),
+    ('[worker_api]\nkey = ""', "worker_api.key: must be set when enable_tls = true"),
+    ('[cloud]\nenable_tls = false\nenable_jwt = true', "cloud.jwt_keys_urls: must list at least one"),
+    ('[cloud]\nenable_mtls = false\nenable_jwt = true\njwt_keys_urls = ["http://sso/certs"]',
+     "cloud.jwt_keys_urls: must be https:// URLs or absolute file paths"),
+    ('[cloud]\nenable_mtls = false\nenable_jwt = true\njwt_keys_urls = ["/k"]\njwt_tenant_provider_fields = []',
+     "cloud.jwt_tenant_provider_fields: must name at least one claim"),
+    ('[cloud]\nallowed_domains = "x"', "cloud.allowed_domains: must be a list of strings"),
+    ('[cloud]\nenable_tls = "yes"', "cloud.enable_tls: must be a boolean"),
+    ('[distros]\naliases = { rhel-9 = 9 }', "distros.aliases: must be a table of strings"),
+])
+def test_tls_and_auth_validation(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        Config.load(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_tls_and_auth_defaults_and_local_listener() -> None:
+    c = Config()
+    for section in (c.cloud, c.worker_api):   # upstream's [koji] / [worker] defaults
+        assert section.enable_tls and section.enable_mtls and not section.enable_jwt and section.mtls
+        assert section.cert == "/etc/osbuildd/composer-crt.pem" and section.key == "/etc/osbuildd/composer-key.pem"
+        assert section.ca == "/etc/osbuildd/ca-crt.pem" and section.allowed_domains == []
+        assert section.jwt_tenant_provider_fields == ["rh-org-id"]
+    assert c.distros.aliases == {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.6", "rhel-10": "rhel-10.0"}
+    # a unix listener is local: the TLS/auth keys are not checked (here both mTLS and JWT off)
+    local = Config.from_toml('[cloud]\nlisten = "unix:/run/c.sock"\nenable_mtls = false\ncert = ""\n')
+    assert local.cloud.local and local.cloud.address == Listen(path=Path("/run/c.sock"))
+    # upstream's JWT test setup: no TLS, JWT on
+    jwt = Config.from_toml('[cloud]\nlisten = "127.0.0.1:80"\nenable_tls = false\nenable_mtls = false\n'
+                           'enable_jwt = true\njwt_keys_urls = ["https://sso.example/certs", "file:///k.json"]\n')
+    assert not jwt.cloud.mtls and jwt.cloud.enable_jwt
+    merged = Config.from_toml('[distros.aliases]\nrhel-9 = "rhel-9.4"\ndebian = "debian-12"\n')
+    assert merged.distros.aliases == {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.4", "rhel-10": "rhel-10.0",
+                                      "debian": "debian-12"}

@@ -38,8 +38,9 @@ async def test_serve_all_listeners_then_sigterm(tmp_path: Path, repo_root: Path,
     config = tmp_path / "osbuildd.toml"
     config.write_text(
         f'state_dir = "{state}"\n[weldr]\nsocket = "{run}/weldr/api.socket"\n'
-        f'[cloud]\nlisten = "127.0.0.1:{cloud_port}"\n[image_builder]\nlisten = "unix:{run}/ib.socket"\n'
-        f'[worker_api]\nlisten = "127.0.0.1:{worker_port}"\n')
+        f'[cloud]\nlisten = "127.0.0.1:{cloud_port}"\nenable_tls = false\n'   # TLS: tests/cloud/test_tls.py
+        f'[image_builder]\nlisten = "unix:{run}/ib.socket"\n'
+        f'[worker_api]\nlisten = "127.0.0.1:{worker_port}"\nenable_tls = false\n')
     # a job left running by a "crashed" previous daemon, and a half-written artifact
     db = await Database.open(state / "osbuildd.db")
     store = await JobStore.open(db)
@@ -107,7 +108,7 @@ async def test_listener_in_use_is_one_line_error(tmp_path: Path, repo_root: Path
     try:
         config = tmp_path / "c.toml"
         config.write_text(f'state_dir = "{tmp_path}/s"\n[weldr]\nsocket = "{tmp_path}/w.sock"\n'
-                          f'[cloud]\nlisten = "127.0.0.1:{busy.getsockname()[1]}"\n')
+                          f'[cloud]\nlisten = "127.0.0.1:{busy.getsockname()[1]}"\nenable_tls = false\n')
         proc = await start_serve(repo_root, config, notify, tmp_path / "log")
         async with asyncio.timeout(STOP_LIMIT):
             rc = await proc.wait()
@@ -126,7 +127,7 @@ async def test_socket_activation(tmp_path: Path, repo_root: Path, notify: Notify
     cloud_port = free_port()
     config = tmp_path / "c.toml"
     config.write_text(f'state_dir = "{tmp_path}/s"\n[weldr]\nsocket = "{configured}"\n'
-                      f'[cloud]\nlisten = "127.0.0.1:{free_port()}"\n')
+                      f'[cloud]\nlisten = "127.0.0.1:{free_port()}"\nenable_tls = false\n')
     env = daemon_env(repo_root, notify)
     setenv = [f"-E{k}={env[k]}" for k in ("PYTHONPATH", "NOTIFY_SOCKET", "PATH") if k in env]
     proc = await asyncio.create_subprocess_exec(

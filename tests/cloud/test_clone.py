@@ -327,7 +327,7 @@ async def tenants(tmp_path: Path, shared_state_dir: Path, moto_url: str) -> Asyn
     a = await seed(services, aws_target(), result, channel="org-a")
     waiting = await seed(services, aws_target(), None, channel="org-a")
     app = cloud.create_app(services)
-    app.middlewares.insert(1, _tenant_from_header)   # inside the error middleware, as auth is
+    app.middlewares.append(_tenant_from_header)   # innermost: after auth set the unix socket's identity
     runner = web.AppRunner(app)
     await runner.setup()
     sock = tmp_path / "cloud.sock"

@@ -1,7 +1,8 @@
 """The Cloud API v2 (osbuild-composer's ``/api/image-builder-composer/v2``).
 
 One aiohttp application: the error middleware outermost (every failure in upstream's shape), then
-authentication (``osbuildd.api.auth``: mTLS or JWT per ``[cloud]``), then the handlers, grouped by
+authentication (``osbuildd.api.auth``: mTLS or JWT per ``[cloud]``), then request validation against
+the spec (``validation``), then the handlers, grouped by
 resource in the modules below, each with its own ``routes`` table.
 """
 
@@ -16,6 +17,7 @@ from osbuildd.services import Services
 from . import artifacts, clone, compose, composes, meta, packages
 from .context import SERVICES
 from .errors import BASE, cloud_errors
+from .validation import OPERATIONS, operations, validate_request
 
 __all__ = ["BASE", "create_app"]
 
@@ -32,9 +34,11 @@ async def status(request: web.Request) -> web.Response:
 
 def create_app(services: Services) -> web.Application:
     """The Cloud API over the daemon's shared services (it owns nothing that needs closing)."""
-    app = web.Application(middlewares=[cloud_errors, *auth.middlewares(services.config.cloud, exempt=_public)],
+    app = web.Application(middlewares=[cloud_errors, *auth.middlewares(services.config.cloud, exempt=_public),
+                                       validate_request],
                           client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
+    app[OPERATIONS] = operations()
     app.router.add_get("/status", status)
     for module in (meta, compose, composes, artifacts, packages, clone):
         app.router.add_routes(module.routes)

@@ -385,12 +385,12 @@ class LocalExecutor:
         def progress(index: int, n: int) -> None:
             sent[index] = n
 
-        async def report() -> None:   # upload progress into the job, at most once a second
+        async def report() -> None:   # upload progress into the job: at once (the status says "uploading"), then each second
             while True:
-                await asyncio.sleep(1.0)
                 await self.jobs.set_progress(job.id, {
                     "done": 1, "total": 1, "percent": 100.0, "message": "uploading",
                     "uploads": [{"name": t["name"], "sent": sent[i], "size": size} for i, t in enumerate(remote)]})
+                await asyncio.sleep(1.0)
 
         reporter = asyncio.create_task(report())
         try:

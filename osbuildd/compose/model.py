@@ -88,6 +88,7 @@ class ComposeRequest:
     channel: str = ""
     origin: str = "weldr"
     seed: int | None = None
+    api_request: dict[str, Any] | None = None   # the Cloud API's request as sent (metadata echoes it)
 
 
 @dataclass

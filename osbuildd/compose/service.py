@@ -221,12 +221,8 @@ class ComposeService:
         d, arch, it, package_sets, checked = await self._plan(req, check_engine)
         seed = req.seed if req.seed is not None else random.getrandbits(63)
         request = self._request_json(req, d, arch, it, seed)
-        dep = store.GraphJob(DEPSOLVE, {
-            "package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
-            "releasever": d.release_version, "distro": d.name, "image_type": it.name}, [])
-        mani = store.GraphJob(MANIFEST, {
-            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
-            "size": req.size, "seed": seed}, [])
+        dep = store.GraphJob(DEPSOLVE, self._depsolve_args(d, arch, it, package_sets), [])
+        mani = store.GraphJob(MANIFEST, self._manifest_args(d, arch, it, request, req.size, seed), [])
         dep.queued_at = dep.started_at = time.time()
         dep.result = await handlers.solve(self.config, dep.args)
         mani.queued_at = mani.started_at = dep.finished_at = time.time()
@@ -243,6 +239,17 @@ class ComposeService:
         mani.dependencies = [dep.id]
         return _Prepared(d, arch, it, request, dep, mani)
 
+    @staticmethod
+    def _depsolve_args(d: Distro, arch: Arch, it: ImageType, package_sets: dict[str, Any]) -> dict[str, Any]:
+        return {"package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
+                "releasever": d.release_version, "distro": d.name, "image_type": it.name}
+
+    @staticmethod
+    def _manifest_args(d: Distro, arch: Arch, it: ImageType, request: dict[str, Any], size: int | None,
+                       seed: int) -> dict[str, Any]:
+        return {"distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
+                "size": size, "seed": seed}
+
     def _request_json(self, req: ComposeRequest, d: Distro, arch: Arch, it: ImageType, seed: int) -> dict[str, Any]:
         return {
             "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": req.blueprint.to_dict(),
@@ -250,13 +257,30 @@ class ComposeService:
             "repositories": None if req.repositories is None else [r.to_dict() for r in req.repositories],
             # the build job needs the target options as given; the stored request never shows secrets
             "targets": [{**t.to_dict(), "options": _redact(t.options)} for t in req.targets],
+            **({"api_request": req.api_request} if req.api_request is not None else {}),
         }
 
     async def start(self, req: ComposeRequest) -> str:
         """Validate, depsolve, generate the manifest, then store the graph (depsolve and manifest
         finished, the build job pending); returns the compose id (= the osbuild job's id). Nothing is
         stored when any step fails (ComposeRequestError or DepsolveError)."""
-        p = await self._prepare(req)
+        return await self._store(req, await self._prepare(req))
+
+    async def enqueue(self, req: ComposeRequest) -> str:
+        """Validate, then store the whole graph pending (as upstream's Cloud API does): the
+        executor's depsolve and manifest loops run those jobs, and a failure there (an unresolvable
+        package, a manifest the generator refuses) is the compose's error. Nothing is stored when
+        the request is refused (ComposeRequestError)."""
+        d, arch, it, package_sets, _checked = await self._plan(req, check_engine=False)
+        seed = req.seed if req.seed is not None else random.getrandbits(63)
+        request = self._request_json(req, d, arch, it, seed)
+        dep = store.GraphJob(DEPSOLVE, self._depsolve_args(d, arch, it, package_sets), [])
+        mani = store.GraphJob(MANIFEST, self._manifest_args(d, arch, it, request, req.size, seed), [])
+        dep.id, mani.id = str(uuid.uuid4()), str(uuid.uuid4())
+        mani.dependencies = [dep.id]
+        return await self._store(req, _Prepared(d, arch, it, request, dep, mani))
+
+    async def _store(self, req: ComposeRequest, p: _Prepared) -> str:
         it = p.it
         build = store.GraphJob(build_type(p.arch.name), {}, [p.manifest.id])
         created = time.time()

@@ -87,14 +87,16 @@ def share_cache(state: Path, shared_state_dir: Path) -> None:
 
 
 @asynccontextmanager
-async def cloud_daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path) -> AsyncIterator[Daemon]:
+async def cloud_daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path,
+                       builder: str = "local_executor = false") -> AsyncIterator[Daemon]:
+    """``builder``: the ``[builder]`` section's lines (default: nothing runs, composes stay pending)."""
     state, run = tmp_path / "state", tmp_path / "run"
     share_cache(state, shared_state_dir)
     run.mkdir()
     config = tmp_path / "osbuildd.toml"
     config.write_text(
         f'state_dir = "{state}"\nlog_format = "json"\n[weldr]\nsocket = "{run}/weldr.socket"\n'
-        f'[cloud]\nlisten = "unix:{run}/cloud.sock"\n[builder]\nlocal_executor = false\n')
+        f'[cloud]\nlisten = "unix:{run}/cloud.sock"\n[builder]\n{builder}\n')
     notify = NotifySocket(tmp_path / "notify.sock")
     proc = await start_serve(repo_root, config, notify, tmp_path / "daemon.log")
     try:

@@ -1,7 +1,49 @@
-"""Cloud API: POST /compose (B1). Placeholder: routes are added by the part that owns this file."""
+"""Cloud API: POST /compose — translate, then enqueue the graph (depsolve and manifest run as jobs)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp import web
 
+from osbuildd.api import identity
+from osbuildd.compose import ComposeRequestError
+
+from .context import services
+from .errors import BASE, BODY_DECODING, UNSUPPORTED_MEDIA_TYPE, CloudError
+from .translate import compose_request
+
 routes = web.RouteTableDef()
+
+# the compose service's refusal topics as upstream's error ids
+_TOPIC_IDS = {"distro": 4, "arch": 5, "image_type": 6, "repositories": 7, "blueprint": 35, "targets": 38}
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        from . import validation
+    except ImportError:   # the validation middleware not installed: parse here
+        validation = None  # type: ignore[assignment]
+    if validation is not None and hasattr(validation, "json_body"):
+        return await validation.json_body(request)
+    if request.content_type != "application/json":
+        raise CloudError(UNSUPPORTED_MEDIA_TYPE)
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CloudError(BODY_DECODING, str(e)) from None
+
+
+@routes.post(f"{BASE}/compose")
+async def post_compose(request: web.Request) -> web.Response:
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise CloudError(30, "the request body must be a ComposeRequest object")
+    svc = services(request)
+    req = compose_request(body, svc.config, identity.of(request).new_channel)
+    try:
+        cid = await svc.compose.enqueue(req)
+    except ComposeRequestError as e:
+        raise CloudError(_TOPIC_IDS.get(e.topic, 42), str(e)) from None
+    return web.json_response({"href": f"{BASE}/compose", "id": cid, "kind": "ComposeId"}, status=201)

@@ -67,7 +67,7 @@ def distro_arch(request: web.Request, body: dict[str, Any]) -> tuple[Distro, Arc
         raise CloudError(UNSUPPORTED_ARCHITECTURE, str(e)) from None
 
 
-def _repository(d: Distro, arch: Arch, i: int, raw: Any) -> Repository:
+def repository(d: Distro, arch: Arch, i: int, raw: Any) -> Repository:
     if not isinstance(raw, dict):
         raise CloudError(VALIDATION, f"repositories[{i}] must be an object")
     baseurl, mirrorlist, metalink = raw.get("baseurl") or None, raw.get("mirrorlist") or None, raw.get("metalink") or None
@@ -98,7 +98,7 @@ def repositories(d: Distro, arch: Arch, body: dict[str, Any]) -> list[Repository
         return None
     if not isinstance(raw, list):
         raise CloudError(VALIDATION, "property 'repositories' must be an array")
-    repos = [_repository(d, arch, i, r) for i, r in enumerate(raw)]
+    repos = [repository(d, arch, i, r) for i, r in enumerate(raw)]
     for i, r in enumerate(repos):
         try:
             if r.suite is not None:

@@ -4,6 +4,7 @@ stores its state under typed keys, and Weldr opens/closes what it owns in its cl
 
 from __future__ import annotations
 
+import types
 import warnings
 from typing import Any
 
@@ -15,6 +16,7 @@ from osbuildd.api.weldr import compose as weldr_compose
 from osbuildd.api.weldr.util import WELDR
 from osbuildd.blueprint import BlueprintError
 from osbuildd.compose import ComposeNotFound, ComposeRequestError, ComposeState, ComposeStateError
+from osbuildd.config import Config
 from osbuildd.depsolve import DepsolveError
 from osbuildd.errors import ErrorKind, ServiceError
 
@@ -109,8 +111,9 @@ async def test_the_listing_coalescer_lives_in_cleanup_ctx() -> None:
 
 
 def test_apps_use_typed_keys_only() -> None:
+    services: Any = types.SimpleNamespace(config=Config())   # the default configuration
     with warnings.catch_warnings():
         warnings.simplefilter("error", web.NotAppKeyWarning)
         for module in (cloud, imagebuilder, worker):
-            app = module.create_app(object())   # stored, not used yet by these placeholders
+            app = module.create_app(services)   # stored; create_app reads only its config
             assert all(isinstance(k, web.AppKey) for k in app)

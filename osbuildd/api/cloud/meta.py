@@ -18,7 +18,16 @@ from aiohttp import web
 from osbuildd.distro import Arch, Distro, ImageType, Repository, UnknownDistro
 
 from .context import services
-from .errors import BASE, BY_ID, ERROR_NOT_FOUND, INVALID_ERROR_ID, RESOURCE_NOT_FOUND, TABLE, CloudError, error_body
+from .errors import (
+    BASE,
+    BY_ID,
+    ERROR_NOT_FOUND,
+    INVALID_ERROR_ID,
+    RESOURCE_NOT_FOUND,
+    TABLE,
+    CloudError,
+    error_body,
+)
 from .translate import INTERNAL_TO_API
 from .validation import spec_json
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from osbuildd.api import identity
 from osbuildd.compose import ComposeRequestError
 
 from .context import services
-from .errors import BASE, BODY_DECODING, UNSUPPORTED_MEDIA_TYPE, CloudError
+from .errors import BASE, CloudError
 from .translate import compose_request
+from .validation import json_body
 
 routes = web.RouteTableDef()
 
@@ -20,24 +18,9 @@ routes = web.RouteTableDef()
 _TOPIC_IDS = {"distro": 4, "arch": 5, "image_type": 6, "repositories": 7, "blueprint": 35, "targets": 38}
 
 
-async def _body(request: web.Request) -> Any:
-    try:
-        from . import validation
-    except ImportError:   # the validation middleware not installed: parse here
-        validation = None  # type: ignore[assignment]
-    if validation is not None and hasattr(validation, "json_body"):
-        return await validation.json_body(request)
-    if request.content_type != "application/json":
-        raise CloudError(UNSUPPORTED_MEDIA_TYPE)
-    try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CloudError(BODY_DECODING, str(e)) from None
-
-
 @routes.post(f"{BASE}/compose")
 async def post_compose(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)   # validated against the spec by the validation middleware
     if not isinstance(body, dict):
         raise CloudError(30, "the request body must be a ComposeRequest object")
     svc = services(request)

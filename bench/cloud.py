@@ -46,7 +46,8 @@ BASE = "/api/image-builder-composer/v2"
 BAR_RPS, BAR_SLOWDOWN, BAR_POST_MS = 2000.0, 1.5, 20.0
 COMPOSE_BODY = json.dumps({
     "distribution": "debian-12",
-    "image_request": {"architecture": "x86_64", "image_type": "guest-image", "upload_options": {}},
+    "image_request": {"architecture": "x86_64", "image_type": "guest-image", "upload_options": {},
+                      "repositories": [{"baseurl": "http://deb.debian.org/debian"}]},
     "customizations": {"packages": ["tmux"]},
 }).encode()
 

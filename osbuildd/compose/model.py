@@ -89,6 +89,9 @@ class ComposeRequest:
     origin: str = "weldr"
     seed: int | None = None
     api_request: dict[str, Any] | None = None   # the Cloud API's request as sent (metadata echoes it)
+    # one image of a Cloud compose of several: {"index", "size"} and, but for the first, "id" = the
+    # first image's compose id (the Cloud compose's id)
+    cloud_group: dict[str, Any] | None = None
 
 
 @dataclass

@@ -258,6 +258,7 @@ class ComposeService:
             # the build job needs the target options as given; the stored request never shows secrets
             "targets": [{**t.to_dict(), "options": _redact(t.options)} for t in req.targets],
             **({"api_request": req.api_request} if req.api_request is not None else {}),
+            **({"cloud_group": req.cloud_group} if req.cloud_group is not None else {}),
         }
 
     async def start(self, req: ComposeRequest) -> str:
@@ -265,6 +266,11 @@ class ComposeService:
         finished, the build job pending); returns the compose id (= the osbuild job's id). Nothing is
         stored when any step fails (ComposeRequestError or DepsolveError)."""
         return await self._store(req, await self._prepare(req))
+
+    async def check(self, req: ComposeRequest) -> None:
+        """What enqueue() refuses (ComposeRequestError), without storing anything: lets a caller
+        with several requests check them all before it stores the first."""
+        await self._plan(req, check_engine=False)
 
     async def enqueue(self, req: ComposeRequest) -> str:
         """Validate, then store the whole graph pending (as upstream's Cloud API does): the

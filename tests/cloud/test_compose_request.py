@@ -105,7 +105,9 @@ REFUSALS = [
     ("architecture", with_(request(), image_request__architecture="s390x"), 5),
     ("image type", request("edge-commit"), 6),
     ("repository", with_(request(), image_request__repositories=[{"rhsm": False}]), 7),
-    ("two images", with_(request(), image_request=None, image_requests=[request()["image_request"]] * 2), 25),
+    ("17 images", with_(request(), image_request=None, image_requests=[request()["image_request"]] * 17), 25),
+    ("second image bad", with_(request(), image_request=None, image_requests=[
+        request()["image_request"], with_(request(), image_request__architecture="s390x")["image_request"]]), 5),
     ("blueprint distro", with_(request(), customizations=None,
                                blueprint={"name": "x", "distro": "debian-13"}), 40),
     ("blueprint arch", with_(request(), customizations=None,
@@ -178,3 +180,39 @@ async def test_failing_stage_has_its_reason(repo_root: Path, tmp_path: Path, sha
         assert err["id"] == 10 and "org.osbuild.error" in json.dumps(err), err
         states = [s["image_status"]["status"] for s in seen]
         assert set(states) <= {"pending", "building", "failure"}, states
+
+
+async def test_several_images_are_one_compose(daemon: Daemon) -> None:
+    """An addition to upstream (which builds several images only for Koji): one compose id, one
+    image status per image request, each image with its own targets."""
+    d = daemon
+    first = request("guest-image", upload_targets=[{"type": "local", "upload_options": {}}])["image_request"]
+    second = request("aws", upload_options={"region": "eu-west-1", "share_with_accounts": ["123456789012"]})["image_request"]
+    body = with_(request(), image_request=None, image_requests=[first, second])
+    r = await d.cloud.post(f"{CLOUD}/compose", body)
+    assert r.status == 201, r.body
+    cid = r.json()["id"]
+    status = (await d.cloud.get(f"{CLOUD}/composes/{cid}")).json()
+    conforms(status, "ComposeStatus")
+    assert status["status"] == "pending" and [i["status"] for i in status["image_statuses"]] == ["pending"] * 2
+    assert status["image_status"] == status["image_statuses"][0]
+    listed = await composes(d)
+    assert [c["id"] for c in listed] == [cid] and len(listed[0]["image_statuses"]) == 2
+    # two builds behind it, each with its image type and targets (Weldr sees both)
+    weldr = (await d.weldr.get("/api/v1/compose/queue")).json()
+    builds = [c["id"] for c in weldr["new"] + weldr["run"]]
+    assert len(builds) == 2 and cid in builds
+    other = next(b for b in builds if b != cid)
+    assert [t["name"] for t in build_args(d.state, cid)["targets"]] == ["org.osbuild.worker.server"]
+    assert [t["name"] for t in build_args(d.state, other)["targets"]] == ["org.osbuild.aws"]
+    info = (await d.weldr.get(f"/api/v1/compose/info/{other}")).json()
+    assert info["compose_type"] == "ami"
+    # the artifact routes answer per image
+    r = await d.cloud.get(f"{CLOUD}/composes/{cid}/manifests")
+    assert r.status == 200 and len(r.json()["manifests"]) == 2, r.body
+    r = await d.cloud.get(f"{CLOUD}/composes/{cid}/metadata")
+    assert r.status == 200 and r.json()["request"] == body, r.body
+    # deleted whole or not at all: both still wait
+    r = await d.cloud.request("DELETE", f"{CLOUD}/composes/{cid}")
+    assert r.status == 400 and r.json()["id"] == "31", r.body
+    assert len((await d.weldr.get("/api/v1/compose/queue")).json()["new"]) == 2

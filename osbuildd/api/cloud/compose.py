@@ -9,7 +9,7 @@ from osbuildd.compose import ComposeRequestError
 
 from .context import services
 from .errors import BASE, CloudError
-from .translate import compose_request
+from .translate import compose_requests
 from .validation import json_body
 
 routes = web.RouteTableDef()
@@ -24,9 +24,15 @@ async def post_compose(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise CloudError(30, "the request body must be a ComposeRequest object")
     svc = services(request)
-    req = compose_request(body, svc.config, identity.of(request).new_channel)
+    reqs = compose_requests(body, svc.config, identity.of(request).new_channel)
     try:
-        cid = await svc.compose.enqueue(req)
+        for r in reqs[1:]:   # every image is checked before the first is stored
+            await svc.compose.check(r)
+        cid = await svc.compose.enqueue(reqs[0])
+        for r in reqs[1:]:
+            assert r.cloud_group is not None
+            r.cloud_group["id"] = cid
+            await svc.compose.enqueue(r)
     except ComposeRequestError as e:
         raise CloudError(_TOPIC_IDS.get(e.topic, 42), str(e)) from None
     return web.json_response({"href": f"{BASE}/compose", "id": cid, "kind": "ComposeId"}, status=201)

@@ -9,7 +9,7 @@ from aiohttp import web
 from osbuildd.api import identity
 from osbuildd.compose import Compose, ComposeStateError
 
-from .context import services, visible_compose
+from .context import group_of, images_of, services, visible_compose
 from .errors import BASE, CloudError
 from .translate import API_TARGET
 
@@ -21,13 +21,22 @@ _UPLOAD_OPTIONS = {  # the keys of each target result's options upstream's *Uplo
 }
 
 
-def compose_status(c: Compose) -> dict[str, Any]:
-    """ComposeStatus of one compose (its one image)."""
-    image = image_status(c)
-    status = {"finished": "success", "failed": "failure", "canceled": "failure"}.get(c.state, "pending")
-    # image_statuses only for several images, as upstream (koji): a one-image compose has image_status
-    return {"href": f"{BASE}/composes/{c.id}", "id": c.id, "kind": "ComposeStatus", "status": status,
-            "image_status": image}
+def compose_status(c: Compose, images: list[Compose] | None = None) -> dict[str, Any]:
+    """ComposeStatus of a compose: its one image, or each of ``images`` (the first is ``c``)."""
+    images = images or [c]
+    statuses = [image_status(i) for i in images]
+    states = {i.state for i in images}
+    if states & {"waiting", "running"}:
+        status = "pending"
+    elif states == {"finished"}:
+        status = "success"
+    else:
+        status = "failure"
+    out: dict[str, Any] = {"href": f"{BASE}/composes/{c.id}", "id": c.id, "kind": "ComposeStatus", "status": status,
+                           "image_status": statuses[0]}
+    if len(images) > 1:   # as upstream's Koji composes; a one-image compose has image_status only
+        out["image_statuses"] = statuses
+    return out
 
 
 def image_status(c: Compose) -> dict[str, Any]:
@@ -79,14 +88,19 @@ def upload_statuses(c: Compose) -> list[dict[str, Any]]:
 
 @routes.get(f"{BASE}/composes/{{id}}")
 async def get_compose(request: web.Request) -> web.Response:
-    return web.json_response(compose_status(await visible_compose(request)))
+    c = await visible_compose(request)
+    return web.json_response(compose_status(c, await images_of(request, c)))
 
 
 @routes.get(f"{BASE}/composes/")
 async def list_composes(request: web.Request) -> web.Response:
     who = identity.of(request)
     snap = await services(request).compose.snapshot()
-    items = [compose_status(c) for c in snap.composes() if who.sees(c.channel)]
+    items = []
+    for c in snap.composes():
+        if not who.sees(c.channel) or group_of(c).get("id"):
+            continue   # another tenant's, or a later image of a compose listed by its first
+        items.append(compose_status(c, await images_of(request, c) if group_of(c) else None))
     # upstream answers a bare array of ComposeStatus here (recorded 076), not the spec's ComposeList
     return web.json_response(items)
 
@@ -94,8 +108,13 @@ async def list_composes(request: web.Request) -> web.Response:
 @routes.delete(f"{BASE}/composes/{{id}}")
 async def delete_compose(request: web.Request) -> web.Response:
     c = await visible_compose(request)
+    images = await images_of(request, c)
+    busy = [i.id for i in images if i.state in ("waiting", "running")]
+    if busy:   # checked for every image first: a compose is deleted whole or not at all
+        raise CloudError(31, f"compose {c.id}: image compose {busy[0]} is still running")
     try:
-        await services(request).compose.delete(c.id)
+        for i in reversed(images):
+            await services(request).compose.delete(i.id)
     except ComposeStateError as e:
         raise CloudError(31, str(e)) from None
     return web.json_response({"href": f"{BASE}/composes/{c.id}", "id": c.id, "kind": "ComposeDeleteStatus"})

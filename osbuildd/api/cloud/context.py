@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -45,4 +46,22 @@ async def visible_images(request: web.Request, name: str = "id") -> tuple[str, l
     """The Cloud compose the path names and its images, one Compose per image request (a compose
     of several image requests has several). The route modules read per-image data through this."""
     c = await visible_compose(request, name)
-    return c.id, [c]
+    return c.id, await images_of(request, c)
+
+
+def group_of(c: Compose) -> dict[str, Any]:
+    """The compose's place in a Cloud compose of several images ({} for a one-image compose)."""
+    g = c.request.get("cloud_group")
+    return g if isinstance(g, dict) else {}
+
+
+async def images_of(request: web.Request, c: Compose) -> list[Compose]:
+    """Every image of the Cloud compose ``c`` heads, in request order ([c] for one image)."""
+    size = int(group_of(c).get("size") or 1)
+    if size == 1 or group_of(c).get("id"):
+        return [c]
+    svc = services(request).compose
+    snap = await svc.snapshot()
+    members = sorted((m for m in snap.composes() if group_of(m).get("id") == c.id),
+                     key=lambda m: int(group_of(m).get("index") or 0))
+    return [c] + [await svc.get(m.id) for m in members]

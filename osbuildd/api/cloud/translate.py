@@ -39,6 +39,8 @@ TARGET_NAMES = {"aws": "org.osbuild.aws", "aws.s3": "org.osbuild.aws.s3", "gcp":
                 "azure": "org.osbuild.azure.image", "local": "org.osbuild.worker.server"}
 API_TARGET = {v: k for k, v in TARGET_NAMES.items()} | {"org.osbuild.local": "local"}
 UNSUPPORTED_TARGETS = ("container", "oci.objectstorage", "pulp.ostree")
+# upstream builds several images only for Koji; osbuildd builds up to this many in any compose
+MAX_IMAGES = 16
 
 # Cloud Customizations keys that are a blueprint's customizations under another name
 _RENAMED = {"users": "user", "groups": "group", "custom_repositories": "repositories"}
@@ -63,8 +65,8 @@ def image_requests(body: dict[str, Any]) -> list[dict[str, Any]]:
     reqs = [single] if single is not None else list(several or [])
     if not reqs:
         raise _fail(25, "image_request: missing")
-    if len(reqs) != 1:
-        raise _fail(25, f"image_requests: {len(reqs)} image requests; osbuildd builds one image per compose")
+    if len(reqs) > MAX_IMAGES:
+        raise _fail(25, f"image_requests: {len(reqs)} image requests; at most {MAX_IMAGES} in one compose")
     return reqs
 
 
@@ -143,10 +145,19 @@ def _targets(ir: dict[str, Any], api_type: str) -> list[UploadTarget]:
     return out
 
 
-def compose_request(body: dict[str, Any], config: Config, channel: str) -> ComposeRequest:
-    """The one image the Cloud request asks for, as the compose service's request."""
-    ir = image_requests(body)[0]
+def compose_requests(body: dict[str, Any], config: Config, channel: str) -> list[ComposeRequest]:
+    """One compose service request per image the Cloud request asks for, in its order."""
+    irs = image_requests(body)
     bp, payload = _blueprint(body)
+    reqs = [_image(body, ir, bp, payload, config, channel) for ir in irs]
+    if len(reqs) > 1:
+        for i, r in enumerate(reqs):
+            r.cloud_group = {"index": i, "size": len(reqs)}
+    return reqs
+
+
+def _image(body: dict[str, Any], ir: dict[str, Any], bp: Blueprint, payload: list[dict[str, Any]],
+           config: Config, channel: str) -> ComposeRequest:
     name = str(body.get("distribution") or "")
     if bp.distro and name and bp.distro != name:
         raise _fail(40, f"blueprint.distro {bp.distro!r} is not the request's distribution {name!r}")

@@ -73,10 +73,7 @@ def _check_repositories(repos: list[Repository]) -> None:
         if r.check_gpg and not r.gpgkeys and not r.signed_by and not r.suite:
             raise ComposeRequestError(where, "check_gpg is set but no gpgkey is given")
         try:
-            if r.suite is not None:
-                repocheck.check_deb(r)
-            else:
-                repocheck.check_rpm(r)
+            repocheck.check(r)
         except repocheck.RepoCheckError as e:
             raise ComposeRequestError(f"{where}.{e.field}", str(e)) from None
 

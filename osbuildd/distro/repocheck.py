@@ -274,6 +274,14 @@ def check_rpm(repo: RepoLike, *, prefix: str = "") -> None:
         check_gpgkey(key, prefix + "gpgkeys")
 
 
+def check(repo: Repository) -> None:
+    """A compose's repository, Debian (it has a suite) or RPM."""
+    if repo.suite is not None:
+        check_deb(repo)
+    else:
+        check_rpm(repo)
+
+
 def deb_keyring(repo: RepoLike) -> str:
     """What apt verifies the repository with: signed_by, else the first key, else Debian's archive
     keyring when check_gpg is set; "" = an explicitly unsigned repository (check_gpg false)."""

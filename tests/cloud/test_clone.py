@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -42,19 +40,6 @@ KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SOURCE, TARGET = "us-east-1", "eu-west-1"
 TARGET_SHARE, REQUEST_SHARE = "111122223333", "210987654321"
 DONE_LIMIT = 120.0   # a hang guard, not a timing assertion
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> str:
-    url = os.environ.get("OSBUILDD_TEST_MOTO", "")
-    if not url:
-        pytest.fail("OSBUILDD_TEST_MOTO is not set: start the servers with scripts/test-servers.sh")
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
-    except OSError as e:
-        pytest.fail(f"OSBUILDD_TEST_MOTO={url} is not reachable ({e}): start scripts/test-servers.sh")
-    return url.rstrip("/")
 
 
 def ec2(moto_url: str, region: str) -> Any:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import shutil
-import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -75,18 +73,6 @@ class Run:
 
     def uploads(self) -> dict[str, dict[str, Any]]:
         return {u["type"]: u for u in self.final["image_status"].get("upload_statuses", [])}
-
-
-def _moto_url() -> str:
-    url = os.environ.get("OSBUILDD_TEST_MOTO", "")
-    if not url:
-        pytest.fail("OSBUILDD_TEST_MOTO is not set: start the servers with scripts/test-servers.sh")
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
-    except OSError as e:
-        pytest.fail(f"OSBUILDD_TEST_MOTO={url} is not reachable ({e}): start scripts/test-servers.sh")
-    return url.rstrip("/")
 
 
 def conforms_status(body: Any) -> None:
@@ -169,8 +155,8 @@ async def _reads(run: Run, session: Any, scratch: Path) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def run(tmp_path_factory: pytest.TempPathFactory, certs: Path, shared_state_dir: Path,
-              require_root: None) -> AsyncIterator[Run]:
-    moto = _moto_url()
+              require_root: None, moto_url: str) -> AsyncIterator[Run]:
+    moto = moto_url
     tmp = tmp_path_factory.mktemp("cloud-e2e")
     share_cache(tmp / "state", shared_state_dir)
     creds = tmp / "aws-credentials"

@@ -101,10 +101,7 @@ def repositories(d: Distro, arch: Arch, body: dict[str, Any]) -> list[Repository
     repos = [repository(d, arch, i, r) for i, r in enumerate(raw)]
     for i, r in enumerate(repos):
         try:
-            if r.suite is not None:
-                repocheck.check_deb(r)
-            else:
-                repocheck.check_rpm(r)
+            repocheck.check(r)
         except repocheck.RepoCheckError as e:
             raise CloudError(INVALID_REQUEST, f"repositories[{i}].{e.field}: {e}") from None
     return repos

@@ -84,14 +84,14 @@ class ComposeRequest:
     blueprint: Blueprint
     size: int | None = None
     repositories: list[Repository] | None = None     # None = the distro's defaults
+    # added to the image's package sets only, after ``repositories`` or the defaults (upstream's
+    # Cloud API payload_repositories: not for the build root)
+    payload_repositories: list[Repository] | None = None
     targets: list[UploadTarget] = field(default_factory=list)
     channel: str = ""
     origin: str = "weldr"
     seed: int | None = None
     api_request: dict[str, Any] | None = None   # the Cloud API's request as sent (metadata echoes it)
-    # one image of a Cloud compose of several: {"index", "size"} and, but for the first, "id" = the
-    # first image's compose id (the Cloud compose's id)
-    cloud_group: dict[str, Any] | None = None
 
 
 @dataclass

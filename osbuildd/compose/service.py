@@ -9,27 +9,42 @@ import asyncio
 import bisect
 import builtins
 import dataclasses
-import datetime
 import json
-import platform
 import random
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from osbuildd import distro as distros
 from osbuildd import sealing
 from osbuildd.blueprint import Blueprint, BlueprintError
-from osbuildd.common.redact import redact
 from osbuildd.config import Config
 from osbuildd.depsolve import PackageSpec
-from osbuildd.distro import Arch, Distro, ImageType, Repository, repocheck
-from osbuildd.queue import Database, Job, JobNotFound, JobStatus, JobStore, JobStoreError, errors
+from osbuildd.distro import Arch, Distro, ImageType
+from osbuildd.queue import Database, GraphJob, Job, JobNotFound, JobStatus, JobStore, JobStoreError, errors
 
 from . import handlers, readcache, store
+from .enqueue import (
+    DEPSOLVE,
+    MANIFEST,
+    Prepared,
+    build_job,
+    build_type,
+    check_repositories,
+    check_size,
+    check_targets,
+    compose_row,
+    host_arch,
+    package_sets_json,
+    pending,
+    placeholder,
+    target_json,
+)
+from .groups import GroupIndex, Groups
 from .model import (
     LOCAL_TARGETS,
     Compose,
@@ -38,62 +53,12 @@ from .model import (
     ComposeRequestError,
     ComposeState,
     ComposeStateError,
-    UploadTarget,
 )
 
-# Upload targets the build job knows how to run (osbuildd/upload); upstream names.
-KNOWN_TARGETS = frozenset({
-    "org.osbuild.aws", "org.osbuild.aws.s3", "org.osbuild.gcp", "org.osbuild.azure",
-    "org.osbuild.azure.image", *LOCAL_TARGETS,
-})
 SETTLED = (JobStatus.FINISHED, JobStatus.CANCELED)
-MAX_SIZE = 64 << 40   # 64 TiB: anything bigger is a typo, not an image
-DEPSOLVE, MANIFEST = "depsolve", "manifest-id-only"
-
-
-def _redact(options: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = redact(options)
-    return out
-
-
-def host_arch() -> str:
-    m = platform.machine()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
-
-
-def build_type(arch: str) -> str:
-    return f"osbuild:{arch}"
-
-
-def _check_repositories(repos: list[Repository]) -> None:
-    for i, r in enumerate(repos):
-        where = f"repositories[{i}]"
-        if not (r.baseurl or r.mirrorlist or r.metalink):
-            raise ComposeRequestError(where, "must specify baseurl, mirrorlist, or metalink")
-        if r.check_gpg and not r.gpgkeys and not r.signed_by and not r.suite:
-            raise ComposeRequestError(where, "check_gpg is set but no gpgkey is given")
-        try:
-            repocheck.check(r)
-        except repocheck.RepoCheckError as e:
-            raise ComposeRequestError(f"{where}.{e.field}", str(e)) from None
-
-
-def _check_targets(targets: list[UploadTarget]) -> None:
-    for i, t in enumerate(targets):
-        if t.name not in KNOWN_TARGETS:
-            raise ComposeRequestError(f"targets[{i}].name", f"unknown upload target {t.name!r}")
-        if not isinstance(t.options, dict):
-            raise ComposeRequestError(f"targets[{i}].options", "must be an object")
-
-
-def target_json(t: UploadTarget, export: str, filename: str, created: float) -> dict[str, Any]:
-    """Upstream's ``target.Target`` JSON as the osbuild job carries it."""
-    return {
-        "uuid": str(uuid.uuid4()), "image_name": t.image_name or filename, "name": t.name,
-        "created": datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat().replace("+00:00", "Z"),
-        "status": "WAITING", "options": t.options,
-        "osbuild_artifact": {"export_filename": filename, "export_name": export},
-    }
+__all__ = ["DEPSOLVE", "MANIFEST", "ComposeService", "Snapshot", "build_type", "check_repositories", "host_arch",
+           "target_json", "upload_statuses"]
+_check_repositories = check_repositories   # the name tests/distro use
 
 
 class ComposeService:
@@ -125,6 +90,7 @@ class ComposeService:
         self._snap: Snapshot | None = None
         self._snap_mark: tuple[int, int, int] | None = None   # (db version, deletes, version) of _snap
         self._whole = readcache.SettledComposes(self.db, self._data_version)   # get()'s cache
+        self._groups = GroupIndex(self.db, self._data_version)
 
     async def _sealer(self) -> sealing.Sealer:
         if self._sealer_obj is None:
@@ -162,14 +128,12 @@ class ComposeService:
         bp = req.blueprint
         if not isinstance(bp, Blueprint):
             raise ComposeRequestError("blueprint", "missing blueprint")
-        if req.size is not None:
-            if not isinstance(req.size, int) or isinstance(req.size, bool) or req.size < 0:
-                raise ComposeRequestError("size", f"must be a non-negative number of bytes, got {req.size!r}")
-            if req.size > MAX_SIZE:
-                raise ComposeRequestError("size", f"{req.size} bytes is larger than the maximum of {MAX_SIZE}")
+        check_size(req.size)
         if req.repositories is not None:
-            _check_repositories(req.repositories)
-        _check_targets(req.targets)
+            check_repositories(req.repositories)
+        if req.payload_repositories:
+            check_repositories(req.payload_repositories, "payload_repositories")
+        check_targets(req.targets)
         from osbuildd import manifest
         try:
             manifest.validate_for(d, it, bp)
@@ -178,12 +142,7 @@ class ComposeService:
                                       exc.message, topic="blueprint") from None
         sets = manifest.package_sets(d, arch.name, it, bp)
         checked = await self._check_engine(d, arch, it, bp, sets, req.size) if check_engine else True
-        package_sets = {}
-        for name, s in sets.items():
-            repos = req.repositories if req.repositories is not None else s.repositories
-            package_sets[name] = [{"include": list(s.include), "exclude": list(s.exclude),
-                                   "repos": [r.to_dict() for r in repos]}]
-        return d, arch, it, package_sets, checked
+        return d, arch, it, package_sets_json(sets, req), checked
 
     def _engine_checks(self) -> bool:
         # an explicit engine, or remote workers: theirs to say
@@ -211,15 +170,13 @@ class ComposeService:
         self._refuse_without_engine(d, it, res.manifest)
         return True
 
-    async def _prepare(self, req: ComposeRequest, check_engine: bool = True) -> _Prepared:
+    async def _prepare(self, req: ComposeRequest, check_engine: bool = True) -> Prepared:
         """Validate, depsolve and generate the manifest, storing nothing: the depsolve and manifest
         jobs, finished with the results their job handlers would record. Raises ComposeRequestError
         (a bad field, a manifest the generator refuses, no engine for it) or DepsolveError."""
         d, arch, it, package_sets, checked = await self._plan(req, check_engine)
-        seed = req.seed if req.seed is not None else random.getrandbits(63)
-        request = self._request_json(req, d, arch, it, seed)
-        dep = store.GraphJob(DEPSOLVE, self._depsolve_args(d, arch, it, package_sets), [])
-        mani = store.GraphJob(MANIFEST, self._manifest_args(d, arch, it, request, req.size, seed), [])
+        p = pending(req, d, arch, it, package_sets)
+        dep, mani = p.depsolve, p.manifest
         dep.queued_at = dep.started_at = time.time()
         dep.result = await handlers.solve(self.config, dep.args)
         mani.queued_at = mani.started_at = dep.finished_at = time.time()
@@ -232,86 +189,57 @@ class ComposeService:
         if not checked:
             self._refuse_without_engine(d, it, mani.result["manifest"])
         dep.status = mani.status = "finished"
-        dep.id, mani.id = str(uuid.uuid4()), str(uuid.uuid4())
-        mani.dependencies = [dep.id]
-        return _Prepared(d, arch, it, request, dep, mani)
-
-    @staticmethod
-    def _depsolve_args(d: Distro, arch: Arch, it: ImageType, package_sets: dict[str, Any]) -> dict[str, Any]:
-        return {"package_sets": package_sets, "module_platform_id": d.module_platform_id, "arch": arch.name,
-                "releasever": d.release_version, "distro": d.name, "image_type": it.name}
-
-    @staticmethod
-    def _manifest_args(d: Distro, arch: Arch, it: ImageType, request: dict[str, Any], size: int | None,
-                       seed: int) -> dict[str, Any]:
-        return {"distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": request["blueprint"],
-                "size": size, "seed": seed}
-
-    def _request_json(self, req: ComposeRequest, d: Distro, arch: Arch, it: ImageType, seed: int) -> dict[str, Any]:
-        return {
-            "distro": d.name, "arch": arch.name, "image_type": it.name, "blueprint": req.blueprint.to_dict(),
-            "size": req.size, "seed": seed, "origin": req.origin, "channel": req.channel,
-            "repositories": None if req.repositories is None else [r.to_dict() for r in req.repositories],
-            # the build job needs the target options as given; the stored request never shows secrets
-            "targets": [{**t.to_dict(), "options": _redact(t.options)} for t in req.targets],
-            **({"api_request": req.api_request} if req.api_request is not None else {}),
-            **({"cloud_group": req.cloud_group} if req.cloud_group is not None else {}),
-        }
+        return p
 
     async def start(self, req: ComposeRequest) -> str:
         """Validate, depsolve, generate the manifest, then store the graph (depsolve and manifest
         finished, the build job pending); returns the compose id (= the osbuild job's id). Nothing is
         stored when any step fails (ComposeRequestError or DepsolveError)."""
-        return await self._store(req, await self._prepare(req))
+        return (await self._store([(req, await self._prepare(req))]))[0]
 
     async def check(self, req: ComposeRequest) -> None:
-        """What enqueue() refuses (ComposeRequestError), without storing anything: lets a caller
-        with several requests check them all before it stores the first."""
+        """What enqueue() refuses (ComposeRequestError), without storing anything."""
         await self._plan(req, check_engine=False)
 
     async def enqueue(self, req: ComposeRequest) -> str:
         """Validate, then store the whole graph pending (as upstream's Cloud API does): the
         executor's depsolve and manifest loops run those jobs, and a failure there (an unresolvable
-        package, a manifest the generator refuses) is the compose's error. Nothing is stored when
-        the request is refused (ComposeRequestError)."""
-        d, arch, it, package_sets, _checked = await self._plan(req, check_engine=False)
-        seed = req.seed if req.seed is not None else random.getrandbits(63)
-        request = self._request_json(req, d, arch, it, seed)
-        dep = store.GraphJob(DEPSOLVE, self._depsolve_args(d, arch, it, package_sets), [])
-        mani = store.GraphJob(MANIFEST, self._manifest_args(d, arch, it, request, req.size, seed), [])
-        dep.id, mani.id = str(uuid.uuid4()), str(uuid.uuid4())
-        mani.dependencies = [dep.id]
-        return await self._store(req, _Prepared(d, arch, it, request, dep, mani))
+        package, a manifest the generator refuses) is the compose's error. No depsolve, no manifest
+        here: a few milliseconds. Nothing is stored when the request is refused (ComposeRequestError)."""
+        return await self.enqueue_group([req])
 
-    async def _store(self, req: ComposeRequest, p: _Prepared) -> str:
-        it = p.it
-        build = store.GraphJob(build_type(p.arch.name), {}, [p.manifest.id])
+    async def enqueue_group(self, reqs: Sequence[ComposeRequest]) -> str:
+        """enqueue() for the images of one Cloud compose: each request is checked before anything
+        is stored, then every graph and the ``compose_groups`` rows go in ONE transaction (all or
+        nothing, even across a crash). They share the first request's manifest seed unless they name
+        their own (upstream: one seed per compose request). Returns the first image's compose id,
+        which stands for the group (see groups())."""
+        if not reqs:
+            raise ComposeRequestError("image_requests", "no image to build")
+        if len({r.channel for r in reqs}) != 1:
+            raise ComposeRequestError("channel", "the images of one compose go to one channel")
+        seed = reqs[0].seed if reqs[0].seed is not None else random.getrandbits(63)
+        planned = []
+        for req in reqs:
+            d, arch, it, package_sets, _checked = await self._plan(req, check_engine=False)
+            if req.seed is None:
+                req = dataclasses.replace(req, seed=seed)
+            planned.append((req, pending(req, d, arch, it, package_sets)))
+        return (await self._store(planned, group=len(reqs) > 1))[0]
+
+    async def _store(self, planned: Sequence[tuple[ComposeRequest, Prepared]], group: bool = False) -> builtins.list[str]:
         created = time.time()
-        export = it.exports[-1] if it.exports else ""
-        build.args = {
-            "targets": [target_json(t, export, it.filename, created) for t in req.targets],
-            "pipeline_names": None,     # filled from the manifest job's result when the build starts
-            "image_boot_mode": it.boot_mode,
-            "export": export, "filename": it.filename,
-        }
-        if any(sealing.has_secret(t.options) for t in req.targets):
-            # credentials never reach the database in clear (see osbuildd/sealing.py)
-            sealing.seal_targets(build.args, await self._sealer())
-        build.id = str(uuid.uuid4())
-        await store.insert_graph(self.db, self.jobs, [p.depsolve, p.manifest, build], self._row(
-            build.id, req, p.d, p.arch, it, p.request, created, p.depsolve.id, p.manifest.id), req.channel)
-        self._live.add(build.id)
-        return build.id
-
-    def _row(self, cid: str, req: ComposeRequest, d: Distro, arch: Arch, it: ImageType, request: dict[str, Any], created: float,
-             depsolve_id: str | None, manifest_id: str | None, fake: bool = False) -> dict[str, Any]:
-        return {
-            "id": cid, "depsolve_job": depsolve_id, "manifest_job": manifest_id, "request": request,
-            "blueprint_name": req.blueprint.name, "blueprint_version": req.blueprint.version or "",
-            "image_type": it.name, "distro": d.name, "arch": arch.name, "origin": req.origin,
-            "channel": req.channel, "created": created, "size": req.size or it.default_size,
-            "image_filename": it.filename, "fake": int(fake),
-        }
+        composes: list[tuple[list[GraphJob], dict[str, Any]]] = []
+        for req, p in planned:
+            build = build_job(req, p, created)
+            if any(sealing.has_secret(t.options) for t in req.targets):
+                # credentials never reach the database in clear (see osbuildd/sealing.py)
+                sealing.seal_targets(build.args, await self._sealer())
+            composes.append(([p.depsolve, p.manifest, build], compose_row(build.id, req, p, created)))
+        await store.insert_graphs(self.db, self.jobs, composes, planned[0][0].channel, group=group)
+        ids = [row["id"] for _graph, row in composes]
+        self._live.update(ids)
+        return ids
 
     async def create_fake(self, req: ComposeRequest, finished: bool) -> str:
         """Weldr ``?test=1`` (a failed compose) / ``?test=2`` (a finished one), no build at all. As
@@ -321,22 +249,21 @@ class ComposeService:
         created = time.time()
         args: dict[str, Any] = {"targets": [], "pipeline_names": None}
         if finished:
-            build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished", result={
+            build = GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished", result={
                 "success": True, "osbuild_output": {"success": True}, "target_results": [],
                 "upload_status": "success"})
         else:
             err = {"id": errors.BUILD_JOB, "reason": "osbuild build failed"}
-            build = store.GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished",
-                                   result={"success": False, "job_error": err}, error=err)
+            build = GraphJob(build_type(p.arch.name), args, [p.manifest.id], status="finished",
+                             result={"success": False, "job_error": err}, error=err)
         build.id = str(uuid.uuid4())
-        await store.insert_graph(self.db, self.jobs, [p.depsolve, p.manifest, build], self._row(
-            build.id, req, p.d, p.arch, p.it, p.request, created, p.depsolve.id, p.manifest.id, fake=True),
-            req.channel)
+        await store.insert_graph(self.db, self.jobs, [p.depsolve, p.manifest, build],
+                                 compose_row(build.id, req, p, created, fake=True), req.channel)
         self._live.add(build.id)
         if finished:
             # a tiny placeholder image, so image download works as upstream's test mode
             out = self.config.results_dir / build.id
-            await asyncio.to_thread(_placeholder, out / p.it.filename)
+            await asyncio.to_thread(placeholder, out / p.it.filename)
         return build.id
 
     # -- reads ----------------------------------------------------------------------------------
@@ -396,6 +323,15 @@ class ComposeService:
             self._whole.put(compose_id, c)
         return c
 
+    async def find(self, compose_id: str) -> Compose | None:
+        """The compose as the newest snapshot() has it (slim: no packages, manifest, result), or None:
+        what a polled status needs, without SQL while nobody committed."""
+        return (await self.snapshot()).find(compose_id)
+
+    async def groups(self) -> Groups:
+        """The composes of several images (enqueue_group): group id -> its compose ids, in order."""
+        return await self._groups.get()
+
     async def list(self, channel: str | None = None) -> list[Compose]:
         """Every compose, whole (packages, manifest, result), read afresh: see snapshot() for polling."""
         found = await (store.fetch_with_jobs(self.db) if channel is None
@@ -432,7 +368,7 @@ class ComposeService:
             self._jobs_gone = jobs_gone
             self._changed()
             return Snapshot(self._version, self._settled_order(),
-                            [c for c in composes if c.id not in self._settled], self._order_keys)
+                            [c for c in composes if c.id not in self._settled], self._order_keys, self._settled)
         if jobs_gone != self._jobs_gone:
             # job rows deleted behind this service's back: a cached compose may have lost its jobs
             self._settled = None
@@ -458,7 +394,7 @@ class ComposeService:
             self._settled = None
             return await self._list()
         return Snapshot(self._version, self._settled_order(), [c for c in fresh if c.id not in self._settled],
-                        self._order_keys)
+                        self._order_keys, self._settled)
 
     def _changed(self) -> None:
         self._order_stale = True
@@ -535,22 +471,31 @@ class ComposeService:
         results = self.config.results_dir / compose_id
         await asyncio.to_thread(shutil.rmtree, results, True)
 
+    async def delete_group(self, compose_id: str) -> builtins.list[str]:
+        """delete() of every image the compose id stands for (itself alone if it heads no group):
+        refused (ComposeStateError, nothing deleted) while any of them is waiting or running; the
+        first image, whose id names the group, goes last. Returns the deleted compose ids."""
+        ids = list((await self.groups()).images(compose_id))
+        found = []
+        for cid in ids:
+            try:
+                found.append(await self.get(cid))
+            except ComposeNotFound:
+                if cid == compose_id:
+                    raise
+        busy = [c for c in found if c.state in ("waiting", "running")]
+        if busy:
+            c = busy[0]
+            raise ComposeStateError(compose_id, c.state, "delete", f"compose {compose_id}: image {c.id} is still {c.state}")
+        for c in reversed(found):
+            await self.delete(c.id)
+        return [c.id for c in found]
+
     def results_dir(self, compose_id: str) -> Path:
         return self.config.results_dir / compose_id
 
     async def close(self) -> None:
         self._data_version.close()
-
-
-@dataclass
-class _Prepared:
-    """A request ready to store: what it resolved to and its finished depsolve and manifest jobs."""
-    d: Distro
-    arch: Arch
-    it: ImageType
-    request: dict[str, Any]
-    depsolve: store.GraphJob
-    manifest: store.GraphJob
 
 
 @dataclass(frozen=True)
@@ -561,7 +506,11 @@ class Snapshot:
     settled: list[Compose]
     live: list[Compose]
     settled_keys: list[tuple[float, str]] | None = None   # (created, id) of each settled one
-
+    # the service's settled composes by id (a superset of ``settled`` while this snapshot is the
+    # newest); find() reads it first for the live ones, so a compose that settled since is seen as
+    # this snapshot has it
+    settled_index: dict[str, Compose] | None = field(default=None, compare=False, repr=False)
+    _live_index: dict[str, Compose] = field(default_factory=dict, compare=False, repr=False)
 
     def composes(self) -> list[Compose]:
         if not self.live:
@@ -576,6 +525,17 @@ class Snapshot:
             out.insert(i, c)
         return out
 
+    def find(self, compose_id: str) -> Compose | None:
+        """The compose of that id in this snapshot (slim), None if it has none."""
+        if self.live and not self._live_index:
+            self._live_index.update((c.id, c) for c in self.live)
+        hit = self._live_index.get(compose_id)
+        if hit is not None:
+            return hit
+        if self.settled_index is not None:
+            return self.settled_index.get(compose_id)
+        return next((c for c in self.settled if c.id == compose_id), None)
+
 
 def _canceled_error(progress: dict[str, Any] | None) -> dict[str, Any]:
     from .failure import CANCELED_BY_USER
@@ -583,11 +543,6 @@ def _canceled_error(progress: dict[str, Any] | None) -> dict[str, Any]:
     if progress and progress.get("stage"):
         err["details"] = {"kind": "canceled", "stage": progress["stage"]}
     return err
-
-
-def _placeholder(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
 
 
 def _state(build: Job) -> ComposeState:
@@ -614,14 +569,19 @@ def _order_key(c: Compose) -> tuple[float, str]:
 
 
 def upload_statuses(build: Job, result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Upstream's upload status list from the build job's ``target_results`` (cloudapi shapes)."""
+    """Upstream's upload status list from the build job's ``target_results`` (cloudapi shapes): the
+    remote targets in the build's order, the n-th target of a name matched with that name's n-th
+    result (a compose may upload to two targets of one kind)."""
     targets = (build.args or {}).get("targets") or []
-    results = {r.get("name"): r for r in result.get("target_results") or []}
+    results: dict[Any, list[dict[str, Any]]] = {}
+    for r in result.get("target_results") or []:
+        results.setdefault(r.get("name"), []).append(r)
     out = []
     for t in targets:
         if t.get("name") in LOCAL_TARGETS:
             continue
-        r = results.get(t.get("name"))
+        same = results.get(t.get("name")) or []
+        r = same.pop(0) if same else None
         if build.status == JobStatus.CANCELED:
             status = "failure"
         elif r is None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from osbuildd.queue import Database, GraphJob, Job, JobStore, job_select_columns
 
 __all__ = ["COMPOSE_COLUMNS", "ComposeRows", "GraphJob", "counts", "delete_row", "fetch_rows", "fetch_unsettled",
-           "fetch_with_jobs", "insert_graph", "leftover_pgids", "set_pgid"]
+           "fetch_with_jobs", "group_mark", "group_rows", "insert_graph", "insert_graphs", "leftover_pgids", "set_pgid"]
 
 
 COMPOSE_COLUMNS = ("id, depsolve_job, manifest_job, request, blueprint_name, blueprint_version, image_type,"
@@ -22,14 +23,42 @@ async def insert_graph(db: Database, jobs: JobStore, graph: list[GraphJob], comp
     """Enqueue ``graph`` (dependencies before dependents) with the job store and insert the
     ``composes`` row, in ONE transaction: a crash can leave neither a half graph nor a compose
     without its jobs. The job store wakes its dequeuers once it committed."""
-    row = dict(compose)
-    row.setdefault("created", time.time())
+    return (await insert_graphs(db, jobs, [(graph, compose)], channel))[0]
+
+
+async def insert_graphs(db: Database, jobs: JobStore, composes: Sequence[tuple[list[GraphJob], dict[str, Any]]],
+                        channel: str, *, group: bool = False) -> list[list[str]]:
+    """Several composes (each a graph and its ``composes`` row) in ONE transaction; ``group``: they
+    are one Cloud compose of several images, recorded in ``compose_groups`` under the first one's id.
+    All of them are stored, or none. Returns each graph's job ids."""
+    out = []
     async with db.transaction() as conn:
-        ids = await jobs.enqueue_graph(conn, graph, channel)
-        cols = ", ".join(row)
-        await conn.execute(f"INSERT INTO composes ({cols}) VALUES ({', '.join('?' * len(row))})",
-                           [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()])
-    return ids
+        for graph, compose in composes:
+            out.append(await jobs.enqueue_graph(conn, graph, channel))
+            row = dict(compose)
+            row.setdefault("created", time.time())
+            cols = ", ".join(row)
+            await conn.execute(f"INSERT INTO composes ({cols}) VALUES ({', '.join('?' * len(row))})",
+                               [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()])
+        if group:
+            gid = composes[0][1]["id"]
+            await conn.executemany("INSERT INTO compose_groups (id, position, compose_id) VALUES (?, ?, ?)",
+                                   [(gid, i, c["id"]) for i, (_, c) in enumerate(composes)])
+    return out
+
+
+async def group_rows(db: Database) -> list[tuple[str, int, str]]:
+    """Every (group id, position, compose id) of ``compose_groups``, by group and position."""
+    async with db.conn.execute("SELECT id, position, compose_id FROM compose_groups ORDER BY id, position") as cur:
+        return [(str(r[0]), int(r[1]), str(r[2])) for r in await cur.fetchall()]
+
+
+async def group_mark(db: Database) -> tuple[int, int, int]:
+    """(rows, highest rowid, sum of rowids) of ``compose_groups``: moves whenever a row comes or goes."""
+    async with db.conn.execute(
+            "SELECT count(*), coalesce(max(rowid), 0), coalesce(sum(rowid), 0) FROM compose_groups") as cur:
+        row = await cur.fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 async def fetch_rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ TABLE_OWNERS = {
     "jobs": "queue/jobs.py",
     "job_dependencies": "queue/jobs.py",
     "composes": "compose/store.py",
+    "compose_groups": "compose/store.py",
     "blueprints": "blueprint/store.py",
     "blueprint_changes": "blueprint/store.py",
     "blueprint_workspace": "blueprint/store.py",

@@ -1,6 +1,12 @@
-"""Cloud API: POST /compose — translate, then enqueue the graph (depsolve and manifest run as jobs)."""
+"""Cloud API: POST /compose — translate, then enqueue (depsolve and manifest run later, as jobs).
+
+The answer comes before any depsolve, as upstream's: an unresolvable package shows up in the
+compose's status as a failure with the depsolve's reason. Several image requests are one compose
+of several images (``ComposeService.enqueue_group``): all stored in one transaction, or none."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
@@ -9,7 +15,7 @@ from osbuildd.compose import ComposeRequestError
 
 from .context import services
 from .errors import BASE, CloudError
-from .translate import compose_requests
+from .translate import compose_requests, has_password
 from .validation import json_body
 
 routes = web.RouteTableDef()
@@ -24,15 +30,13 @@ async def post_compose(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise CloudError(30, "the request body must be a ComposeRequest object")
     svc = services(request)
-    reqs = compose_requests(body, svc.config, identity.of(request).new_channel)
+    channel = identity.of(request).new_channel
+    if has_password(body):   # hashing a password costs milliseconds of CPU: not on the loop
+        reqs = await asyncio.to_thread(compose_requests, body, svc.config, channel)
+    else:
+        reqs = compose_requests(body, svc.config, channel)
     try:
-        for r in reqs[1:]:   # every image is checked before the first is stored
-            await svc.compose.check(r)
-        cid = await svc.compose.enqueue(reqs[0])
-        for r in reqs[1:]:
-            assert r.cloud_group is not None
-            r.cloud_group["id"] = cid
-            await svc.compose.enqueue(r)
+        cid = await svc.compose.enqueue_group(reqs)
     except ComposeRequestError as e:
         raise CloudError(_TOPIC_IDS.get(e.topic, 42), str(e)) from None
     return web.json_response({"href": f"{BASE}/compose", "id": cid, "kind": "ComposeId"}, status=201)

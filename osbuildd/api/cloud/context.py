@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from aiohttp import web
 
@@ -43,25 +42,35 @@ async def visible_compose(request: web.Request, name: str = "id") -> Compose:
 
 
 async def visible_images(request: web.Request, name: str = "id") -> tuple[str, list[Compose]]:
-    """The Cloud compose the path names and its images, one Compose per image request (a compose
-    of several image requests has several). The route modules read per-image data through this."""
-    c = await visible_compose(request, name)
-    return c.id, await images_of(request, c)
-
-
-def group_of(c: Compose) -> dict[str, Any]:
-    """The compose's place in a Cloud compose of several images ({} for a one-image compose)."""
-    g = c.request.get("cloud_group")
-    return g if isinstance(g, dict) else {}
-
-
-async def images_of(request: web.Request, c: Compose) -> list[Compose]:
-    """Every image of the Cloud compose ``c`` heads, in request order ([c] for one image)."""
-    size = int(group_of(c).get("size") or 1)
-    if size == 1 or group_of(c).get("id"):
-        return [c]
+    """The Cloud compose the path names and its images, whole, one Compose per image request (a
+    compose of several image requests has several, the first being the one the id names). The
+    route modules read per-image data through this; another tenant's compose is 404 id 15."""
+    cid = compose_id(request, name)
     svc = services(request).compose
-    snap = await svc.snapshot()
-    members = sorted((m for m in snap.composes() if group_of(m).get("id") == c.id),
-                     key=lambda m: int(group_of(m).get("index") or 0))
-    return [c] + [await svc.get(m.id) for m in members]
+    images = []
+    for image_id in (await svc.groups()).images(cid):
+        try:
+            images.append(await svc.get(image_id))
+        except ComposeNotFound:
+            if image_id == cid:
+                raise CloudError(COMPOSE_NOT_FOUND, f"compose {cid} not found") from None
+    return cid, _visible(request, cid, images)
+
+
+async def visible_statuses(request: web.Request, name: str = "id") -> tuple[str, list[Compose], bool]:
+    """visible_images() as the newest snapshot has them (slim: no packages, manifest or result,
+    and no SQL while nobody committed): what a status needs. The bool: the id names a compose of
+    several images."""
+    cid = compose_id(request, name)
+    svc = services(request).compose
+    ids = (await svc.groups()).images(cid)
+    images = [c for c in [await svc.find(i) for i in ids] if c is not None]
+    if not images or images[0].id != cid:
+        raise CloudError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
+    return cid, _visible(request, cid, images), len(ids) > 1
+
+
+def _visible(request: web.Request, cid: str, images: list[Compose]) -> list[Compose]:
+    if not identity.of(request).sees(images[0].channel):
+        raise CloudError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
+    return images

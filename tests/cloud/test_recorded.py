@@ -2,7 +2,7 @@
 the daemon: the same requests in the same order get the same status, the same shape (keys and value
 types, recursively) and the same error ids. Upstream's host had no worker, so its compose stayed
 pending; here nothing runs either (``local_executor = false``). Its fedora-44 is fedora-43 here (the
-newest Fedora osbuildd knows)."""
+newest Fedora osbuildd knows). Then Weldr's views of that compose (089, 090)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ async def test_recorded_session(daemon: Daemon) -> None:
     r = await daemon.cloud.get("/api/image-builder-composer/v2/composes/")
     assert [c["id"] for c in r.json()] == [compose_id]
     assert shape(r.json()[0]) == shape(recorded("082-cloud-compose-status")["response"]["body"])
+    await weldr_after_cloud(daemon, compose_id)
+
+
+async def weldr_after_cloud(daemon: Daemon, compose_id: str) -> None:
+    """089/090: Weldr's queue and failed lists after the Cloud compose. Same status and keys; the
+    one difference is by design: upstream's Weldr API keeps composes of its own and never lists a
+    Cloud API compose, osbuildd's two APIs share one compose service, so the queue has it (as
+    Weldr shows any compose: WAITING, its image type)."""
+    for step in ("089-compose-queue-after-cloud", "090-compose-failed-after-cloud"):
+        rec = recorded(step)
+        want = rec["response"]
+        r = await daemon.weldr.get(rec["request"]["path"])
+        got = r.json()
+        assert r.status == want["status"] and sorted(got) == sorted(want["body"]), (step, got)
+        assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in want["body"].items()}
+        if step.startswith("089"):
+            assert got["run"] == want["body"]["run"] == []
+            (entry,) = got["new"]
+            assert (entry["id"], entry["queue_status"], entry["compose_type"]) == (compose_id, "WAITING", "qcow2")
+        else:
+            assert got == want["body"]

@@ -40,7 +40,10 @@ class GroupIndex:
         self._seen: tuple[int, tuple[int, int, int]] | None = None   # (data version, row mark) read at
 
     async def get(self) -> Groups:
-        gen = await self._version.get()
+        return await self.at(await self._version.get())
+
+    async def at(self, gen: int | None) -> Groups:
+        """The groups as of data version ``gen``, read by the caller just now (None: unknown)."""
         if gen is not None and self._seen is not None and gen == self._seen[0]:
             return self._groups
         mark = await store.group_mark(self._db)

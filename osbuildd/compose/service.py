@@ -325,7 +325,7 @@ class ComposeService:
 
     async def find(self, compose_id: str) -> Compose | None:
         """The compose as the newest snapshot() has it (slim: no packages, manifest, result), or None:
-        what a polled status needs, without SQL while nobody committed."""
+        what a polled status needs, without SQL while nobody committed (see view())."""
         return (await self.snapshot()).find(compose_id)
 
     async def groups(self) -> Groups:
@@ -342,7 +342,15 @@ class ComposeService:
         """Every compose, for listings that are polled (Weldr's compose/status/*, queue, ...): only
         the composes that are not settled are read from SQLite. Slim: ``packages`` is empty and
         ``manifest``/``result`` None (they are most of a compose's memory; get() has them)."""
+        return await self._snapshot(await self._data_version.get())
+
+    async def view(self) -> tuple[Snapshot, Groups]:
+        """snapshot() and groups() as of one reading of the database's data version (what a polled
+        Cloud status needs: one ``PRAGMA data_version`` and no SQL while nobody committed)."""
         gen = await self._data_version.get()
+        return await self._snapshot(gen), await self._groups.at(gen)
+
+    async def _snapshot(self, gen: int | None) -> Snapshot:
         if gen is not None and self._snap is not None and self._snap_mark == (gen, self._deletes, self._version):
             return self._snap   # nothing committed since: the same answer, without SQL
         async with self._list_lock:

@@ -24,6 +24,14 @@ routes = web.RouteTableDef()
 _TOPIC_IDS = {"distro": 4, "arch": 5, "image_type": 6, "repositories": 7, "blueprint": 35, "targets": 38}
 
 
+def details(e: ComposeRequestError) -> str:
+    """"<field>: <message>", the field named once (a blueprint's own messages start with it)."""
+    inner = e.field.removeprefix("blueprint.")
+    if inner and e.message.startswith(f"{inner}:"):
+        return f"blueprint.{e.message}" if e.field != inner else e.message
+    return str(e)
+
+
 @routes.post(f"{BASE}/compose")
 async def post_compose(request: web.Request) -> web.Response:
     body = await json_body(request)   # validated against the spec by the validation middleware
@@ -38,5 +46,5 @@ async def post_compose(request: web.Request) -> web.Response:
     try:
         cid = await svc.compose.enqueue_group(reqs)
     except ComposeRequestError as e:
-        raise CloudError(_TOPIC_IDS.get(e.topic, 42), str(e)) from None
+        raise CloudError(_TOPIC_IDS.get(e.topic, 42), details(e)) from None
     return web.json_response({"href": f"{BASE}/compose", "id": cid, "kind": "ComposeId"}, status=201)

@@ -207,8 +207,7 @@ async def list_composes(request: web.Request) -> web.Response:
     compose's entry, not on their own."""
     who = identity.of(request)
     svc = services(request).compose
-    snap = await svc.snapshot()
-    groups = await svc.groups()
+    snap, groups = await svc.view()
     cache = _rendered(svc)
     hit = cache.lists.get(who.channel)
     if hit is not None and hit[0] is snap and hit[1] == groups.version:

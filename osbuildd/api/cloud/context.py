@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from aiohttp import web
@@ -19,9 +20,14 @@ def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def compose_id(request: web.Request, name: str = "id") -> str:
-    """The ``{id}`` path parameter, checked to be a UUID (else 400 id 14)."""
+    """The ``{id}`` path parameter, checked to be a UUID (else 400 id 14), in its canonical form."""
     raw = request.match_info[name]
+    if _CANONICAL.fullmatch(raw):
+        return raw
     try:
         return str(uuid.UUID(raw))
     except ValueError:
@@ -62,9 +68,9 @@ async def visible_statuses(request: web.Request, name: str = "id") -> tuple[str,
     and no SQL while nobody committed): what a status needs. The bool: the id names a compose of
     several images."""
     cid = compose_id(request, name)
-    svc = services(request).compose
-    ids = (await svc.groups()).images(cid)
-    images = [c for c in [await svc.find(i) for i in ids] if c is not None]
+    snap, groups = await services(request).compose.view()
+    ids = groups.images(cid)
+    images = [c for c in map(snap.find, ids) if c is not None]
     if not images or images[0].id != cid:
         raise CloudError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
     return cid, _visible(request, cid, images), len(ids) > 1

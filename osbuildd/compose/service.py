@@ -6,7 +6,6 @@ is stored), then stores upstream's job graph ``depsolve`` -> ``manifest-id-only`
 from __future__ import annotations
 
 import asyncio
-import bisect
 import builtins
 import dataclasses
 import json
@@ -15,7 +14,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +44,14 @@ from .enqueue import (
 )
 from .groups import GroupIndex, Groups
 from .model import (
-    LOCAL_TARGETS,
     Compose,
     ComposeNotFound,
     ComposeRequest,
     ComposeRequestError,
-    ComposeState,
     ComposeStateError,
 )
+from .reads import Snapshot, canceled_error, is_settled, order_key, slim, state_of, upload_statuses
 
-SETTLED = (JobStatus.FINISHED, JobStatus.CANCELED)
 __all__ = ["DEPSOLVE", "MANIFEST", "ComposeService", "Snapshot", "build_type", "check_repositories", "host_arch",
            "target_json", "upload_statuses"]
 _check_repositories = check_repositories   # the name tests/distro use
@@ -278,7 +274,7 @@ class ComposeService:
 
     def _compose(self, found: store.ComposeRows) -> Compose:
         row, build, dep, man = found.row, found.build, found.depsolve, found.manifest
-        state = _state(build)
+        state = state_of(build)
         packages: list[PackageSpec] = []
         if dep is not None and dep.result:
             for name, specs in (dep.result.get("package_specs") or {}).items():
@@ -293,7 +289,7 @@ class ComposeService:
         if state == "canceled" and error is None:
             # until the executor writes the canceled build's own error (stage, last lines), or for
             # a compose canceled before it ran
-            error = _canceled_error(progress)
+            error = canceled_error(progress)
         return Compose(
             id=row["id"], request=json.loads(row["request"]), blueprint_name=row["blueprint_name"],
             blueprint_version=row["blueprint_version"], image_type=row["image_type"], distro=row["distro"],
@@ -319,7 +315,7 @@ class ComposeService:
         c = self._compose(found[0])
         # canceled ones are left out: the executor may still write their error (refresh())
         if gen is not None and deletes == self._deletes and c.state in ("finished", "failed") \
-                and _is_settled(found[0]):
+                and is_settled(found[0]):
             self._whole.put(compose_id, c)
         return c
 
@@ -367,10 +363,10 @@ class ComposeService:
         total, jobs_gone = await store.counts(self.db)
         if self._settled is None:
             found = await store.fetch_with_jobs(self.db)
-            composes = [_slim(self._compose(f)) for f in found]
+            composes = [slim(self._compose(f)) for f in found]
             if deletes != self._deletes:
                 return Snapshot(-1, [], composes)
-            self._settled = {c.id: c for f, c in zip(found, composes, strict=True) if _is_settled(f)}
+            self._settled = {c.id: c for f, c in zip(found, composes, strict=True) if is_settled(f)}
             self._live = {c.id for c in composes if c.id not in self._settled}
             self._orphans = total - len(found)
             self._jobs_gone = jobs_gone
@@ -383,19 +379,19 @@ class ComposeService:
             return await self._list()
         asked = list(self._live)
         found = await store.fetch_unsettled(self.db, asked)
-        fresh = [_slim(self._compose(f)) for f in found]
+        fresh = [slim(self._compose(f)) for f in found]
         if deletes != self._deletes:
             # a delete ran while we read: answer from what we read, but leave the cache alone
             fresh_ids = {c.id for c in fresh}
             return Snapshot(-1, [], sorted([c for c in self._settled.values() if c.id not in fresh_ids]
-                                           + fresh, key=_order_key))
-        now_settled = [c for f, c in zip(found, fresh, strict=True) if _is_settled(f)]
+                                           + fresh, key=order_key))
+        now_settled = [c for f, c in zip(found, fresh, strict=True) if is_settled(f)]
         for c in now_settled:
             self._settled[c.id] = c
         if now_settled:
             self._changed()
         self._live.difference_update(asked)   # ids start() added meanwhile stay
-        self._live.update(c.id for f, c in zip(found, fresh, strict=True) if not _is_settled(f))
+        self._live.update(c.id for f, c in zip(found, fresh, strict=True) if not is_settled(f))
         if total != len(self._settled) + len(self._live) + self._orphans:
             # composes rows this service did not write or delete (or a start() between our two
             # reads): read everything again rather than answer from a cache that may be wrong
@@ -410,8 +406,8 @@ class ComposeService:
 
     def _settled_order(self) -> builtins.list[Compose]:
         if self._order_stale:
-            self._order = sorted((self._settled or {}).values(), key=_order_key)
-            self._order_keys = [_order_key(c) for c in self._order]
+            self._order = sorted((self._settled or {}).values(), key=order_key)
+            self._order_keys = [order_key(c) for c in self._order]
             self._order_stale = False
         return self._order
 
@@ -504,103 +500,3 @@ class ComposeService:
 
     async def close(self) -> None:
         self._data_version.close()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A listing as settled composes (cached, shared: never mutate) and the others, each ordered by
-    (created, id). ``version`` changes whenever ``settled`` does; -1: not from the cache."""
-    version: int
-    settled: list[Compose]
-    live: list[Compose]
-    settled_keys: list[tuple[float, str]] | None = None   # (created, id) of each settled one
-    # the service's settled composes by id (a superset of ``settled`` while this snapshot is the
-    # newest); find() reads it first for the live ones, so a compose that settled since is seen as
-    # this snapshot has it
-    settled_index: dict[str, Compose] | None = field(default=None, compare=False, repr=False)
-    _live_index: dict[str, Compose] = field(default_factory=dict, compare=False, repr=False)
-
-    def composes(self) -> list[Compose]:
-        if not self.live:
-            return list(self.settled)
-        if not self.settled:
-            return list(self.live)
-        out = list(self.settled)
-        keys = list(self.settled_keys) if self.settled_keys is not None else [_order_key(c) for c in out]
-        for c in self.live:
-            i = bisect.bisect_left(keys, _order_key(c))
-            keys.insert(i, _order_key(c))
-            out.insert(i, c)
-        return out
-
-    def find(self, compose_id: str) -> Compose | None:
-        """The compose of that id in this snapshot (slim), None if it has none."""
-        if self.live and not self._live_index:
-            self._live_index.update((c.id, c) for c in self.live)
-        hit = self._live_index.get(compose_id)
-        if hit is not None:
-            return hit
-        if self.settled_index is not None:
-            return self.settled_index.get(compose_id)
-        return next((c for c in self.settled if c.id == compose_id), None)
-
-
-def _canceled_error(progress: dict[str, Any] | None) -> dict[str, Any]:
-    from .failure import CANCELED_BY_USER
-    err: dict[str, Any] = {"id": errors.BUILD_JOB, "reason": CANCELED_BY_USER}
-    if progress and progress.get("stage"):
-        err["details"] = {"kind": "canceled", "stage": progress["stage"]}
-    return err
-
-
-def _state(build: Job) -> ComposeState:
-    if build.status == JobStatus.PENDING:
-        return ComposeState.WAITING
-    if build.status == JobStatus.RUNNING:
-        return ComposeState.RUNNING
-    if build.status == JobStatus.CANCELED:
-        return ComposeState.CANCELED
-    return ComposeState.FAILED if build.error is not None else ComposeState.FINISHED
-
-
-def _slim(c: Compose) -> Compose:
-    return dataclasses.replace(c, packages=[], manifest=None, result=None)
-
-
-def _is_settled(found: store.ComposeRows) -> bool:
-    """All of a compose's jobs are done: it can only be deleted now, never change."""
-    return all(j is None or j.status in SETTLED for j in (found.build, found.depsolve, found.manifest))
-
-
-def _order_key(c: Compose) -> tuple[float, str]:
-    return (c.created, c.id)
-
-
-def upload_statuses(build: Job, result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Upstream's upload status list from the build job's ``target_results`` (cloudapi shapes): the
-    remote targets in the build's order, the n-th target of a name matched with that name's n-th
-    result (a compose may upload to two targets of one kind)."""
-    targets = (build.args or {}).get("targets") or []
-    results: dict[Any, list[dict[str, Any]]] = {}
-    for r in result.get("target_results") or []:
-        results.setdefault(r.get("name"), []).append(r)
-    out = []
-    for t in targets:
-        if t.get("name") in LOCAL_TARGETS:
-            continue
-        same = results.get(t.get("name")) or []
-        r = same.pop(0) if same else None
-        if build.status == JobStatus.CANCELED:
-            status = "failure"
-        elif r is None:
-            status = "pending" if build.status == JobStatus.PENDING else (
-                "running" if build.status == JobStatus.RUNNING else "failure")
-        else:
-            status = "failure" if r.get("target_error") else "success"
-        entry: dict[str, Any] = {"uuid": t.get("uuid", ""), "type": t.get("name"), "status": status,
-                                 "image_name": t.get("image_name", ""), "created": t.get("created", ""),
-                                 "options": (r or {}).get("options") or {}}
-        if r and r.get("target_error"):
-            entry["error"] = r["target_error"]
-        out.append(entry)
-    return out

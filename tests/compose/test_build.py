@@ -299,7 +299,11 @@ def test_kill_9_daemon_mid_debian_build(tmp_path, shared_state_dir, repo_root, q
                 break
             except OSError:
                 time.sleep(0.2)
+        # the socket is bound (and connectable) before the recovery ends: wait for the recovery's write
         row = _job_row(state / "osbuildd.db", cid)
+        while row["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            row = _job_row(state / "osbuildd.db", cid)
         assert row["status"] == "finished" and json.loads(row["error"])["reason"] == "interrupted", row
         while leftovers(state) != NOTHING:
             assert time.monotonic() < deadline, leftovers(state)

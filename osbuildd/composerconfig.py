@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osbuildd.config import ConfigError
+from osbuildd.config import ConfigError, read_text
 
 DEFAULT_PATH = Path("/etc/osbuild-composer/osbuild-composer.toml")
 UPSTREAM_DIR = Path("/etc/osbuild-composer")
@@ -50,12 +50,7 @@ def load(path: str | Path | None) -> ComposerConfig | None:
             return None
         path = DEFAULT_PATH
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

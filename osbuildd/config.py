@@ -198,6 +198,16 @@ class AzureConfig:
     credentials: str = field(default="", repr=False)  # path to a TOML/JSON file with client id/secret
 
 
+def read_text(path: Path) -> str:
+    """A configuration file's text, or ConfigError in one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
+
+
 @dataclass
 class Config:
     state_dir: Path = Path("/var/lib/osbuildd")
@@ -249,12 +259,7 @@ class Config:
                 return cls.from_dict(base or {}, source=f"<{base_source}>" if base else "<config>")
             path = DEFAULT_PATH
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
+        text = read_text(path)
         return cls.from_toml(text, source=path, base=base, base_source=base_source)
 
     @classmethod

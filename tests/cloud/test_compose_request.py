@@ -248,6 +248,7 @@ REFUSALS = [
     ("koji", with_(request(), koji={"server": "https://koji.example", "task_id": 1, "name": "n",
                                     "version": "1", "release": "1"}), 42),
     ("bootc", with_(request(), distribution=None, bootc={"reference": "quay.io/centos-bootc/centos-bootc:stream9"}), 42),
+    ("bootc image type", request("bootable-container-iso"), 6),
     ("blueprint_id", with_(request(), blueprint_id="6f9524ca-d09a-479c-a92e-0875cd303803"), 42),
     ("nowhere to put the image", with_(request(), image_request__upload_targets=None), 42),
     ("container target", request(upload_targets=[{"type": "container", "upload_options": {}}]), 38),

@@ -80,6 +80,7 @@ _REQUIRED = {"aws": ("region",), "aws.s3": ("region",), "gcp": ("region",),
 # upstream builds several images only for Koji; osbuildd builds up to this many in any compose
 MAX_IMAGES = 16
 LOCALSAVE_ENV = "OSBUILD_LOCALSAVE"
+BOOTC_TYPES = frozenset({"bootable-container-iso", "iot-bootable-container"})
 EMPTY_BLUEPRINT = "empty blueprint"   # upstream's name of the blueprint made of customizations
 
 
@@ -163,6 +164,8 @@ def _image(body: dict[str, Any], index: int | None, ir: dict[str, Any], bp: Blue
     except distros.UnknownArch:
         raise _fail(5, f"{at}.architecture {arch_name!r} for {d.name}; known: {', '.join(sorted(d.arches))}") from None
     api_type = str(ir.get("image_type") or "")
+    if api_type in BOOTC_TYPES:
+        raise _fail(6, f"{at}.image_type {api_type!r}: bootc image types are not supported by osbuildd")
     try:
         it = arch.image_type(API_TO_INTERNAL.get(api_type, api_type))
     except distros.UnknownImageType:

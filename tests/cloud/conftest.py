@@ -1,6 +1,6 @@
 """Fixtures for the Cloud API over TCP with real TLS (helpers in tests/cloud/tlsutil.py).
 
-- ``moto_url`` (session): moto's URL, checked reachable.
+- ``moto_url`` (session, tests/upload/conftest.py's): moto's URL, checked reachable.
 - ``certs`` (session): a directory made by ``osbuildd gen-certs`` itself (ca-crt.pem, composer-*,
   worker-*, client-* .pem).
 - ``mtls_cloud``: ``osbuildd serve`` with ``[cloud]`` over mTLS (gen-certs' server certificate,
@@ -17,29 +17,13 @@ builder={...})``.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from upload.conftest import moto_url  # noqa: F401 - the one moto fixture, shared
 
 from .tlsutil import JWKSServer, TLSDaemon, cloud_daemon_tls, gen_certs, jwt_section, mtls_section
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> str:
-    """moto's URL (OSBUILDD_TEST_MOTO), checked reachable: a missing server fails, never skips."""
-    url = os.environ.get("OSBUILDD_TEST_MOTO", "")
-    if not url:
-        pytest.fail("OSBUILDD_TEST_MOTO is not set: start the servers with scripts/test-servers.sh")
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
-    except OSError as e:
-        pytest.fail(f"OSBUILDD_TEST_MOTO={url} is not reachable ({e}): start scripts/test-servers.sh")
-    return url.rstrip("/")
 
 
 @pytest.fixture(scope="session")

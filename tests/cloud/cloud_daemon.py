@@ -36,6 +36,14 @@ def conforms(body: Any, schema: str) -> None:
     assert errors == [], errors[:5]
 
 
+def error_id(r: Reply) -> str:
+    """The id of a Cloud API error answer (checked against the spec's Error)."""
+    body = r.json()
+    conforms(body, "Error")
+    assert body["kind"] == "Error", body
+    return str(body["id"])
+
+
 @dataclass
 class Reply:
     status: int

@@ -15,7 +15,7 @@ import yaml
 import osbuildd.distro
 from osbuildd.api.cloud.errors import TABLE
 
-from .cloud_daemon import CLOUD, SPEC, Daemon, cloud_daemon, conforms
+from .cloud_daemon import CLOUD, SPEC, Daemon, cloud_daemon, conforms, error_id
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "cloud" / "recorded"
 CLOUD_NAMES = {"ami": "aws", "gce": "gcp", "vhd": "azure", "qcow2": "guest-image", "vmdk": "vsphere",
@@ -30,12 +30,6 @@ def recorded(name: str) -> Any:
 async def daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path):
     async with cloud_daemon(repo_root, tmp_path, shared_state_dir) as d:
         yield d
-
-
-def error_id(r: Any) -> str:
-    body = r.json()
-    conforms(body, "Error")
-    return str(body["id"])
 
 
 async def test_openapi_is_the_spec(daemon: Daemon) -> None:

@@ -6,11 +6,10 @@ shapes and against what Weldr answers for the same question on the same daemon."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .cloud_daemon import CLOUD, Daemon, cloud_daemon, conforms
+from .cloud_daemon import CLOUD, Daemon, cloud_daemon, conforms, error_id
 
 DEBIAN = {"distribution": "debian-12", "architecture": "x86_64"}
 
@@ -19,13 +18,6 @@ DEBIAN = {"distribution": "debian-12", "architecture": "x86_64"}
 async def daemon(repo_root: Path, tmp_path: Path, shared_state_dir: Path):
     async with cloud_daemon(repo_root, tmp_path, shared_state_dir) as d:
         yield d
-
-
-def error_id(r: Any) -> str:
-    body = r.json()
-    conforms(body, "Error")
-    assert body["kind"] == "Error", body
-    return str(body["id"])
 
 
 async def test_depsolve_blueprint(daemon: Daemon) -> None:

@@ -149,6 +149,31 @@ class SecureListenerConfig(ListenerConfig):
                 fail(f"{name}.jwt_tenant_provider_fields", "must name at least one claim when enable_jwt = true")
 
 
+@dataclass
+class WorkerAPIConfig(SecureListenerConfig):
+    """``[worker_api]``: upstream's ``[worker]`` keys (TLS/auth as ``[cloud]``, and these; times in
+    seconds; osbuild-composer.toml's Go durations such as ``"20s"`` are converted by composerconfig)."""
+
+    base_path: str = "/api/worker/v1"
+    request_job_timeout: float = 0       # POST /jobs long-poll; 0 = until a job comes (upstream)
+    enable_artifacts: bool = True
+    worker_heartbeat_timeout: float = 3600.0   # workers silent this long are dropped (upstream 1h)
+    # osbuildd additions (upstream's fixed values; lower them only in tests)
+    job_timeout: float = 120.0           # a remote job whose token was not polled this long is requeued
+    job_watch_interval: float = 30.0     # how often that is checked
+    worker_watch_interval: float = 300.0   # how often silent workers are dropped
+
+    def validate(self, fail: Callable[[str, str], None], name: str) -> None:
+        super().validate(fail, name)
+        if not self.base_path.startswith("/") or self.base_path.endswith("/") or len(self.base_path) < 2:
+            fail(f"{name}.base_path", f"must start with / and not end with /, got {self.base_path!r}")
+        for key in ("request_job_timeout", "worker_heartbeat_timeout", "job_timeout", "job_watch_interval",
+                    "worker_watch_interval"):
+            value = getattr(self, key)
+            if value < 0 or (key != "request_job_timeout" and value == 0):
+                fail(f"{name}.{key}", f"must be a positive number of seconds, got {value!r}")
+
+
 # upstream's [distro_aliases] defaults (cmd/osbuild-composer/config.go)
 DEFAULT_DISTRO_ALIASES = {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.6", "rhel-10": "rhel-10.0"}
 
@@ -216,7 +241,7 @@ class Config:
     weldr: WeldrConfig = field(default_factory=WeldrConfig)
     cloud: SecureListenerConfig = field(default_factory=SecureListenerConfig)
     image_builder: ListenerConfig = field(default_factory=ListenerConfig)
-    worker_api: SecureListenerConfig = field(default_factory=SecureListenerConfig)
+    worker_api: WorkerAPIConfig = field(default_factory=WorkerAPIConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
     distros: DistrosConfig = field(default_factory=DistrosConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)

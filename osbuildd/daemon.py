@@ -303,7 +303,7 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
     try:
         # crash leftovers removed always; builds taken only with [builder] local_executor
         await start_local(services)
-        services.jobs.start_heartbeat_watcher()
+        services.jobs.start_heartbeat_watcher(config.worker_api.job_watch_interval)
         apps = create_apps(services)
         for api in APIS:
             mine = [x for x in listeners if x.api == api]

@@ -67,7 +67,8 @@ class Services:
             await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
         db = await Database.open(config.db_path)
         try:
-            jobs = await JobStore.open(db, state_dir=config.state_dir)
+            jobs = await JobStore.open(db, state_dir=config.state_dir,
+                                        heartbeat_timeout=config.worker_api.job_timeout)
             if recover:
                 await jobs.recover()
         except BaseException:

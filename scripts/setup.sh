@@ -18,7 +18,7 @@ APT_PKGS=(
 )
 # --- test-only apt packages ---
 APT_TEST_PKGS=(
-  qemu-system-x86 ovmf skopeo systemd nodejs npm openssl
+  qemu-system-x86 ovmf skopeo systemd nodejs npm openssl iproute2 procps
 )
 pkgs=("${APT_PKGS[@]}")
 [ $want_test = 1 ] && pkgs+=("${APT_TEST_PKGS[@]}")

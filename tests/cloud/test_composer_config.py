@@ -27,7 +27,10 @@ ca = "{ca}"
 [worker]
 enable_tls = false
 enable_mtls = false
-base_path = "/api/worker/v1"
+base_path = "/api/image-builder-worker/v1"
+request_job_timeout = "1m30s"
+worker_heartbeat_timeout = "2h"
+enable_artifacts = false
 pg_host = "db.example"
 pg_password = "s3cret-value"
 [weldr_api.distros."rhel-*"]
@@ -59,7 +62,11 @@ def test_mapping_defaults_and_ignored(tmp_path: Path) -> None:
     assert not config.worker_api.enable_tls and not config.worker_api.enable_mtls
     assert config.distros.aliases == {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.4", "rhel-10": "rhel-10.0",
                                       "debian": "debian-12"}
-    assert sorted(composer.ignored) == sorted(["log_level", "dnf-json", "worker.base_path", "worker.pg_host",
+    # [worker]'s own keys, durations in seconds
+    assert config.worker_api.base_path == "/api/image-builder-worker/v1"
+    assert config.worker_api.request_job_timeout == 90.0 and config.worker_api.worker_heartbeat_timeout == 7200.0
+    assert config.worker_api.enable_artifacts is False
+    assert sorted(composer.ignored) == sorted(["log_level", "dnf-json", "worker.pg_host",
                                                "worker.pg_password", "weldr_api.distros.rhel-*.image_type_denylist"])
 
 
@@ -74,11 +81,29 @@ def test_osbuildd_keys_win(tmp_path: Path) -> None:
     assert config.distros.aliases["rhel-9"] == "rhel-9.6" and config.distros.aliases["debian"] == "debian-12"
 
 
+@pytest.mark.parametrize(("text", "seconds"), [("0", 0.0), ("20s", 20.0), ("1h30m", 5400.0), ("1.5m", 90.0),
+                                               ("250ms", 0.25), (".5h", 1800.0)])
+def test_go_durations(text: str, seconds: float) -> None:
+    assert composerconfig.go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "20", "s", "1d", "-5s", "1h 2m", "20s!"])
+def test_bad_go_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        composerconfig.go_duration(text)
+
+
 def test_upstream_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"osbuild-composer.toml: koji.allowed_domains: must be a list of strings"):
         _load(tmp_path, '[koji]\nallowed_domains = "x"\n')
     with pytest.raises(ConfigError, match=r"\(with .*osbuild-composer.toml\): cloud.enable_mtls: .*exactly one"):
         _load(tmp_path, "[koji]\nenable_jwt = true\njwt_keys_urls = [\"/k.json\"]\n")
+    with pytest.raises(ConfigError, match=r"osbuild-composer.toml: worker.request_job_timeout: invalid duration '20 s'"):
+        _load(tmp_path, '[worker]\nrequest_job_timeout = "20 s"\n')
+    with pytest.raises(ConfigError, match=r"worker.request_job_timeout: must be a duration string"):
+        _load(tmp_path, '[worker]\nrequest_job_timeout = 20\n')
+    with pytest.raises(ConfigError, match=r"worker_api.base_path: must start with /"):
+        _load(tmp_path, '[worker]\nbase_path = "api/worker/v1/"\n')
     with pytest.raises(ConfigError, match=r"syntax"):
         _load(tmp_path, "[koji\n")
     assert composerconfig.load("") is None

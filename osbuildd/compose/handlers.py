@@ -19,6 +19,7 @@ from osbuildd.errors import ErrorKind, ServiceError
 from osbuildd.queue import JobError, errors
 
 from .. import __version__
+from . import jobargs
 
 
 class ManifestError(ServiceError, ValueError):
@@ -34,8 +35,9 @@ class ManifestError(ServiceError, ValueError):
 
 
 async def solve(config: Config, args: dict[str, Any]) -> dict[str, Any]:
-    """``depsolve`` job arguments -> its result (upstream's DepsolveJobResult keys).
-    Raises DepsolveError, or KeyError/LookupError for malformed arguments."""
+    """``depsolve`` job arguments (osbuildd's or upstream's, see jobargs) -> its result (upstream's
+    DepsolveJobResult keys). Raises DepsolveError, or KeyError/LookupError/BadJobArgs for malformed arguments."""
+    args = jobargs.depsolve_args(args)
     d = distros.get(args["distro"])
     sets: dict[str, PackageSetRequest] = {}
     for name, chain in (args.get("package_sets") or {}).items():
@@ -66,8 +68,22 @@ async def run_depsolve(config: Config, args: dict[str, Any]) -> tuple[dict[str, 
         return await solve(config, args), None
     except DepsolveError as exc:
         return {"error": str(exc), "error_type": str(exc.problem)}, depsolve_job_error(exc)
-    except (KeyError, LookupError) as exc:
+    except (KeyError, LookupError, jobargs.BadJobArgs) as exc:
         return {}, JobError(errors.DNF_OTHER_ERROR, f"bad depsolve job arguments: {exc}")
+
+
+async def run_search(config: Config, args: dict[str, Any]) -> tuple[dict[str, Any], JobError | None]:
+    """``search-packages`` job (upstream's SearchPackagesJob, or osbuildd's form): the packages
+    matching the patterns, newest version of each, as ``{"packages": [...]}``."""
+    from osbuildd.depsolve import search
+    try:
+        d, arch, repos, patterns = jobargs.search_args(args)
+        found = await search(d, arch, repos, patterns, config.cache_dir / "depsolve")
+    except DepsolveError as exc:
+        return {"packages": []}, depsolve_job_error(exc)
+    except (KeyError, LookupError, jobargs.BadJobArgs) as exc:
+        return {"packages": []}, JobError(errors.DNF_OTHER_ERROR, f"bad search-packages job arguments: {exc}")
+    return {"packages": [p.to_dict() for p in found]}, None
 
 
 async def make_manifest(args: dict[str, Any], depsolved_result: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,218 @@
+"""Network namespaces for the multi-host tests: one composer "host" and one per worker, joined by veth pairs.
+
+Addresses are the test's own (10.213.0.0/16, nothing else is touched):
+
+- the composer namespace holds ``10.213.0.1/32`` on its loopback (the one address every worker dials)
+  and, per worker ``i`` (1-based), the composer end of a veth pair, ``10.213.i.1/24``;
+- worker namespace ``i`` holds the other end, ``10.213.i.2/24``, and a route to ``10.213.0.1`` over it.
+
+``link_down(i)`` / ``link_up(i)`` set the worker end of its veth down/up: the worker host loses its network,
+its processes live on. Processes are started with ``nsenter --net=/run/netns/NAME``: they change network
+namespace only, not mount namespace (``ip netns exec`` would give each its own mount namespace, so
+mounts a build leaves behind would be invisible to the test and to a restarted worker, unlike on a real
+host). Every process is a session leader (its own process group).
+
+Names are ``osbw-<pid>-c`` / ``osbw-<pid>-w<i>`` (interfaces ``obw<pid>c<i>`` / ``obw<pid>w<i>``), unique per
+run; ``remove_stale()`` deletes those of runs whose pid is gone (killing what still runs in them).
+``Hosts.close()`` kills every process it started and every process left in its namespaces, then deletes
+them; it is safe to call twice and is called by the fixtures' finalizers also after a failed test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+PREFIX = "osbw-"
+COMPOSER_ADDR = "10.213.0.1"
+NETNS_DIR = Path("/run/netns")
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+def _ns_pids(ns: str) -> list[int]:
+    out = _ip("netns", "pids", ns, check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_all_in(ns: str) -> None:
+    """SIGKILL every process in ``ns`` until none is left (children forked meanwhile included)."""
+    for _ in range(50):
+        pids = _ns_pids(ns)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
+def _delete_ns(ns: str) -> None:
+    _kill_all_in(ns)
+    _ip("netns", "delete", ns, check=False)
+
+
+def namespaces() -> list[str]:
+    out = _ip("netns", "list", check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def remove_stale() -> list[str]:
+    """Delete the namespaces of earlier runs whose process is gone; returns their names."""
+    removed = []
+    for ns in namespaces():
+        if not ns.startswith(PREFIX):
+            continue
+        try:
+            pid = int(ns[len(PREFIX):].split("-")[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            _delete_ns(ns)
+            removed.append(ns)
+    return removed
+
+
+@dataclass
+class Proc:
+    """A process started in a namespace, with its log file."""
+
+    name: str
+    ns: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill9(self) -> None:
+        """SIGKILL this process only (not its group: what it started is left behind, as after a crash)."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait()
+
+    def terminate(self, timeout: float = 60) -> int:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        return self.popen.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class Hosts:
+    """The composer namespace and ``workers`` worker namespaces of this run."""
+
+    workers: int
+    tag: str = field(default_factory=lambda: str(os.getpid()))
+    procs: list[Proc] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def composer(self) -> str:
+        return f"{PREFIX}{self.tag}-c"
+
+    def worker(self, i: int) -> str:
+        return f"{PREFIX}{self.tag}-w{i}"
+
+    def worker_addr(self, i: int) -> str:
+        return f"10.213.{i}.2"
+
+    def _veth(self, side: str, i: int) -> str:
+        return f"obw{self.tag}{side}{i}"[-15:]
+
+    def setup(self) -> Hosts:
+        remove_stale()
+        for ns in [self.composer, *(self.worker(i) for i in range(1, self.workers + 1))]:
+            if ns in namespaces():
+                _delete_ns(ns)
+            _ip("netns", "add", ns)
+            self.created.append(ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", self.composer, "addr", "add", f"{COMPOSER_ADDR}/32", "dev", "lo")
+        for i in range(1, self.workers + 1):
+            c, w = self._veth("c", i), self._veth("w", i)
+            _ip("link", "add", c, "netns", self.composer, "type", "veth", "peer", "name", w, "netns", self.worker(i))
+            _ip("-n", self.composer, "addr", "add", f"10.213.{i}.1/24", "dev", c)
+            _ip("-n", self.composer, "link", "set", c, "up")
+            _ip("-n", self.worker(i), "addr", "add", f"{self.worker_addr(i)}/24", "dev", w)
+            _ip("-n", self.worker(i), "link", "set", w, "up")
+            _ip("-n", self.worker(i), "route", "add", f"{COMPOSER_ADDR}/32", "via", f"10.213.{i}.1")
+        return self
+
+    def argv(self, ns: str, argv: Sequence[str]) -> list[str]:
+        return ["nsenter", f"--net={NETNS_DIR / ns}", "--", *argv]
+
+    def start(self, name: str, ns: str, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None,
+              cwd: Path | None = None) -> Proc:
+        """``argv`` in namespace ``ns``, stdout+stderr appended to ``log``, its own session."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out: IO[bytes]
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(self.argv(ns, argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+        proc = Proc(name, ns, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, ns: str, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """A short command in ``ns``, waited for."""
+        return subprocess.run(self.argv(ns, argv), capture_output=True, text=True, timeout=timeout)
+
+    def link_down(self, i: int) -> None:
+        _ip("-n", self.worker(i), "link", "set", self._veth("w", i), "down")
+
+    def link_up(self, i: int) -> None:
+        _ip("-n", self.worker(i), "link", "set", self._veth("w", i), "up")
+        # the route over the link went with it
+        _ip("-n", self.worker(i), "route", "replace", f"{COMPOSER_ADDR}/32", "via", f"10.213.{i}.1")
+
+    def pids_in(self, ns: str) -> list[int]:
+        return _ns_pids(ns)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.alive():
+                proc.kill_group()
+        for ns in reversed(self.created):
+            _delete_ns(ns)
+        self.created.clear()

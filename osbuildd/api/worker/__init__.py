@@ -1,65 +1,53 @@
-"""The worker API (``/api/worker/v1``): remote osbuild-workers take jobs from the job store.
+"""The worker API (upstream osbuild-composer's ``[worker]`` listener, ``<base_path>`` default
+``/api/worker/v1``): remote osbuild-workers register, take jobs from the job store, report progress,
+upload artifacts and settle their jobs.
 
-Placeholder until its issue lands: upstream's ``GET <base>/status``, and every other route answers 501
-in the worker API's upstream error shape (which lives in its one error middleware, ``worker_errors``).
-The real one dequeues with ``owner=<worker id>`` so the heartbeat watcher covers its jobs (see
-docs/CONTRACTS.md "Job queue").
+One aiohttp application: the error middleware outermost (every failure in upstream's worker error
+shape, ``errors``), then authentication (``osbuildd.api.auth`` per ``[worker_api]``: mTLS or JWT,
+``/openapi`` and ``/errors`` exempt from JWT), then the check of JSON bodies against the spec
+(``validation``), then the handlers by resource: ``meta`` (status, openapi, errors), ``workers``,
+``jobs``, ``artifacts``. What a remote build's partials and result do to the compose lives in
+``osbuildd.compose.remote``. Jobs are dequeued with ``owner=<worker id>`` (or "remote"), so the job
+store's heartbeat watcher requeues those whose token goes silent (docs/CONTRACTS.md "Job queue").
 """
 
 from __future__ import annotations
 
-import json
-import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
-from osbuildd.api.middleware import APIError, error_middleware
+from osbuildd.api import auth
+from osbuildd.queue.workers import WorkerStore
 from osbuildd.services import Services
 
-BASE = "/api/worker/v1"
-INTERNAL_ID = 1000  # upstream's first internal (500-class) worker error id
-NOT_IMPLEMENTED_ID = INTERNAL_ID
-SERVICES = web.AppKey("worker_services", Services)
+from . import artifacts, jobs, meta, workers
+from .context import BASE, SERVICES, WORKERS
+from .errors import WorkerError, worker_errors
+from .validation import BODIES, body_validators, validate_request
+
+__all__ = ["WorkerError", "create_app"]
 
 
-class WorkerError(APIError):
-    """An answer in the worker API's error shape (``kind``, ``id``, ``code``, ``reason``, ``message``...)."""
-
-    def __init__(self, status: int, id: int, reason: str, details: str = "") -> None:
-        super().__init__(reason)
-        self.status, self.id, self.reason, self.details = status, id, reason, details
-
-    def response(self) -> web.Response:
-        body = {
-            "kind": "Error",
-            "id": str(self.id),
-            "href": f"{BASE}/errors/{self.id}",
-            "code": f"IMAGE-BUILDER-WORKER-{self.id}",
-            "reason": self.reason,
-            "message": self.reason,
-            "operation_id": uuid.uuid4().hex,
-            "details": self.details,
-        }
-        return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
-
-
-worker_errors = error_middleware(
-    "worker_api", lambda status, reason, error_id: WorkerError(status, INTERNAL_ID, reason, error_id))
-
-
-async def status(request: web.Request) -> web.Response:
-    return web.json_response({"href": f"{BASE}/status", "id": "status", "kind": "Status", "status": "OK"})
-
-
-async def not_implemented(request: web.Request) -> web.Response:
-    raise WorkerError(501, NOT_IMPLEMENTED_ID, "not implemented yet",
-                      f"{request.method} {request.path} is not implemented by this osbuildd yet")
+def _public(base: str) -> Callable[[str], bool]:
+    prefixes = (f"{base}/openapi", f"{base}/errors")
+    return lambda path: any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def create_app(services: Services) -> web.Application:
-    """The worker API over the daemon's shared services (it owns nothing that needs closing yet)."""
-    app = web.Application(middlewares=[worker_errors])
+    """The worker API over the daemon's shared services; its tasks (dropping silent workers, removing
+    stale uploads at start) run while the app does."""
+    cfg = services.config.worker_api
+    base = cfg.base_path
+    app = web.Application(middlewares=[worker_errors(base), *auth.middlewares(cfg, exempt=_public(base)),
+                                       validate_request],
+                          client_max_size=64 * 1024 * 1024)
     app[SERVICES] = services
-    app.router.add_get(f"{BASE}/status", status)
-    app.router.add_route("*", "/{tail:.*}", not_implemented)
+    app[BASE] = base
+    app[WORKERS] = WorkerStore(services.db)
+    app[BODIES] = body_validators(base)
+    for module in (meta, workers, jobs, artifacts):
+        module.add_routes(app, base)
+    app.cleanup_ctx.append(artifacts.sweep_uploads)
+    app.cleanup_ctx.append(workers.watch_workers)
     return app

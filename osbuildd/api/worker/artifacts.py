@@ -1,0 +1,127 @@
+"""``PUT /jobs/{token}/artifacts/{name}``: a running job's artifact, streamed to
+``<state_dir>/artifacts/tmp/<token>/<name>`` (never whole in memory; written off the event loop, the
+next chunk read while the previous one is written). The file appears under its name complete or not
+at all (written as ``.<name>.part`` first). At start, upload directories of tokens that are no longer
+a running job are removed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+from aiohttp import web
+
+from osbuildd.queue import JobStatus, TokenNotFound
+
+from .context import SERVICES, artifacts_tmp, parse_uuid, services
+from .errors import (
+    BODY_DECODING,
+    JOB_NOT_FOUND,
+    JOB_NOT_RUNNING,
+    MALFORMED_JOB_ID,
+    WRITING_ARTIFACT,
+    EmptyAnswer,
+    WorkerError,
+)
+
+log = structlog.get_logger("osbuildd.worker_api")
+CHUNK = 1024 * 1024
+
+
+def check_name(name: str) -> None:
+    """One path component: no "/", not "." or "..", no NUL, at most 255 bytes (else 400 id 10)."""
+    if (not name or "/" in name or "\0" in name or name in (".", "..") or name.startswith(".")
+            or len(name.encode("utf-8", errors="surrogateescape")) > 255):
+        raise WorkerError(BODY_DECODING, f"artifact name {name!r} is not a plain file name")
+
+
+def _open(directory: Path, part: Path) -> BinaryIO:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+async def _stream(request: web.Request, f: BinaryIO) -> int:
+    """Copy the body to ``f``: chunks gathered to CHUNK bytes, each written in a thread while the
+    next is read."""
+    size = 0
+    pending: asyncio.Future[int] | None = None
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(CHUNK):
+        buf += chunk
+        if len(buf) >= CHUNK:
+            if pending is not None:
+                await pending
+            data, buf = bytes(buf), bytearray()
+            size += len(data)
+            pending = asyncio.ensure_future(asyncio.to_thread(f.write, data))
+    if pending is not None:
+        await pending
+    if buf:
+        size += len(buf)
+        await asyncio.to_thread(f.write, bytes(buf))
+    return size
+
+
+async def put_artifact(request: web.Request) -> web.Response:
+    token = parse_uuid(request.match_info["token"], MALFORMED_JOB_ID)
+    svc = services(request)
+    if not svc.config.worker_api.enable_artifacts:
+        raise EmptyAnswer(400)   # upstream: the worker learns the composer takes no artifacts
+    name = request.match_info["name"]
+    check_name(name)
+    try:
+        job = await svc.jobs.get_by_token(token)
+    except TokenNotFound:
+        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    if job.status != JobStatus.RUNNING:
+        raise WorkerError(JOB_NOT_RUNNING, f"job {job.id} is {job.status}")
+    directory = artifacts_tmp(svc, token)
+    part, final = directory / f".{name}.part", directory / name
+    try:
+        f = await asyncio.to_thread(_open, directory, part)
+    except OSError as exc:
+        raise WorkerError(WRITING_ARTIFACT, f"cannot create the artifact: {exc.strerror}") from None
+    try:
+        try:
+            size = await _stream(request, f)
+        finally:
+            await asyncio.to_thread(f.close)
+        await asyncio.to_thread(os.replace, part, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            await asyncio.shield(asyncio.to_thread(part.unlink, True))
+        raise
+    log.info("artifact uploaded", job_id=job.id, name=name, size=size)
+    return web.Response(status=200)
+
+
+def _sweep(tmp: Path, running: set[str]) -> list[str]:
+    removed = []
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            if entry.name not in running:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                removed.append(entry.name)
+    return removed
+
+
+async def sweep_uploads(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: remove ``artifacts/tmp/<token>`` of tokens that are no longer a running job."""
+    svc = app[SERVICES]
+    running = {j.token for j in await svc.jobs.list(status=JobStatus.RUNNING) if j.token}
+    removed = await asyncio.to_thread(_sweep, artifacts_tmp(svc), running)
+    if removed:
+        log.info("stale artifact uploads removed", tokens=removed)
+    yield
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    # {name:.+}: a name with an encoded "/" reaches the handler (and is refused there, 400)
+    app.router.add_put(f"{prefix}/jobs/{{token}}/artifacts/{{name:.+}}", put_artifact)

@@ -1,0 +1,54 @@
+"""What the worker API's handlers share: the services, the base path, the caller's channel, ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+
+from osbuildd.api import identity
+from osbuildd.compose import remote
+from osbuildd.queue.workers import WorkerStore
+from osbuildd.services import Services
+
+from .errors import WorkerError
+
+SERVICES = web.AppKey("worker_services", Services)
+BASE = web.AppKey("worker_base", str)
+WORKERS = web.AppKey("worker_store", WorkerStore)
+
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def base(request: web.Request) -> str:
+    return request.app[BASE]
+
+
+def workers(request: web.Request) -> WorkerStore:
+    return request.app[WORKERS]
+
+
+def channel(request: web.Request) -> str:
+    """The job channel of the caller: ``org-<tenant>`` with JWT, else "" (as upstream)."""
+    return identity.of(request).new_channel
+
+
+def parse_uuid(raw: str, error_id: int, what: str = "job token") -> str:
+    """``raw`` as a canonical UUID, else the WorkerError ``error_id`` (7, 8 or 17 as upstream)."""
+    if _CANONICAL.fullmatch(raw):
+        return raw
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise WorkerError(error_id, f"{what} {raw!r} is not a UUID") from None
+
+
+def artifacts_tmp(services: Services, token: str | None = None) -> Path:
+    """``<state_dir>/artifacts/tmp[/<token>]`` (osbuildd.compose.remote.artifacts_tmp)."""
+    return remote.artifacts_tmp(services.config.state_dir, token)

@@ -1,0 +1,163 @@
+"""``POST /jobs`` (a worker takes a job), ``GET /jobs/{token}`` (its heartbeat: canceled?) and
+``PATCH /jobs/{token}`` (a partial update, or the result that settles the job).
+
+``POST /jobs`` waits for a job of the asked types in the caller's channel up to ``[worker_api]
+request_job_timeout`` (0: until one comes; then 204). It tries the job store once per queue change
+(the store's ``changed()`` event: woken by enqueues, never polled) and stops waiting as soon as the
+client went away, so a worker that left takes nothing; a job taken while its answer could not be
+written is put back at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from osbuildd.compose import remote
+from osbuildd.queue import Dequeued, JobNotRunning, JobStatus, TokenNotFound
+from osbuildd.queue.workers import requeue_untaken
+
+from .context import artifacts_tmp, base, channel, parse_uuid, services
+from .errors import (
+    INVALID_JOB_TYPE,
+    JOB_NOT_FOUND,
+    JOB_NOT_RUNNING,
+    MALFORMED_JOB_ID,
+    MALFORMED_JOB_TOKEN,
+    MALFORMED_WORKER_ID,
+    WorkerError,
+)
+from .validation import json_body
+
+log = structlog.get_logger("osbuildd.worker_api")
+NIL = "00000000-0000-0000-0000-000000000000"
+REMOTE_OWNER = "remote"     # the owner of jobs taken by a worker that did not register
+DISCONNECT_CHECK = 1.0      # how often a waiting request looks whether its client is still there
+
+
+def _types(body: dict[str, Any]) -> list[str]:
+    arch = str(body["arch"])
+    out: list[str] = []
+    for t in body["types"]:
+        if t == "manifest-id-only":   # the composer does its manifests itself (upstream)
+            raise WorkerError(INVALID_JOB_TYPE, "manifest-id-only jobs are not handed to workers")
+        name = f"osbuild:{arch}" if t == "osbuild" else str(t)
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise WorkerError(INVALID_JOB_TYPE, "no job type asked for")
+    return out
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _take(request: web.Request, types: list[str], channels: list[str], owner: str) -> Dequeued | None:
+    """A job taken for the caller; None on timeout or when the client went away."""
+    jobs = services(request).jobs
+    timeout = services(request).config.worker_api.request_job_timeout or None
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        changed = jobs.changed()
+        dq = await jobs.dequeue(types, channels=channels, timeout=0, owner=owner)
+        if dq is not None:
+            return dq
+        while not changed.is_set():
+            if _gone(request):
+                return None
+            wait = DISCONNECT_CHECK if deadline is None else min(DISCONNECT_CHECK, deadline - loop.time())
+            if wait <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), wait)
+
+
+async def _answer(request: web.Request, dq: Dequeued) -> dict[str, Any]:
+    svc = services(request)
+    b = base(request)
+    args = await asyncio.to_thread(remote.worker_args, dq.job, dq.dynamic_args, svc.config.state_dir)
+    await asyncio.to_thread(artifacts_tmp(svc, dq.token).mkdir, parents=True, exist_ok=True)
+    out: dict[str, Any] = {
+        "href": f"{b}/jobs", "id": dq.job.id, "kind": "RequestJob", "type": dq.job.type.partition(":")[0],
+        "location": f"{b}/jobs/{dq.token}", "artifact_location": f"{b}/jobs/{dq.token}/artifacts/",
+    }
+    if args:
+        out["args"] = args
+    if dq.dynamic_args:
+        out["dynamic_args"] = dq.dynamic_args
+    return out
+
+
+async def request_job(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    types = _types(body)
+    owner = REMOTE_OWNER
+    if body.get("worker_id") is not None:
+        owner = parse_uuid(str(body["worker_id"]), MALFORMED_WORKER_ID, "worker id")
+    dq = await _take(request, types, [channel(request)], owner)
+    if dq is None:
+        return web.json_response({"href": f"{base(request)}/jobs", "id": NIL, "kind": "RequestJob"}, status=204)
+    try:
+        answer = await _answer(request, dq)
+        if _gone(request):
+            raise ConnectionResetError("the worker went away")
+        resp = web.json_response(answer, status=201)
+        await resp.prepare(request)
+        await resp.write_eof()
+    except BaseException:
+        # the worker never got it: back to the queue, for the next taker
+        with contextlib.suppress(Exception):
+            await asyncio.shield(requeue_untaken(services(request).jobs, dq.token))
+        log.warning("job handed out but not delivered: requeued", job_id=dq.job.id)
+        raise
+    log.info("job taken by a worker", job_id=dq.job.id, type=dq.job.type, owner=owner)
+    return resp
+
+
+async def get_job(request: web.Request) -> web.Response:
+    token = parse_uuid(request.match_info["token"], MALFORMED_JOB_TOKEN)
+    try:
+        canceled = await services(request).jobs.heartbeat(token)
+    except TokenNotFound:
+        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    return web.json_response({"href": f"{base(request)}/jobs/{token}", "id": token, "kind": "JobStatus",
+                              "canceled": canceled})
+
+
+async def update_job(request: web.Request) -> web.Response:
+    token = parse_uuid(request.match_info["token"], MALFORMED_JOB_ID)
+    body = await json_body(request)
+    svc = services(request)
+    try:
+        job = await svc.jobs.get_by_token(token)
+    except TokenNotFound:
+        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    if job.status != JobStatus.RUNNING:
+        raise WorkerError(JOB_NOT_RUNNING, f"job {job.id} is {job.status}")
+    try:
+        if "result" in body:
+            await remote.finish(svc.jobs, svc.config.state_dir, svc.config.results_dir, job, token, body["result"])
+            refresh = getattr(svc.compose, "refresh", None)
+            if refresh is not None:
+                refresh(job.id)
+            log.info("job finished by a worker", job_id=job.id, type=job.type)
+        else:
+            await remote.apply_partial(svc.jobs, svc.config.results_dir, job, body["partial"])
+    except TokenNotFound:
+        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    except JobNotRunning as exc:
+        raise WorkerError(JOB_NOT_RUNNING, exc.reason) from None
+    return web.json_response({"href": f"{base(request)}/jobs/{token}", "id": token, "kind": "UpdateJobResponse"})
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_post(f"{prefix}/jobs", request_job)
+    app.router.add_get(f"{prefix}/jobs/{{token}}", get_job)
+    app.router.add_patch(f"{prefix}/jobs/{{token}}", update_job)

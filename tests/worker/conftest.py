@@ -105,7 +105,7 @@ class Cluster:
         return [sys.executable, "-m", "osbuildd.cli", "worker", "--composer", self.url,
                 "--cert", str(self.certs / "worker-crt.pem"), "--key", str(self.certs / "worker-key.pem"),
                 "--ca", str(self.certs / "ca-crt.pem"), "--state-dir", str(w.state),
-                "--store", str(w.state / "store")]
+                "--store", str(w.state / "store"), "--config", str(w.state.parent / "osbuild-worker.toml")]
 
     def start_worker(self, w: Worker) -> Proc:
         w.starts += 1
@@ -205,6 +205,7 @@ def cluster(hosts: Hosts, shared_state_dir: Path, tmp_path_factory: pytest.TempP
         for i in (1, 2):
             w = Worker(i, root / f"worker{i}" / "state", root / f"worker{i}" / "worker.log")
             _share(w.state, shared_state_dir)
+            (w.state.parent / "osbuild-worker.toml").write_text("")   # not the host's /etc/osbuild-worker
             c.workers.append(w)
             c.start_worker(w)
         yield c

@@ -216,3 +216,64 @@ class Hosts:
         for ns in reversed(self.created):
             _delete_ns(ns)
         self.created.clear()
+
+
+# -- what runs where (read from /proc, independently of the processes' own logs) ---------------------
+
+def ns_inode(ns: str) -> int:
+    return os.stat(NETNS_DIR / ns).st_ino
+
+
+def pid_ns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def environ_has(pid: int, entry: bytes) -> bool:
+    try:
+        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def marked(state_dir: Path, job_id: str | None = None) -> list[int]:
+    """Pids whose environment carries the runner's marker ``OSBUILDD_STATE_DIR=<state_dir>`` (and
+    ``OSBUILDD_JOB_ID=<job_id>`` if given): the build processes a worker with that state dir started."""
+    want = f"OSBUILDD_STATE_DIR={os.path.abspath(state_dir)}".encode()
+    want_job = f"OSBUILDD_JOB_ID={job_id}".encode() if job_id else None
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        pid = int(d.name)
+        if environ_has(pid, want) and (want_job is None or environ_has(pid, want_job)):
+            out.append(pid)
+    return out
+
+
+def mounts_below(root: Path) -> list[str]:
+    """Mount points at or below ``root`` (symlinks resolved) in this mount namespace."""
+    r = str(root.resolve()).rstrip("/")
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        parts = line.split(" ")
+        if len(parts) > 4:
+            mp = parts[4].replace("\\040", " ")
+            if mp == r or mp.startswith(r + "/"):
+                found.append(mp)
+    return found
+
+
+def loops_below(root: Path) -> list[str]:
+    """Loop devices whose backing file is below ``root``."""
+    r = str(root.resolve()).rstrip("/") + "/"
+    out = []
+    for bf in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if bf.read_text().strip().startswith(r):
+                out.append(bf.parent.parent.name)
+        except OSError:
+            continue
+    return out

@@ -48,24 +48,32 @@ def _open(directory: Path, part: Path) -> BinaryIO:
 
 
 async def _stream(request: web.Request, f: BinaryIO) -> int:
-    """Copy the body to ``f``: chunks gathered to CHUNK bytes, each written in a thread while the
-    next is read."""
+    """Copy the body to ``f``: chunks gathered to CHUNK bytes, each batch written in a thread (no
+    copy: ``writelines``) while the next is read."""
     size = 0
-    pending: asyncio.Future[int] | None = None
-    buf = bytearray()
-    async for chunk in request.content.iter_chunked(CHUNK):
-        buf += chunk
-        if len(buf) >= CHUNK:
-            if pending is not None:
-                await pending
-            data, buf = bytes(buf), bytearray()
-            size += len(data)
-            pending = asyncio.ensure_future(asyncio.to_thread(f.write, data))
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    gathered = 0
+    try:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            batch.append(chunk)
+            gathered += len(chunk)
+            if gathered >= CHUNK:
+                if pending is not None:
+                    await pending
+                size += gathered
+                pending = asyncio.ensure_future(asyncio.to_thread(f.writelines, batch))
+                batch, gathered = [], 0
+    except BaseException:
+        if pending is not None:   # the file is closed next: let the write in flight end first
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
+        raise
     if pending is not None:
         await pending
-    if buf:
-        size += len(buf)
-        await asyncio.to_thread(f.write, bytes(buf))
+    if batch:
+        size += gathered
+        await asyncio.to_thread(f.writelines, batch)
     return size
 
 

@@ -272,3 +272,18 @@ async def test_long_poll_wakes_on_enqueue_and_leaves_nothing_taken_on_disconnect
         finally:
             await waiting.close()
         assert "job handed out but not delivered" not in wd.log_text()
+
+
+async def test_daemon_stop_answers_waiting_workers(tmp_path: Path, certs: Path) -> None:
+    """A long-poll waiting forever (request_job_timeout = 0) is answered 204 when the daemon stops, so
+    the worker asks again (elsewhere, or once the daemon is back) instead of holding up the stop."""
+    async with worker_daemon(tmp_path, certs, mtls_worker(certs)) as wd:
+        c = wd.client()
+        waiting = asyncio.create_task(c.take(["depsolve"]))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    try:
+        r = await waiting
+        assert (r.status, r.body) == (204, b"")
+    finally:
+        await c.close()

@@ -13,6 +13,7 @@ store's heartbeat watcher requeues those whose token goes silent (docs/CONTRACTS
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from osbuildd.queue.workers import WorkerStore
 from osbuildd.services import Services
 
 from . import artifacts, jobs, meta, workers
-from .context import BASE, SERVICES, WORKERS
+from .context import BASE, CLOSING, SERVICES, WORKERS
 from .errors import WorkerError, worker_errors
 from .validation import BODIES, body_validators, validate_request
 
@@ -48,6 +49,12 @@ def create_app(services: Services) -> web.Application:
     app[BODIES] = body_validators(base)
     for module in (meta, workers, jobs, artifacts):
         module.add_routes(app, base)
+    app[CLOSING] = asyncio.Event()
+
+    async def closing(app: web.Application) -> None:   # before open requests are waited for
+        app[CLOSING].set()
+
+    app.on_shutdown.append(closing)
     app.cleanup_ctx.append(artifacts.sweep_uploads)
     app.cleanup_ctx.append(workers.watch_workers)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from .errors import WorkerError
 SERVICES = web.AppKey("worker_services", Services)
 BASE = web.AppKey("worker_base", str)
 WORKERS = web.AppKey("worker_store", WorkerStore)
+CLOSING = web.AppKey("worker_closing", asyncio.Event)   # set at shutdown: long-polls answer 204
 
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

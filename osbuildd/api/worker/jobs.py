@@ -18,10 +18,10 @@ import structlog
 from aiohttp import web
 
 from osbuildd.compose import remote
-from osbuildd.queue import Dequeued, JobNotRunning, JobStatus, TokenNotFound
+from osbuildd.queue import Dequeued, JobNotRunning, JobStatus, JobStore, TokenNotFound
 from osbuildd.queue.workers import requeue_untaken
 
-from .context import artifacts_tmp, base, channel, parse_uuid, services
+from .context import CLOSING, artifacts_tmp, base, channel, parse_uuid, services
 from .errors import (
     INVALID_JOB_TYPE,
     JOB_NOT_FOUND,
@@ -36,7 +36,7 @@ from .validation import json_body
 log = structlog.get_logger("osbuildd.worker_api")
 NIL = "00000000-0000-0000-0000-000000000000"
 REMOTE_OWNER = "remote"     # the owner of jobs taken by a worker that did not register
-DISCONNECT_CHECK = 1.0      # how often a waiting request looks whether its client is still there
+DISCONNECT_CHECK = 1.0      # how often a waiting request looks whether its client is there (and the daemon)
 
 
 def _types(body: dict[str, Any]) -> list[str]:
@@ -58,19 +58,34 @@ def _gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
+async def _try_once(jobs: JobStore, types: list[str], channels: list[str], owner: str) -> Dequeued | None:
+    """One dequeue attempt; a job taken by an attempt whose request was cancelled meanwhile (the
+    daemon stopping) goes back to the queue."""
+    attempt = asyncio.ensure_future(jobs.dequeue(types, channels=channels, timeout=0, owner=owner))
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            taken = await attempt
+            if taken is not None:
+                await requeue_untaken(jobs, taken.token)
+        raise
+
+
 async def _take(request: web.Request, types: list[str], channels: list[str], owner: str) -> Dequeued | None:
-    """A job taken for the caller; None on timeout or when the client went away."""
+    """A job taken for the caller; None on timeout, when the client went away or the daemon stops."""
     jobs = services(request).jobs
+    closing = request.app[CLOSING]
     timeout = services(request).config.worker_api.request_job_timeout or None
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     while True:
         changed = jobs.changed()
-        dq = await jobs.dequeue(types, channels=channels, timeout=0, owner=owner)
+        dq = await _try_once(jobs, types, channels, owner)
         if dq is not None:
             return dq
         while not changed.is_set():
-            if _gone(request):
+            if _gone(request) or closing.is_set():
                 return None
             wait = DISCONNECT_CHECK if deadline is None else min(DISCONNECT_CHECK, deadline - loop.time())
             if wait <= 0:

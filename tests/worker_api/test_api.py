@@ -189,9 +189,12 @@ async def test_canceled_job(wd: WorkerDaemon) -> None:
             job_id = await jobs.enqueue("depsolve", {})
             r = await c.take(["depsolve"])
             token = r.json()["location"].rsplit("/", 1)[1]
+        assert (await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.img", data=b"x")).status == 200
+        async with wd.side_store() as jobs:
             await jobs.cancel(job_id)
         r = await c.request("GET", f"{BASE}/jobs/{token}")
         assert r.status == 200 and r.json()["canceled"] is True
+        assert not (wd.state / "artifacts" / "tmp" / token).exists()   # its uploads go with it
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"result": {"packages": {}}}), 400, 6)
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"partial": {"progress": {"done": 1}}}), 400, 6)
         error_of(await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.img", data=b"x"), 400, 6)

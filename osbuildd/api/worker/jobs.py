@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from typing import Any
 
 import structlog
@@ -142,6 +143,8 @@ async def get_job(request: web.Request) -> web.Response:
         canceled = await services(request).jobs.heartbeat(token)
     except TokenNotFound:
         raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    if canceled:   # nothing more will be uploaded for it
+        await asyncio.to_thread(shutil.rmtree, artifacts_tmp(services(request), token), True)
     return web.json_response({"href": f"{base(request)}/jobs/{token}", "id": token, "kind": "JobStatus",
                               "canceled": canceled})
 

@@ -148,6 +148,13 @@ async def test_missing_heartbeat_requeues_and_silent_workers_go(tmp_path: Path, 
                 assert (silent.retries, silent.token, silent.owner) == (1, None, None)
                 assert (still.status, still.token) == (JobStatus.RUNNING, token_of(kept))
             error_of(await c.request("GET", f"{BASE}/jobs/{token_of(first)}"), 404, 5)
+            # the watcher removes the requeued token's upload directory, keeps the running one's
+            uploads = wd.state / "artifacts" / "tmp"
+            for _ in range(120):
+                if not (uploads / token_of(first)).exists():
+                    break
+                await asyncio.sleep(0.5)
+            assert not (uploads / token_of(first)).exists() and (uploads / token_of(kept)).is_dir()
             again = (await c.take(["depsolve"])).json()
             assert again["id"] == silent_id and token_of(again) != token_of(first)
             # the worker never sent its status: it is dropped

@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from osbuildd.queue import JobStatus, TokenNotFound
+from osbuildd.services import Services
 
 from .context import SERVICES, artifacts_tmp, parse_uuid, services
 from .errors import (
@@ -120,13 +121,19 @@ def _sweep(tmp: Path, running: set[str]) -> list[str]:
     return removed
 
 
-async def sweep_uploads(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: remove ``artifacts/tmp/<token>`` of tokens that are no longer a running job."""
-    svc = app[SERVICES]
+async def remove_stale_uploads(svc: Services) -> list[str]:
+    """Remove ``artifacts/tmp/<token>`` of tokens that are no longer a running job (requeued after a
+    missing heartbeat, deleted, or settled while the daemon was down); the tokens removed."""
     running = {j.token for j in await svc.jobs.list(status=JobStatus.RUNNING) if j.token}
     removed = await asyncio.to_thread(_sweep, artifacts_tmp(svc), running)
     if removed:
         log.info("stale artifact uploads removed", tokens=removed)
+    return removed
+
+
+async def sweep_uploads(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: stale upload directories removed at start (and by the workers' watcher after)."""
+    await remove_stale_uploads(app[SERVICES])
     yield
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from osbuildd.queue.workers import WorkerNotFound
 
+from .artifacts import remove_stale_uploads
 from .context import SERVICES, WORKERS, base, channel, parse_uuid, workers
 from .errors import MALFORMED_WORKER_ID, WORKER_NOT_FOUND, WorkerError
 from .validation import json_body
@@ -38,7 +39,8 @@ async def post_status(request: web.Request) -> web.Response:
 
 async def watch_workers(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: every ``worker_watch_interval`` drop the workers silent for longer than
-    ``worker_heartbeat_timeout`` (their jobs are the job store's heartbeat watcher's)."""
+    ``worker_heartbeat_timeout`` (their jobs are the job store's heartbeat watcher's), and remove the
+    uploads of tokens no longer running (a job requeued after a missing heartbeat)."""
     cfg = app[SERVICES].config.worker_api
     store = app[WORKERS]
 
@@ -52,6 +54,10 @@ async def watch_workers(app: web.Application) -> AsyncIterator[None]:
                 continue
             if dropped:
                 log.info("silent workers dropped", workers=dropped)
+            try:
+                await remove_stale_uploads(app[SERVICES])
+            except Exception:
+                log.exception("removing stale artifact uploads failed")
 
     task = asyncio.create_task(loop(), name="osbuildd-worker-watcher")
     try:

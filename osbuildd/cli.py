@@ -13,6 +13,7 @@ from osbuildd import __version__
 DISPATCH = {
     "build": "osbuildd.cli_build",
     "manifest": "osbuildd.cli_manifest",
+    "worker": "osbuildd.cli_worker",
 }
 
 

@@ -1,7 +1,8 @@
 """The multi-host cluster of the remote-worker tests (tests/worker/test_remote_*.py), one per session.
 
 - ``hosts`` (session): the namespaces of tests/worker/netns.py (composer + 2 workers), deleted at the end
-  (also after a failure: finalizer), stale ones of dead runs removed first.
+  (also after a failure: finalizer), stale ones of dead runs removed first; the HTTP proxy to the
+  Debian mirror in the root namespace (every process gets ``http_proxy``).
 - ``cluster`` (session): ``osbuildd serve`` in the composer namespace (``[builder] local_executor = false``,
   ``[worker_api]`` over TLS + mTLS on ``10.213.0.1:8700`` with ``osbuildd gen-certs`` certificates,
   ``allowed_domains`` = the worker certificate's names, ``job_timeout`` 25 s checked every 2 s), its
@@ -39,8 +40,8 @@ JOB_TIMEOUT = 25.0          # the composer requeues a remote job whose token was
 STARTUP_LIMIT = 90.0        # hang guards, not timing assertions
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def _env(hosts: Hosts) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), **hosts.proxy_env)
     env.pop("OSBUILDD_CONFIG", None)
     env.pop("NOTIFY_SOCKET", None)
     return env
@@ -112,7 +113,7 @@ class Cluster:
         with open(w.log, "ab") as f:
             f.write(f"\n=== start {w.starts} ===\n".encode())
         w.proc = self.hosts.start(f"worker{w.index}", self.hosts.worker(w.index), self.worker_argv(w), w.log,
-                                  env=_env(), cwd=REPO)
+                                  env=_env(self.hosts), cwd=REPO)
         return w.proc
 
     # -- the composer's APIs (root namespace, unix sockets) -------------------------------------
@@ -169,10 +170,11 @@ def _composer_config(root: Path, certs: Path, shared: Path) -> tuple[Path, Path,
 
 
 @pytest.fixture(scope="session")
-def hosts(require_root: None) -> Iterator[Hosts]:
+def hosts(require_root: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     h = Hosts(2)
     try:
         h.setup()
+        h.start_proxy(tmp_path_factory.mktemp("proxy") / "proxy.log")
         yield h
     finally:
         h.close()
@@ -182,7 +184,7 @@ def _start_composer(hosts: Hosts, config: Path, log: Path, notify_path: Path) ->
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(notify_path))
     try:
-        env = dict(_env(), NOTIFY_SOCKET=str(notify_path))
+        env = dict(_env(hosts), NOTIFY_SOCKET=str(notify_path))
         proc = hosts.start("composer", hosts.composer,
                            [sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(config),
                             "--composer-config", ""], log, env=env, cwd=REPO)
@@ -197,7 +199,7 @@ def cluster(hosts: Hosts, shared_state_dir: Path, tmp_path_factory: pytest.TempP
     root = tmp_path_factory.mktemp("cluster")
     certs = root / "x509"
     subprocess.run([sys.executable, "-m", "osbuildd.cli", "gen-certs", str(certs), "--san", COMPOSER_ADDR],
-                   cwd=REPO, env=_env(), check=True, capture_output=True)
+                   cwd=REPO, env=_env(hosts), check=True, capture_output=True)
     config, state, weldr, cloud = _composer_config(root, certs, shared_state_dir)
     composer = _start_composer(hosts, config, root / "composer" / "daemon.log", root / "notify.sock")
     c = Cluster(hosts, root, certs, state, weldr, cloud, composer)

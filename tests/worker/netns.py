@@ -6,6 +6,11 @@ Addresses are the test's own (10.213.0.0/16, nothing else is touched):
   and, per worker ``i`` (1-based), the composer end of a veth pair, ``10.213.i.1/24``;
 - worker namespace ``i`` holds the other end, ``10.213.i.2/24``, and a route to ``10.213.0.1`` over it.
 
+The way out (the Debian mirror) is an HTTP proxy the test runs in the root namespace on
+``10.213.254.1:3128``, over a veth to the composer namespace (``10.213.254.2``), which forwards for the
+workers; processes get ``http_proxy`` (``proxy_env``). No NAT, the host's own forwarding untouched; one run
+at a time (the root namespace holds the proxy address and a route to 10.213.0.0/16 while it runs).
+
 ``link_down(i)`` / ``link_up(i)`` set the worker end of its veth down/up: the worker host loses its network,
 its processes live on. Processes are started with ``nsenter --net=/run/netns/NAME``: they change network
 namespace only, not mount namespace (``ip netns exec`` would give each its own mount namespace, so
@@ -20,18 +25,25 @@ them; it is safe to call twice and is called by the fixtures' finalizers also af
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 PREFIX = "osbw-"
 COMPOSER_ADDR = "10.213.0.1"
 NETNS_DIR = Path("/run/netns")
+# the way out to the Debian mirror: an HTTP proxy in the root namespace on a veth to the composer
+# namespace (which forwards for the workers); nothing is NATed, the host's forwarding is untouched
+PROXY_ADDR, UPLINK_ADDR, PROXY_PORT = "10.213.254.1", "10.213.254.2", 3128
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -146,6 +158,7 @@ class Hosts:
     tag: str = field(default_factory=lambda: str(os.getpid()))
     procs: list[Proc] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    proxy: subprocess.Popen[bytes] | None = None
 
     @property
     def composer(self) -> str:
@@ -169,6 +182,7 @@ class Hosts:
             self.created.append(ns)
             _ip("-n", ns, "link", "set", "lo", "up")
         _ip("-n", self.composer, "addr", "add", f"{COMPOSER_ADDR}/32", "dev", "lo")
+        self._uplink()
         for i in range(1, self.workers + 1):
             c, w = self._veth("c", i), self._veth("w", i)
             _ip("link", "add", c, "netns", self.composer, "type", "veth", "peer", "name", w, "netns", self.worker(i))
@@ -177,7 +191,40 @@ class Hosts:
             _ip("-n", self.worker(i), "addr", "add", f"{self.worker_addr(i)}/24", "dev", w)
             _ip("-n", self.worker(i), "link", "set", w, "up")
             _ip("-n", self.worker(i), "route", "add", f"{COMPOSER_ADDR}/32", "via", f"10.213.{i}.1")
+            _ip("-n", self.worker(i), "route", "add", f"{PROXY_ADDR}/32", "via", f"10.213.{i}.1")
         return self
+
+    def _uplink(self) -> None:
+        """veth root <-> composer namespace (10.213.254.0/30), the composer namespace forwarding
+        between the workers and the proxy, the root namespace's way back to the workers over it."""
+        r, c = self._veth("r", 0), self._veth("c", 0)
+        _ip("link", "add", r, "type", "veth", "peer", "name", c, "netns", self.composer)
+        _ip("addr", "add", f"{PROXY_ADDR}/30", "dev", r)
+        _ip("link", "set", r, "up")
+        _ip("-n", self.composer, "addr", "add", f"{UPLINK_ADDR}/30", "dev", c)
+        _ip("-n", self.composer, "link", "set", c, "up")
+        self.run(self.composer, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]).check_returncode()
+        _ip("route", "add", "10.213.0.0/16", "via", UPLINK_ADDR, "dev", r)
+
+    @property
+    def proxy_env(self) -> dict[str, str]:
+        url = f"http://{PROXY_ADDR}:{PROXY_PORT}"
+        bypass = f"{COMPOSER_ADDR},localhost,127.0.0.1"
+        return {"http_proxy": url, "HTTP_PROXY": url, "no_proxy": bypass, "NO_PROXY": bypass}
+
+    def start_proxy(self, log: Path) -> subprocess.Popen[bytes]:
+        """The HTTP proxy (this file run as a script) in the root namespace, on PROXY_ADDR."""
+        with open(log, "ab") as out:
+            popen = subprocess.Popen([sys.executable, __file__, "proxy", PROXY_ADDR, str(PROXY_PORT)], stdout=out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proxy = popen
+        for _ in range(100):
+            try:
+                socket.create_connection((PROXY_ADDR, PROXY_PORT), timeout=1).close()
+                return popen
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"proxy did not start: {log.read_text(errors='replace')[-2000:]}")
 
     def argv(self, ns: str, argv: Sequence[str]) -> list[str]:
         return ["nsenter", f"--net={NETNS_DIR / ns}", "--", *argv]
@@ -210,6 +257,10 @@ class Hosts:
         return _ns_pids(ns)
 
     def close(self) -> None:
+        if self.proxy is not None and self.proxy.poll() is None:
+            self.proxy.kill()
+            self.proxy.wait()
+        _ip("link", "delete", self._veth("r", 0), check=False)
         for proc in self.procs:
             if proc.alive():
                 proc.kill_group()
@@ -277,3 +328,55 @@ def loops_below(root: Path) -> list[str]:
         except OSError:
             continue
     return out
+
+
+# -- the HTTP proxy (run as ``python netns.py proxy ADDR PORT``) -----------------------------------
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(1 << 16):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _proxy_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One request: ``GET http://host[:port]/path`` forwarded in origin form with ``Connection: close``
+    (``CONNECT host:port`` tunnels), the answer piped back."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, *headers = head.decode("latin-1").split("\r\n")
+        method, target, version = line.split(" ")
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            up_r, up_w = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            url = urlsplit(target)
+            up_r, up_w = await asyncio.open_connection(url.hostname, url.port or 80)
+            path = url.path or "/"
+            if url.query:
+                path += "?" + url.query
+            kept = [h for h in headers if h and not h.lower().startswith(("connection:", "proxy-", "keep-alive:"))]
+            up_w.write(("\r\n".join([f"{method} {path} {version}", *kept, "Connection: close"]) + "\r\n\r\n")
+                       .encode("latin-1"))
+    except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        writer.close()
+        return
+    await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer))
+
+
+def _serve_proxy(addr: str, port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_proxy_client, addr, port, limit=1 << 20)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "proxy":
+    _serve_proxy(sys.argv[2], int(sys.argv[3]))

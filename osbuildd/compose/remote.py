@@ -73,6 +73,21 @@ def _worker_server_target(args: dict[str, Any], mres: dict[str, Any], like: dict
             "osbuild_artifact": {"export_filename": filename, "export_name": export}}
 
 
+def worker_dynamic_args(job: Job, dynamic_args: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The dependencies' results as a remote worker gets them: a build's manifest result also under
+    upstream's ManifestJobByIDResult keys (``data``: the manifest, ``info``), so an upstream
+    osbuild-worker finds it where it looks."""
+    if not is_build(job) or not dynamic_args or not isinstance(dynamic_args[0], dict):
+        return dynamic_args
+    first = dynamic_args[0]
+    if "manifest" not in first or "data" in first:
+        return dynamic_args
+    info = first.get("manifest_info") or {}
+    upstream = {"data": first["manifest"], "info": {**info, "pipeline_names": first.get("pipeline_names")},
+                "error": ""}
+    return [{**first, **upstream}, *dynamic_args[1:]]
+
+
 def worker_args(job: Job, dynamic_args: list[dict[str, Any]], state_dir: Path) -> dict[str, Any]:
     """The job's arguments as a remote worker gets them (blocking: may read the sealing key)."""
     args = copy.deepcopy(job.args)

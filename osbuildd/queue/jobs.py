@@ -479,6 +479,16 @@ class JobStore:
             self._notify()
         return requeued, failed
 
+    async def requeue(self, token: str) -> bool:
+        """Put the running job of ``token`` back to pending without counting a retry (a taker that
+        never received it: the worker API could not deliver its answer). Whether it was running."""
+        rows = await self.db.write(
+            "UPDATE jobs SET status = 'pending', token = NULL, owner = NULL, started_at = NULL,"
+            " heartbeat = NULL, progress = NULL WHERE token = ? AND status = 'running' RETURNING id", (token,))
+        if rows:
+            self._notify()
+        return bool(rows)
+
     @staticmethod
     async def _requeue(conn: aiosqlite.Connection, job_id: str, *, retry: bool) -> None:
         await conn.execute(

@@ -73,17 +73,5 @@ class WorkerStore:
 
 async def requeue_untaken(jobs: JobStore, token: str) -> bool:
     """Put a job a remote worker was handed but never received (its POST /jobs answer could not be
-    written) back to pending, without counting a retry. Whether it was still running under ``token``.
-
-    Uses ``JobStore.requeue`` once the job store has one; until then the same statement as the job
-    store's own requeue, and its wake-up of dequeuers.
-    """
-    requeue = getattr(jobs, "requeue", None)
-    if requeue is not None:
-        return bool(await requeue(token))
-    rows = await jobs.db.write(
-        "UPDATE jobs SET status = 'pending', token = NULL, owner = NULL, started_at = NULL,"
-        " heartbeat = NULL, progress = NULL WHERE token = ? AND status = 'running' RETURNING id", (token,))
-    if rows:
-        jobs._notify()   # noqa: SLF001 - the job store's wake-up, until it has a public requeue
-    return bool(rows)
+    written) back to pending, without counting a retry. Whether it was still running under ``token``."""
+    return await jobs.requeue(token)

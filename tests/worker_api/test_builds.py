@@ -70,7 +70,11 @@ async def test_build_args_and_results_without_partials(wd: WorkerDaemon) -> None
         assert args["targets"][1]["options"] == {}
         assert args["targets"][1]["osbuild_artifact"] == {"export_filename": "disk.qcow2", "export_name": "image"}
         assert args["pipeline_names"] == MANIFEST_RESULT["pipeline_names"]
-        assert job["dynamic_args"] == [MANIFEST_RESULT]
+        # the manifest result also under upstream's ManifestJobByIDResult keys, for upstream workers
+        dyn = job["dynamic_args"][0]
+        assert {k: v for k, v in dyn.items() if k not in ("data", "info", "error")} == MANIFEST_RESULT
+        assert dyn["data"] == MANIFEST_RESULT["manifest"] and dyn["error"] == ""
+        assert dyn["info"]["pipeline_names"] == MANIFEST_RESULT["pipeline_names"]
         # the worker says it succeeded but never PUT the artifact: the composer fails the build
         result = {"success": True, "osbuild_output": OSBUILD_OUTPUT, "arch": "x86_64",
                   "target_results": [{"name": "org.osbuild.aws", "options": {"ami": "ami-1", "region": "eu-central-1"}},

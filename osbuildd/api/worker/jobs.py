@@ -107,7 +107,7 @@ async def _answer(request: web.Request, dq: Dequeued) -> dict[str, Any]:
     if args:
         out["args"] = args
     if dq.dynamic_args:
-        out["dynamic_args"] = dq.dynamic_args
+        out["dynamic_args"] = remote.worker_dynamic_args(dq.job, dq.dynamic_args)
     return out
 
 

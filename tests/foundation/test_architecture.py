@@ -35,6 +35,7 @@ TABLE_OWNERS = {
     "blueprint_workspace": "blueprint/store.py",
     "weldr_sources": "distro/sourcestore.py",
     "schema_migrations": "queue/db.py",
+    "workers": "queue/workers.py",
 }
 WRITE = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+([a-z_]+)\b")
 

@@ -303,6 +303,9 @@ class BuildJob:
         self.blog.info("build job taken", exports=mres.get("exports"))
         try:
             outcome = await run.run()
+        except asyncio.CancelledError:   # the worker stops: the build is over, nothing is sent
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, self.dir, True))
+            raise
         finally:
             # the helpers end: a partial update in flight may finish (its offsets stay in step with
             # the composer's files), but a composer that is away is not waited for

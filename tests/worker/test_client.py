@@ -358,6 +358,46 @@ async def test_result_survives_a_composer_and_worker_restart(tmp_path: Path, cer
             assert await w.stop() == 0, w.log.read_text()
 
 
+async def test_sigterm_stops_the_build_and_exits_0(tmp_path: Path, certs: Path, shared_state_dir: Path) -> None:
+    worker_toml(tmp_path)
+    w = WorkerProc(tmp_path, "w1", filename_of(distros.host(), "tar"), mode="hang")
+    async with composer(tmp_path / "composer", certs, shared_state_dir) as c:
+        await w.start(*mtls_args(c, certs))
+        cid = await weldr_compose(c)
+        await until(lambda: w.started() and processes_marked(w.state), "the worker's build running")
+        assert await w.stop() == 0, w.log.read_text()
+        assert leftovers(w) == NOTHING
+        assert await weldr_status(c, cid) == "RUNNING"   # the composer requeues it once its heartbeat stops
+
+
+async def test_restarted_worker_cleans_what_a_sigkill_left(tmp_path: Path, certs: Path,
+                                                         shared_state_dir: Path) -> None:
+    """SIGKILL mid-build leaves the engine's processes and the build dir; the restarted worker
+    kills and removes them, and (the composer requeued the silent job) builds it again."""
+    worker_toml(tmp_path)
+    w = WorkerProc(tmp_path, "w1", filename_of(distros.host(), "tar"), mode="hang")
+    async with composer(tmp_path / "composer", certs, shared_state_dir, job_timeout=5.0, job_watch_interval=1.0) as c:
+        await w.start(*mtls_args(c, certs))
+        cid = await weldr_compose(c)
+        left = await until(lambda: w.started() and processes_marked(w.state), "the worker's build running")
+        assert w.proc is not None
+        w.proc.kill()
+        await w.proc.wait()
+        assert set(processes_marked(w.state)) >= set(left)   # still running without their worker
+        assert os.listdir(w.state / "builds")
+        w.mode = "build"
+        await w.start(*mtls_args(c, certs))
+        try:
+            await until(lambda: not set(processes_marked(w.state)) & set(left), "the old build's processes killed", 60)
+            assert await finished(c, cid) == "FINISHED", (c.log.read_text()[-3000:], w.log.read_text()[-3000:])
+            async with c.weldr() as weldr:
+                image = await weldr.get(f"/api/v1/compose/image/{cid}")
+            assert w.outputs() == [image.body]
+            await until(lambda: leftovers(w) == NOTHING, "nothing left on the worker", 60)
+        finally:
+            assert await w.stop() == 0, w.log.read_text()
+
+
 # -- OAuth2 --------------------------------------------------------------------------------------
 
 @dataclass

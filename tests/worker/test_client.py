@@ -398,6 +398,40 @@ async def test_restarted_worker_cleans_what_a_sigkill_left(tmp_path: Path, certs
             assert await w.stop() == 0, w.log.read_text()
 
 
+async def test_s3_upload_with_the_workers_credentials(tmp_path: Path, certs: Path, shared_state_dir: Path) -> None:
+    """A Weldr compose uploading to S3 with no credentials of its own: the worker uploads with the
+    [aws] credentials of its osbuild-worker.toml (moto as S3)."""
+    moto = os.environ.get("OSBUILDD_TEST_MOTO")
+    if not moto:
+        pytest.fail("OSBUILDD_TEST_MOTO is not set: run the suite with `make test` (scripts/test-servers.sh)")
+    import boto3
+    bucket = f"worker-{tmp_path.name.lower()[-20:].strip('_-')}".replace("_", "-")
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="worker-s3-secret")
+    s3.create_bucket(Bucket=bucket)
+    ini = tmp_path / "aws-credentials"
+    ini.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = worker-s3-secret\n")
+    worker_toml(tmp_path, {"aws": {"credentials": str(ini), "s3_endpoint": moto}})
+    filename = filename_of(distros.host(), "tar")
+    w = WorkerProc(tmp_path, "w1", filename)
+    async with composer(tmp_path / "composer", certs, shared_state_dir) as c:
+        await w.start(*mtls_args(c, certs))
+        try:
+            async with c.weldr() as weldr:
+                assert (await weldr.post("/api/v1/blueprints/new", BP)).status == 200
+                r = await weldr.post("/api/v1/compose", {
+                    "blueprint_name": BP["name"], "compose_type": "tar", "branch": "master",
+                    "upload": {"image_name": "worker-s3", "provider": "aws.s3",
+                               "settings": {"region": "us-east-1", "bucket": bucket, "key": "from-worker"}}})
+                assert r.status == 200, r.body
+                cid = str(r.json()["build_id"])
+            assert await finished(c, cid) == "FINISHED", (c.log.read_text()[-3000:], w.log.read_text()[-3000:])
+            obj = await asyncio.to_thread(s3.get_object, Bucket=bucket, Key=f"from-worker-{filename}")
+            assert w.outputs() == [obj["Body"].read()]
+        finally:
+            assert await w.stop() == 0, w.log.read_text()
+
+
 # -- OAuth2 --------------------------------------------------------------------------------------
 
 @dataclass

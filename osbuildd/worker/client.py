@@ -177,10 +177,7 @@ class WorkerClient:
         req: dict[str, Any] = {"types": types, "arch": arch}
         if worker_id:
             req["worker_id"] = worker_id
-        try:
-            status, body = await self.send("POST", "jobs", body=req, what="POST /jobs", limits=LONG_POLL_TIMEOUT)
-        except Stopped:
-            raise
+        status, body = await self.send("POST", "jobs", body=req, what="POST /jobs", limits=LONG_POLL_TIMEOUT)
         if status == 204:
             return None
         if status != 201 or not isinstance(body, dict) or not body.get("location"):

@@ -110,6 +110,16 @@ def test_no_api_imports_another_api() -> None:
     assert not bad, "an API imports another API:\n" + "\n".join(bad)
 
 
+def test_the_remote_worker_is_no_daemon() -> None:
+    """``osbuildd worker`` runs on a host without the composer: it speaks the worker API over HTTP,
+    and opens neither an API application, the daemon's services nor its stores."""
+    g = _graph()
+    assert "buildjob" in g["worker"], "the worker's imports were not found"
+    forbidden = API_PARTS | {"daemon", "services", "executor"}
+    bad = [f"worker -> {b} ({', '.join(where)})" for b, where in g["worker"].items() if b in forbidden]
+    assert not bad, "the remote worker imports daemon code:\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("part", sorted(ALLOWED))
 def test_lower_layers_import_no_daemon_code(part: str) -> None:
     g = _graph()

@@ -203,6 +203,27 @@ def all_mounts() -> set[str]:
     return {line.split(" ")[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
 
 
+def composer_events(c: Cluster, event: str, job_id: str) -> list[dict[str, Any]]:
+    """The composer's JSON log lines of ``event`` for ``job_id``."""
+    out = []
+    for line in c.composer.log_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event and entry.get("job_id") == job_id:
+            out.append(entry)
+    return out
+
+
+def worker_id(w: Worker) -> str:
+    """The id the worker last registered with (its log's ``registered`` line)."""
+    ids = [e["worker_id"] for line in w.log_text().splitlines() if line.startswith("{")
+           for e in [json.loads(line)] if e.get("event") == "registered"]
+    assert ids, w.log_text()[-2000:]
+    return str(ids[-1])
+
+
 def host(tag: str) -> str:
     return f"rw-{tag}-{uuid.uuid4().hex[:8]}"
 
@@ -268,6 +289,10 @@ async def test_link_down_mid_build_finishes_once(cluster: Cluster, tmp_path: Pat
     # requeued at most once for a 30 s cut (job_timeout 25 s); whichever worker delivered, one result
     assert job["retries"] in (0, 1), dict(job)
     assert len(build_jobs(c, cid)) == 1
+    # one result settled it: the composer finished it once (a late result of the cut worker refused)
+    assert len(composer_events(c, "job finished by a worker", cid)) == 1
+    assert len(composer_events(c, "job taken by a worker", cid)) == 1 + job["retries"]
+    assert job["owner"] in {worker_id(x) for x in c.workers}
     await check_image(c, cid, name, tmp_path)
     for other in c.workers:          # both idle again, nothing left behind
         await nothing_left(c, other, 120)
@@ -305,5 +330,7 @@ async def test_sigkill_mid_build_requeued_and_cleaned(cluster: Cluster, tmp_path
     assert states[cid] == "FINISHED", (states, other.log_text()[-3000:])
     job = c.job(cid)
     assert job["status"] == "finished" and job["retries"] == 1, dict(job)
+    assert job["owner"] == worker_id(other), dict(job)
+    assert len(composer_events(c, "job finished by a worker", cid)) == 1
     await check_image(c, cid, name, tmp_path)
     assert victim.proc is not None and victim.proc.alive(), victim.log_text()[-3000:]

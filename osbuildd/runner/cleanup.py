@@ -9,6 +9,7 @@ the store/tmp dirs, loop devices backed by files there.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 from collections.abc import Iterable
@@ -112,6 +113,30 @@ def snapshot_under(roots: Iterable[Path]) -> set[str]:
     """Mounts and loop devices below ``roots`` right now (left alone by a later ``cleanup_under``)."""
     roots = list(roots)
     return set(mounts_under(roots)) | set(loops_backed_under(roots))
+
+
+def dead_scratch_dirs(store: Path) -> list[Path]:
+    """The store's build scratch dirs (``tmp/build-*``) whose engine is gone: a running engine holds
+    its dir's ``.lock``, so a free lock means a killed build's leftovers. Never a running build's, also
+    of another process that shares the store (workers and daemons on one host). Blocking."""
+    out: list[Path] = []
+    tmp = store / "tmp"
+    if not tmp.is_dir():
+        return out
+    for d in sorted(tmp.glob("build-*")):
+        try:
+            fd = os.open(d / ".lock", os.O_RDWR)
+        except OSError:
+            out.append(d)   # no lock file: nobody can hold it
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            out.append(d)
+        except BlockingIOError:
+            pass            # a live engine's
+        finally:
+            os.close(fd)
+    return out
 
 
 async def cleanup_under(roots: Iterable[Path], keep: set[str] | frozenset[str] = frozenset()) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ import structlog
 
 from osbuildd import statedir
 from osbuildd.config import BuilderConfig, Config
-from osbuildd.runner import cleanup_under, kill_marked
+from osbuildd.runner import cleanup_under, dead_scratch_dirs, kill_marked
 
 from .client import UNKNOWN_WORKER, ComposerError, Stopped, Untrusted, WorkerClient
 from .config import WorkerSettings
@@ -48,10 +48,16 @@ def worker_config(settings: WorkerSettings) -> Config:
 
 async def recover(settings: WorkerSettings, pending: Pending) -> dict[str, Any]:
     """What a killed worker left: its engine processes, the mounts and loop devices under its
-    store and tmp dir, tmp files, and build dirs whose result is not waiting for delivery."""
+    store's dead build dirs and its tmp dir, tmp files, and build dirs whose result is not waiting for
+    delivery. In a --store outside the state dir only what no running engine holds: it may be shared."""
     state = settings.state_dir
     killed = await kill_marked(state)
-    cleaned = await cleanup_under([settings.store_dir, state / "tmp"])
+    store = settings.store_dir
+    if store.is_relative_to(state):   # its own store: nobody else's builds can be in it
+        roots = [store]
+    else:                             # --store, maybe shared: only what no running engine holds
+        roots = await asyncio.to_thread(dead_scratch_dirs, store)
+    cleaned = await cleanup_under([*roots, state / "tmp", state / "builds"])
     keep = {entry.get("dir") for _, entry in await asyncio.to_thread(pending.load)}
 
     def sweep() -> list[str]:

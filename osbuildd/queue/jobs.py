@@ -152,6 +152,18 @@ class JobStore:
             clauses.append("(" + (" OR ".join(ors) or "0") + ")")
         return await self._fetch(self.db.conn, " AND ".join(clauses) or "1", params)
 
+    async def has_ready(self, types: Sequence[str], channels: Sequence[str] | None = ("",)) -> bool:
+        """Whether a pending job of ``types`` (in ``channels``; None: any) is ready to be taken: a read,
+        so many waiting takers can look after each queue change without queueing writes."""
+        sql = (f"SELECT 1 FROM jobs WHERE status = 'pending' AND waiting_for = 0"
+               f" AND type IN ({_placeholders(len(types))})")
+        params: builtins.list[Any] = list(types)
+        if channels is not None:
+            sql += f" AND channel IN ({_placeholders(len(channels))})"
+            params += list(channels)
+        async with self.db.conn.execute(sql + " LIMIT 1", params) as cur:
+            return await cur.fetchone() is not None
+
     async def dependents(self, job_id: str) -> builtins.list[str]:
         """Ids of the jobs that depend on ``job_id``."""
         async with self.db.conn.execute(

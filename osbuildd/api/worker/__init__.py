@@ -23,7 +23,7 @@ from osbuildd.queue.workers import WorkerStore
 from osbuildd.services import Services
 
 from . import artifacts, jobs, meta, workers
-from .context import BASE, CLOSING, SERVICES, WORKERS
+from .context import BASE, CLOSING, SERVICES, TAKERS, WORKERS
 from .errors import WorkerError, worker_errors
 from .validation import BODIES, body_validators, validate_request
 
@@ -50,6 +50,7 @@ def create_app(services: Services) -> web.Application:
     for module in (meta, workers, jobs, artifacts):
         module.add_routes(app, base)
     app[CLOSING] = asyncio.Event()
+    app[TAKERS] = {}
 
     async def closing(app: web.Application) -> None:   # before open requests are waited for
         app[CLOSING].set()

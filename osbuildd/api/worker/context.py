@@ -20,6 +20,8 @@ SERVICES = web.AppKey("worker_services", Services)
 BASE = web.AppKey("worker_base", str)
 WORKERS = web.AppKey("worker_store", WorkerStore)
 CLOSING = web.AppKey("worker_closing", asyncio.Event)   # set at shutdown: long-polls answer 204
+# one lock per (job types, channel): waiting workers that want the same jobs try one after another
+TAKERS = web.AppKey("worker_takers", dict)
 
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -3,7 +3,9 @@
 
 ``POST /jobs`` waits for a job of the asked types in the caller's channel up to ``[worker_api]
 request_job_timeout`` (0: until one comes; then 204). It tries the job store once per queue change
-(the store's ``changed()`` event: woken by enqueues, never polled) and stops waiting as soon as the
+(the store's ``changed()`` event: woken by enqueues, never polled); waiting workers that want the same
+types in the same channel try one after another, each first reading whether a job is ready, so one
+enqueue costs one take and reads, not a write per waiting worker. It stops waiting as soon as the
 client went away, so a worker that left takes nothing; a job taken while its answer could not be
 written is put back at once.
 """
@@ -22,7 +24,7 @@ from osbuildd.compose import remote
 from osbuildd.queue import Dequeued, JobNotRunning, JobStatus, JobStore, TokenNotFound
 from osbuildd.queue.workers import requeue_untaken
 
-from .context import CLOSING, artifacts_tmp, base, channel, parse_uuid, services
+from .context import CLOSING, TAKERS, artifacts_tmp, base, channel, parse_uuid, services
 from .errors import (
     INVALID_JOB_TYPE,
     JOB_NOT_FOUND,
@@ -73,6 +75,20 @@ async def _try_once(jobs: JobStore, types: list[str], channels: list[str], owner
         raise
 
 
+async def _try_in_turn(request: web.Request, types: list[str], channels: list[str], owner: str) -> Dequeued | None:
+    """One attempt, in turn with the other waiters for the same jobs; only when a job is ready."""
+    jobs = services(request).jobs
+    takers = request.app[TAKERS]
+    key = (tuple(types), tuple(channels))
+    lock = takers.get(key)
+    if lock is None:
+        lock = takers[key] = asyncio.Lock()
+    async with lock:
+        if not await jobs.has_ready(types, channels):
+            return None
+        return await _try_once(jobs, types, channels, owner)
+
+
 async def _take(request: web.Request, types: list[str], channels: list[str], owner: str) -> Dequeued | None:
     """A job taken for the caller; None on timeout, when the client went away or the daemon stops."""
     jobs = services(request).jobs
@@ -82,7 +98,7 @@ async def _take(request: web.Request, types: list[str], channels: list[str], own
     deadline = None if timeout is None else loop.time() + timeout
     while True:
         changed = jobs.changed()
-        dq = await _try_once(jobs, types, channels, owner)
+        dq = await _try_in_turn(request, types, channels, owner)
         if dq is not None:
             return dq
         while not changed.is_set():

@@ -10,6 +10,7 @@ logged 500 that names no internals.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
@@ -18,6 +19,15 @@ from aiohttp.typedefs import Handler, Middleware
 from osbuildd.errors import ServiceError
 
 INTERNAL_REASON = "internal error, see the daemon log"
+
+
+@dataclass(frozen=True)
+class ErrorDef:
+    """One entry of an API's upstream error table (Cloud, worker): its id, HTTP status and reason."""
+
+    id: int
+    status: int
+    reason: str
 
 
 class APIError(Exception):

@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from osbuildd.api.auth import AuthError, AuthFailure
-from osbuildd.api.middleware import INTERNAL_REASON, APIError
+from osbuildd.api.middleware import INTERNAL_REASON, APIError, ErrorDef
 from osbuildd.errors import ServiceError
 
 BASE = "/api/image-builder-composer/v2"
 ERROR_HREF = f"{BASE}/errors"
 CODE_PREFIX = "IMAGE-BUILDER-COMPOSER-"
 log = structlog.get_logger("osbuildd.cloud")
-
-
-@dataclass(frozen=True)
-class ErrorDef:
-    id: int
-    status: int
-    reason: str
 
 
 # In upstream's order: GET /errors pages through this list as it stands.

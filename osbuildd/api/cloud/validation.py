@@ -15,18 +15,17 @@ with id 14, as upstream's handlers do.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30WriteValidator
+
+from osbuildd.api import openapi
 
 from .errors import BASE, UNSUPPORTED_MEDIA_TYPE, VALIDATION, CloudError
 
@@ -38,20 +37,14 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 UNCHECKED_FORMAT = frozenset({"id"})   # path params whose format a handler checks (id 14)
 
 
-@functools.cache
 def spec() -> dict[str, Any]:
     """The Cloud API's OpenAPI document (parsed once per process; callers must not modify it)."""
-    text = resources.files(__package__).joinpath("openapi.v2.yml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    assert isinstance(doc, dict)
-    return doc
+    return openapi.load(__package__, "openapi.v2.yml")
 
 
-@functools.cache
 def spec_json() -> bytes:
     """The spec as JSON (what ``GET /openapi`` answers)."""
-    return json.dumps(spec()).encode()
+    return openapi.as_json(__package__, "openapi.v2.yml")
 
 
 @dataclass(frozen=True)

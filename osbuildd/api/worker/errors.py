@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from osbuildd.api.auth import AuthError, AuthFailure
-from osbuildd.api.middleware import INTERNAL_REASON, APIError
+from osbuildd.api.middleware import INTERNAL_REASON, APIError, ErrorDef
 from osbuildd.errors import ServiceError
 
 CODE_PREFIX = "IMAGE-BUILDER-WORKER-"
 log = structlog.get_logger("osbuildd.worker_api")
-
-
-@dataclass(frozen=True)
-class ErrorDef:
-    id: int
-    status: int
-    reason: str
 
 
 # upstream's ids, statuses and reasons (the reasons are identifiers workers may match: kept exact)

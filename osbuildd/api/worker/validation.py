@@ -10,17 +10,16 @@ the handlers (upstream's ids 7, 8 and 17).
 
 from __future__ import annotations
 
-import functools
 import json
-from importlib import resources
 from typing import Any
 
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30WriteValidator
+
+from osbuildd.api import openapi
 
 from .errors import BODY_DECODING, UNSUPPORTED_MEDIA_TYPE, WorkerError
 
@@ -31,20 +30,14 @@ BODIES = web.AppKey("worker_bodies", dict)   # create_app stores body_validators
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
-@functools.cache
 def spec() -> dict[str, Any]:
     """The worker API's OpenAPI document (parsed once per process; callers must not modify it)."""
-    text = resources.files(__package__).joinpath("worker.openapi.yml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    assert isinstance(doc, dict)
-    return doc
+    return openapi.load(__package__, "worker.openapi.yml")
 
 
-@functools.cache
 def spec_json() -> bytes:
     """The spec as JSON (what ``GET /openapi`` answers)."""
-    return json.dumps(spec()).encode()
+    return openapi.as_json(__package__, "worker.openapi.yml")
 
 
 def body_validators(base: str) -> dict[tuple[str, str], Validator]:

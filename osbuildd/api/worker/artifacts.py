@@ -17,14 +17,12 @@ from typing import BinaryIO
 import structlog
 from aiohttp import web
 
-from osbuildd.queue import JobStatus, TokenNotFound
+from osbuildd.queue import JobStatus
 from osbuildd.services import Services
 
-from .context import SERVICES, artifacts_tmp, parse_uuid, services
+from .context import SERVICES, artifacts_tmp, parse_uuid, running_job, services
 from .errors import (
     BODY_DECODING,
-    JOB_NOT_FOUND,
-    JOB_NOT_RUNNING,
     MALFORMED_JOB_ID,
     WRITING_ARTIFACT,
     EmptyAnswer,
@@ -85,12 +83,7 @@ async def put_artifact(request: web.Request) -> web.Response:
         raise EmptyAnswer(400)   # upstream: the worker learns the composer takes no artifacts
     name = request.match_info["name"]
     check_name(name)
-    try:
-        job = await svc.jobs.get_by_token(token)
-    except TokenNotFound:
-        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
-    if job.status != JobStatus.RUNNING:
-        raise WorkerError(JOB_NOT_RUNNING, f"job {job.id} is {job.status}")
+    job = await running_job(request, token)
     directory = artifacts_tmp(svc, token)
     part, final = directory / f".{name}.part", directory / name
     try:

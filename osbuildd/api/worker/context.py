@@ -11,10 +11,11 @@ from aiohttp import web
 
 from osbuildd.api import identity
 from osbuildd.compose import remote
+from osbuildd.queue import Job, JobStatus, TokenNotFound
 from osbuildd.queue.workers import WorkerStore
 from osbuildd.services import Services
 
-from .errors import WorkerError
+from .errors import JOB_NOT_FOUND, JOB_NOT_RUNNING, WorkerError
 
 SERVICES = web.AppKey("worker_services", Services)
 BASE = web.AppKey("worker_base", str)
@@ -56,3 +57,15 @@ def parse_uuid(raw: str, error_id: int, what: str = "job token") -> str:
 def artifacts_tmp(services: Services, token: str | None = None) -> Path:
     """``<state_dir>/artifacts/tmp[/<token>]`` (osbuildd.compose.remote.artifacts_tmp)."""
     return remote.artifacts_tmp(services.config.state_dir, token)
+
+
+async def running_job(request: web.Request, token: str) -> Job:
+    """The running job of ``token``: 404 id 5 when no job has it, 400 id 6 when that job is not
+    running (finished, canceled): a worker acts only on the job it holds, while it holds it."""
+    try:
+        job = await services(request).jobs.get_by_token(token)
+    except TokenNotFound:
+        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
+    if job.status != JobStatus.RUNNING:
+        raise WorkerError(JOB_NOT_RUNNING, f"job {job.id} is {job.status}")
+    return job

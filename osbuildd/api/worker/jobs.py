@@ -21,10 +21,10 @@ import structlog
 from aiohttp import web
 
 from osbuildd.compose import remote
-from osbuildd.queue import Dequeued, JobNotRunning, JobStatus, JobStore, TokenNotFound
+from osbuildd.queue import Dequeued, JobNotRunning, JobStore, TokenNotFound
 from osbuildd.queue.workers import requeue_untaken
 
-from .context import CLOSING, TAKERS, artifacts_tmp, base, channel, parse_uuid, services
+from .context import CLOSING, TAKERS, artifacts_tmp, base, channel, parse_uuid, running_job, services
 from .errors import (
     INVALID_JOB_TYPE,
     JOB_NOT_FOUND,
@@ -169,12 +169,7 @@ async def update_job(request: web.Request) -> web.Response:
     token = parse_uuid(request.match_info["token"], MALFORMED_JOB_ID)
     body = await json_body(request)
     svc = services(request)
-    try:
-        job = await svc.jobs.get_by_token(token)
-    except TokenNotFound:
-        raise WorkerError(JOB_NOT_FOUND, f"no job has the token {token}") from None
-    if job.status != JobStatus.RUNNING:
-        raise WorkerError(JOB_NOT_RUNNING, f"job {job.id} is {job.status}")
+    job = await running_job(request, token)
     try:
         if "result" in body:
             await remote.finish(svc.jobs, svc.config.state_dir, svc.config.results_dir, job, token, body["result"])

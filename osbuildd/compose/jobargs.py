@@ -73,15 +73,20 @@ def find_distro(args: dict[str, Any]) -> Distro:
     return matches[0]
 
 
-def depsolve_args(args: dict[str, Any]) -> dict[str, Any]:
-    """A depsolve job's arguments in osbuildd's form (``distro``, ``arch``, ``package_sets`` of
-    ``{include, exclude, repos: [Repository dict]}`` chains)."""
+def _distro_arch(args: Any) -> tuple[Distro, str]:
     if not isinstance(args, dict):
         raise BadJobArgs("args", "must be an object")
     d = find_distro(args)
     arch = args.get("arch")
     if not isinstance(arch, str) or not arch:
         raise BadJobArgs("arch", "must be a non-empty string")
+    return d, arch
+
+
+def depsolve_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A depsolve job's arguments in osbuildd's form (``distro``, ``arch``, ``package_sets`` of
+    ``{include, exclude, repos: [Repository dict]}`` chains)."""
+    d, arch = _distro_arch(args)
     key = "package_sets" if "package_sets" in args else "grouped_package_sets"
     groups = args.get(key)
     if not isinstance(groups, dict) or not groups:
@@ -109,12 +114,7 @@ def depsolve_args(args: dict[str, Any]) -> dict[str, Any]:
 def search_args(args: dict[str, Any]) -> tuple[Distro, str, list[Repository], list[str]]:
     """A search-packages job's (distribution, arch, repositories, patterns); osbuildd's
     ``repositories``/``packages`` or upstream's ``repos``/``packages``."""
-    if not isinstance(args, dict):
-        raise BadJobArgs("args", "must be an object")
-    d = find_distro(args)
-    arch = args.get("arch")
-    if not isinstance(arch, str) or not arch:
-        raise BadJobArgs("arch", "must be a non-empty string")
+    d, arch = _distro_arch(args)
     key = "repositories" if "repositories" in args else "repos"
     raw = args.get(key)
     if raw is None:   # none given: the distribution's own

@@ -36,6 +36,7 @@ TABLE_OWNERS = {
     "weldr_sources": "distro/sourcestore.py",
     "schema_migrations": "queue/db.py",
     "workers": "queue/workers.py",
+    "ib_composes": "imagebuilder/store.py", "ib_blueprints": "imagebuilder/store.py", "ib_blueprint_versions": "imagebuilder/store.py",
 }
 WRITE = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+([a-z_]+)\b")
 

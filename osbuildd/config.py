@@ -11,7 +11,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -174,6 +174,142 @@ class WorkerAPIConfig(SecureListenerConfig):
                 fail(f"{name}.{key}", f"must be a positive number of seconds, got {value!r}")
 
 
+@dataclass
+class ImageBuilderConfig(ListenerConfig):
+    """``[image_builder]``: image-builder-crc's settings (its environment variables, applied over these
+    keys by :func:`apply_image_builder_env`; see ``IMAGE_BUILDER_ENV`` and etc/osbuildd.toml)."""
+
+    log_level: str = ""              # "" = the daemon's log_level
+    allowed_org_ids: list[str] = field(default_factory=lambda: ["*"])   # "*" = any organisation
+    distributions_dir: str = ""      # "" = the distributions shipped with osbuildd
+    quota_file: str = ""             # "" = no quota
+    allow_file: str = ""             # "" = restricted distributions for nobody
+    # PostgreSQL (pg_host "" = the daemon's own database, osbuildd.db)
+    pg_host: str = ""
+    pg_port: int = 5432
+    pg_database: str = "imagebuilder"
+    pg_user: str = "postgres"
+    pg_password: str = field(default="", repr=False)
+    pg_sslmode: str = "prefer"
+    # where builds go: "" = the in-process compose service; else a composer's Cloud API (https://...)
+    osbuild_url: str = ""
+    composer_token_url: str = ""
+    composer_offline_token: str = field(default="", repr=False)
+    composer_client_id: str = ""
+    composer_client_secret: str = field(default="", repr=False)
+    osbuild_cert_path: str = ""
+    osbuild_key_path: str = ""
+    osbuild_ca_path: str = ""        # "" = the system trust store
+    # upload defaults image-builder puts in the Cloud API requests
+    aws_region: str = ""
+    gcp_region: str = ""
+    gcp_bucket: str = ""
+    azure_location: str = ""
+
+    def validate(self, fail: Callable[[str, str], None], name: str) -> None:
+        if self.log_level and self.log_level not in LOG_LEVELS:
+            fail(f"{name}.log_level", f"must be \"\" or one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if any(not org for org in self.allowed_org_ids):
+            fail(f"{name}.allowed_org_ids", "must not contain empty strings")
+        for key in ("distributions_dir", "quota_file", "allow_file", "osbuild_cert_path", "osbuild_key_path",
+                    "osbuild_ca_path"):
+            value = getattr(self, key)
+            if value and not value.startswith("/"):
+                fail(f"{name}.{key}", f"must be an absolute path, got {value!r}")
+        if not 0 < self.pg_port < 65536:
+            fail(f"{name}.pg_port", f"must be a port number, got {self.pg_port!r}")
+        for key in ("osbuild_url", "composer_token_url"):
+            value = getattr(self, key)
+            if value and not value.startswith(("https://", "http://")):
+                fail(f"{name}.{key}", f"must be an http(s):// URL, got {value!r}")
+        if bool(self.osbuild_cert_path) != bool(self.osbuild_key_path):
+            fail(f"{name}.osbuild_cert_path", "osbuild_cert_path and osbuild_key_path must be set together")
+        if self.composer_client_secret and not self.composer_client_id:
+            fail(f"{name}.composer_client_id", "must be set with composer_client_secret")
+        if (self.composer_offline_token or self.composer_client_id) and not self.composer_token_url:
+            fail(f"{name}.composer_token_url",
+                 "must be set with composer_offline_token or composer_client_id (the OAuth2 token endpoint)")
+
+
+# image-builder-crc's environment variables and the [image_builder] key each overrides. Names from
+# its internal/config (today's) and the deployments of its earlier releases (OSBUILD_URL, OSBUILD_CERT_PATH,
+# ALLOWED_ORG_IDS, ...); where both spell one setting, either works (the later in this table wins).
+IMAGE_BUILDER_ENV: dict[str, str] = {
+    "LISTEN_ADDRESS": "listen",
+    "LOG_LEVEL": "log_level",
+    "ALLOWED_ORG_IDS": "allowed_org_ids",      # ";"-separated, as upstream
+    "DISTRIBUTIONS_DIR": "distributions_dir",
+    "QUOTA_FILE": "quota_file",
+    "ALLOW_FILE": "allow_file",
+    "PGHOST": "pg_host",
+    "PGPORT": "pg_port",
+    "PGDATABASE": "pg_database",
+    "PGUSER": "pg_user",
+    "PGPASSWORD": "pg_password",
+    "PGSSLMODE": "pg_sslmode",
+    "COMPOSER_URL": "osbuild_url",
+    "OSBUILD_URL": "osbuild_url",
+    "COMPOSER_TOKEN_URL": "composer_token_url",
+    "COMPOSER_OFFLINE_TOKEN": "composer_offline_token",
+    "COMPOSER_CLIENT_ID": "composer_client_id",
+    "COMPOSER_CLIENT_SECRET": "composer_client_secret",
+    "OSBUILD_CERT_PATH": "osbuild_cert_path",
+    "OSBUILD_KEY_PATH": "osbuild_key_path",
+    "COMPOSER_CA_PATH": "osbuild_ca_path",
+    "OSBUILD_CA_PATH": "osbuild_ca_path",
+    "OSBUILD_AWS_REGION": "aws_region",
+    "OSBUILD_GCP_REGION": "gcp_region",
+    "OSBUILD_GCP_BUCKET": "gcp_bucket",
+    "OSBUILD_AZURE_LOCATION": "azure_location",
+}
+
+# upstream's LOG_LEVEL values (logrus / slog names, any case) -> ours
+_IB_LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+                  "error": "error", "fatal": "error", "panic": "error"}
+
+
+def apply_image_builder_env(config: ImageBuilderConfig, environ: Mapping[str, str] | None = None,
+                            ) -> tuple[ImageBuilderConfig, list[str]]:
+    """``config`` with image-builder's environment variables applied (a set variable wins over the key,
+    even when empty, as upstream's loader does), and the names of those that were set. Raises
+    ConfigError ``<environment>: <VARIABLE>: <message>``."""
+    env = os.environ if environ is None else environ
+    src = "<environment>"
+    values: dict[str, Any] = {}
+    applied: list[str] = []
+    for var, key in IMAGE_BUILDER_ENV.items():
+        if var not in env:
+            continue
+        raw = env[var]
+        applied.append(var)
+        if key == "allowed_org_ids":
+            values[key] = raw.split(";") if raw else []
+        elif key == "pg_port":
+            if not raw.strip().isdigit():
+                raise ConfigError(f"{src}: {var}: must be a port number, got {raw!r}")
+            values[key] = int(raw)
+        elif key == "log_level":
+            if raw and raw.lower() not in _IB_LOG_LEVELS:
+                raise ConfigError(f"{src}: {var}: must be one of {', '.join(_IB_LOG_LEVELS)}, got {raw!r}")
+            values[key] = _IB_LOG_LEVELS.get(raw.lower(), "")
+        else:
+            values[key] = raw
+    out = dataclasses.replace(config, **values)
+
+    def fail(key: str, message: str) -> None:
+        names = [v for v, k in IMAGE_BUILDER_ENV.items() if f"image_builder.{k}" == key]
+        if set(names) & set(applied):
+            raise ConfigError(f"{src}: {[n for n in names if n in applied][-1]}: {message}")
+        raise ConfigError(f"<config>: {key} ({' or '.join(names)}): {message}")
+
+    try:
+        out.address  # noqa: B018 - parsing is the check
+    except ValueError as exc:
+        fail("image_builder.listen", str(exc))
+    out.validate(fail, "image_builder")
+    return out, applied
+
+
 # upstream's [distro_aliases] defaults (cmd/osbuild-composer/config.go)
 DEFAULT_DISTRO_ALIASES = {"rhel-8": "rhel-8.10", "rhel-9": "rhel-9.6", "rhel-10": "rhel-10.0"}
 
@@ -240,7 +376,7 @@ class Config:
     log_format: str = "auto"
     weldr: WeldrConfig = field(default_factory=WeldrConfig)
     cloud: SecureListenerConfig = field(default_factory=SecureListenerConfig)
-    image_builder: ListenerConfig = field(default_factory=ListenerConfig)
+    image_builder: ImageBuilderConfig = field(default_factory=ImageBuilderConfig)
     worker_api: WorkerAPIConfig = field(default_factory=WorkerAPIConfig)
     builder: BuilderConfig = field(default_factory=BuilderConfig)
     distros: DistrosConfig = field(default_factory=DistrosConfig)
@@ -338,6 +474,7 @@ class Config:
                 fail(f"{name}.listen", str(exc))
         self.cloud.validate(fail, "cloud")
         self.worker_api.validate(fail, "worker_api")
+        self.image_builder.validate(fail, "image_builder")
         if self.builder.max_parallel < 1:
             fail("builder.max_parallel", "must be at least 1")
         if self.builder.stage_timeout < 0:

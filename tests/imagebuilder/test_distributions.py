@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testdata import data_file
 
 from osbuildd import distro as osbuildd_distro
 from osbuildd.imagebuilder import ImageBuilderError
@@ -24,7 +25,6 @@ from osbuildd.imagebuilder.distributions import (
     DistributionRegistry,
     Package,
 )
-from tests.testdata import data_file
 
 
 def repo(id: str, **kw: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testdata import data_file
 
 from osbuildd.imagebuilder.quotas import (
     DEFAULT_QUOTA,
@@ -17,7 +18,6 @@ from osbuildd.imagebuilder.quotas import (
     QuotaFileError,
     Quotas,
 )
-from tests.testdata import data_file
 
 DAY_NS = 24 * 3600 * NS_PER_SECOND
 

@@ -111,9 +111,10 @@ async def test_the_listing_coalescer_lives_in_cleanup_ctx() -> None:
 
 
 def test_apps_use_typed_keys_only() -> None:
-    services: Any = types.SimpleNamespace(config=Config())   # the default configuration
+    # the default configuration; no database is opened (the worker API keeps its store's handle on it)
+    services: Any = types.SimpleNamespace(config=Config(), db=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error", web.NotAppKeyWarning)
         for module in (cloud, imagebuilder, worker):
-            app = module.create_app(services)   # stored; create_app reads only its config
+            app = module.create_app(services)   # stored; create_app reads only its config and handles
             assert all(isinstance(k, web.AppKey) for k in app)

@@ -8,6 +8,8 @@ from importlib import resources
 from typing import Any
 
 import yaml
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 
 @functools.cache
@@ -24,3 +26,9 @@ def load(package: str, name: str) -> dict[str, Any]:
 def as_json(package: str, name: str) -> bytes:
     """The document as JSON (what ``GET <base>/openapi`` answers)."""
     return json.dumps(load(package, name)).encode()
+
+
+def first_error(validator: Validator, value: Any) -> ValidationError | None:
+    """The error a request is answered with: the first by path, then message (stable across runs)."""
+    errors = sorted(validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return errors[0] if errors else None

@@ -129,11 +129,6 @@ def _where(e: ValidationError) -> str:
     return "/".join(str(x) for x in e.absolute_path)
 
 
-def _first_error(v: Validator, value: Any) -> ValidationError | None:
-    errors = sorted(v.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return errors[0] if errors else None
-
-
 def _check_params(request: web.Request, op: Operation) -> None:
     for p in op.params:
         value: Any
@@ -146,7 +141,7 @@ def _check_params(request: web.Request, op: Operation) -> None:
             if p.required:
                 raise CloudError(VALIDATION, f"parameter {p.name!r} in {p.location} is required")
             continue
-        err = _first_error(p.validator, value)
+        err = openapi.first_error(p.validator, value)
         if err is not None:
             where = f"{p.name}/{_where(err)}" if _where(err) else p.name
             raise CloudError(VALIDATION, f"parameter {p.name!r} in {p.location} has an error: {where}: {err.message}")
@@ -162,7 +157,7 @@ async def _check_body(request: web.Request, op: Operation) -> None:
     if request.content_type != "application/json":
         raise CloudError(UNSUPPORTED_MEDIA_TYPE, f"content type {request.content_type!r} is not application/json")
     body = _parse(raw)
-    err = _first_error(op.body, body)
+    err = openapi.first_error(op.body, body)
     if err is not None:
         where = _where(err) or "(root)"
         raise CloudError(VALIDATION, f"request body has an error: doesn't match schema: {where}: {err.message}")

@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30WriteValidator
 
@@ -55,11 +54,6 @@ def body_validators(base: str) -> dict[tuple[str, str], Validator]:
     return out
 
 
-def _first_error(v: Validator, value: Any) -> ValidationError | None:
-    errors = sorted(v.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return errors[0] if errors else None
-
-
 def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
@@ -79,7 +73,7 @@ async def validate_request(request: web.Request, handler: Handler) -> web.Stream
                 raise WorkerError(UNSUPPORTED_MEDIA_TYPE, f"content type {', '.join(types) or '(none)'!s}"
                                   " is not application/json")
             body = _parse(await request.read())
-            err = _first_error(v, body)
+            err = openapi.first_error(v, body)
             if err is not None:
                 where = "/".join(str(x) for x in err.absolute_path) or "(root)"
                 raise WorkerError(BODY_DECODING, f"the body does not match the schema: {where}: {err.message}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 import structlog
 
 from osbuildd import sealing
+from osbuildd.common.files import write_json
 from osbuildd.common.redact import is_secret_key
 from osbuildd.compose import failure
 from osbuildd.compose.model import LOCAL_TARGETS
@@ -79,12 +79,6 @@ class BuildOutcome:
     canceled: bool = False
     artifact: Path | None = None
     last_progress: dict[str, Any] = field(default_factory=dict)
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def _mkdirs(*paths: Path) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import copy
 import functools
-import json
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ from typing import Any
 import structlog
 
 from osbuildd import sealing
+from osbuildd.common.files import write_json
 from osbuildd.compose import failure
 from osbuildd.errors import ErrorKind, ServiceError
 from osbuildd.queue import Job, JobError, JobNotFound, JobStore, errors
@@ -167,12 +167,6 @@ async def apply_partial(jobs: JobStore, results_dir: Path, job: Job, partial: An
 
 # -- the result ---------------------------------------------------------------------------------
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def _log_text(osbuild_output: Any) -> str:
     """osbuild's --json result's per-pipeline stage output as one log text."""
     logs = osbuild_output.get("log") if isinstance(osbuild_output, dict) else None
@@ -209,7 +203,7 @@ def _settle_build(state_dir: Path, results: Path, job: Job, token: str, result: 
     logs = results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if manifest is not None:
-        _write_json(results / "manifest.json", manifest)
+        write_json(results / "manifest.json", manifest)
     log_path = logs / "osbuild.log"
     if not log_path.exists() or log_path.stat().st_size == 0:
         text = _log_text(result.get("osbuild_output"))
@@ -241,7 +235,7 @@ def _settle_build(state_dir: Path, results: Path, job: Job, token: str, result: 
     if isinstance(job_error, dict):
         with contextlib.suppress(OSError):
             failure.append_block(log_path, job_error)
-    _write_json(results / "result.json", result)
+    write_json(results / "result.json", result)
     return error
 
 

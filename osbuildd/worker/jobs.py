@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import structlog
 
 from osbuildd.buildjob import BuildHooks, BuildPlaces, BuildRun, host_os
+from osbuildd.common.files import write_json
 from osbuildd.config import Config
 from osbuildd.queue import JobError, errors
 
@@ -50,10 +50,7 @@ class Pending:
     def save(self, token: str, entry: dict[str, Any]) -> None:
         """``entry``: {location, update, dir (removed once delivered), artifacts: [{location, name, path}]}."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{token}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, path)
+        write_json(self.dir / f"{token}.json", entry, indent=None)
 
     def load(self) -> list[tuple[str, dict[str, Any]]]:
         out: list[tuple[str, dict[str, Any]]] = []

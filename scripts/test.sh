@@ -9,7 +9,7 @@ bash scripts/test-servers.sh start || exit 1
 trap 'bash scripts/test-servers.sh stop' EXIT
 .venv/bin/ruff check osbuildd tests bench || exit 1
 .venv/bin/mypy || exit 1   # strict on osbuildd/ ([tool.mypy] in pyproject.toml)
-.venv/bin/python -m pytest -ra "$@"
+.venv/bin/python -m pytest -ra --durations=60 "$@"   # the slowest tests listed: CI time is watched
 rc=$?
 # pytest's "no tests collected" (5) is a failure here: a suite that ran nothing proves nothing.
 exit $rc

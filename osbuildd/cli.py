@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     import sqlite3
 
     from osbuildd import composerconfig, daemon, log, statedir
-    from osbuildd.config import Config, ConfigError
+    from osbuildd.config import Config, ConfigError, apply_image_builder_env
     from osbuildd.queue import MigrationError
 
     try:
@@ -75,11 +75,19 @@ def _serve(args: argparse.Namespace) -> int:
             config = Config.load(args.config, base=base, base_source=source)
             if args.state_dir is not None:
                 config.state_dir = statedir.absolute(args.state_dir)
+        # image-builder's environment (LISTEN_ADDRESS, OSBUILD_URL, QUOTA_FILE, ...) over [image_builder]
+        config.image_builder, ib_env = apply_image_builder_env(config.image_builder)
     except ConfigError as exc:
         _err(str(exc))
         return 2
     statedir.private_umask()   # the database, logs and results are the owner's only
     log.setup(config.log_level, config.log_format)
+    if ib_env:   # names only: values may be secrets (PGPASSWORD, COMPOSER_OFFLINE_TOKEN)
+        log.get_logger("osbuildd.config").info("image-builder environment applied", variables=ib_env)
+    if config.image_builder.pg_host:   # said loudly: the tables stay in osbuildd.db until PostgreSQL lands
+        log.get_logger("osbuildd.config").warning(
+            "image_builder.pg_host (PGHOST) is set but this osbuildd keeps image-builder's tables in its own "
+            "SQLite database; PostgreSQL is not supported yet", db=str(config.db_path))
     if composer is not None:
         logger = log.get_logger("osbuildd.config")
         logger.info("osbuild-composer config read", file=str(composer.path))

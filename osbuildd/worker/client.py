@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import aiohttp
 import structlog
 
-from .auth import AuthError, TokenSource
+from ..common.oauth import AuthError, Secret, TokenSource
 from .config import WorkerSettings
 
 log = structlog.get_logger("osbuildd.worker.client")
@@ -86,8 +86,8 @@ class WorkerClient:
         self.stop = stop or asyncio.Event()
         self._tls = tls
         self.auth = (TokenSource(settings.token_url, settings.client_id,
-                                 client_secret_file=settings.client_secret_file,
-                                 offline_token_file=settings.offline_token_file) if settings.oauth else None)
+                                 client_secret=Secret(file=settings.client_secret_file),
+                                 offline_token=Secret(file=settings.offline_token_file)) if settings.oauth else None)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> WorkerClient:

@@ -1,59 +1,83 @@
-"""The image-builder service API v1 (``/api/image-builder/v1``, multi-tenant).
+"""The image-builder service API v1 (image-builder-crc's ``/api/image-builder/v1`` and ``/v1.0``):
+a multi-tenant image service with blueprints, quotas and distributions in front of a composer.
 
-Placeholder until its issue lands: upstream's liveness routes (``/status``, ``/ready``, ``.../version``),
-and every other route answers 501 in image-builder's error shape (``{"errors": [{title, detail}]}``),
-which lives in its one error middleware (``imagebuilder_errors``).
+One aiohttp application: the error middleware outermost (``errors``: image-builder's
+``{"errors":[...]}`` shape, plain text for the identity library's refusals), then ``X-Rh-Identity``
+and ``allowed_org_ids`` (``errors.require_identity``; ``openapi.json`` and the bare ``/status``,
+``/ready``, ``/openapi.json`` exempt), then request validation against the served spec
+(``validation``), then the handlers by resource: ``meta``, ``distributions``, ``composes``,
+``blueprints``, ``oscap``. Every store call takes the caller's org id.
+
+What it opens while it runs (``cleanup_ctx``): the image-builder store on the daemon's database,
+the distributions directory and allow file (read off the loop), the quota file, and the composer:
+the in-process compose service (``[image_builder] osbuild_url`` empty) or a composer's Cloud API.
+A Composer set under ``INJECTED_COMPOSER`` before start is used instead (tests, embeddings).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from osbuildd import __version__
-from osbuildd.api.middleware import APIError, error_middleware
+from osbuildd.imagebuilder.composer import Composer
+from osbuildd.imagebuilder.distributions import DistributionRegistry
+from osbuildd.imagebuilder.quotas import QuotaFile
+from osbuildd.imagebuilder.store import SQLiteImageBuilderStore
 from osbuildd.services import Services
 
-PREFIXES = ("/api/image-builder/v1", "/api/image-builder/v1.0")
-SERVICES = web.AppKey("imagebuilder_services", Services)
+from . import blueprints, composes, distributions, meta, oscap
+from .context import (
+    COMPOSER,
+    DISTROS,
+    INJECTED_COMPOSER,
+    PREFIXES,
+    QUOTAS,
+    SERVICES,
+    STORE,
+    ImageBuilderError,
+)
+from .errors import imagebuilder_errors, require_identity
+from .validation import OPERATIONS, operations, validate_request
+
+__all__ = ["INJECTED_COMPOSER", "PREFIXES", "SERVICES", "ImageBuilderError", "create_app", "imagebuilder_errors"]
 
 
-class ImageBuilderError(APIError):
-    """An answer in image-builder's error shape: ``{"errors": [{"title": <status>, "detail": ...}]}``."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-    def response(self) -> web.Response:
-        body = {"errors": [{"title": str(self.status), "detail": self.detail}]}
-        return web.Response(status=self.status, text=json.dumps(body), content_type="application/json")
-
-
-imagebuilder_errors = error_middleware("imagebuilder", lambda status, reason, _id: ImageBuilderError(status, reason))
+def _make_composer(services: Services) -> Composer:
+    cfg = services.config.image_builder
+    # imported here: each is its own part, and the remote one brings an HTTP client
+    if cfg.osbuild_url:
+        from osbuildd.imagebuilder.remote import RemoteComposer
+        return RemoteComposer(cfg)
+    local = importlib.import_module("osbuildd.imagebuilder.local")
+    composer: Composer = local.LocalComposer(services)
+    return composer
 
 
-async def status(request: web.Request) -> web.Response:
-    return web.json_response({"version": "1.0", "build_commit": __version__, "build_time": ""})
-
-
-async def ready(request: web.Request) -> web.Response:
-    return web.json_response({"readiness": "ready"})
-
-
-async def not_implemented(request: web.Request) -> web.Response:
-    raise ImageBuilderError(501, f"{request.method} {request.path} is not implemented yet")
+async def _open(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    cfg = services.config.image_builder
+    app[STORE] = SQLiteImageBuilderStore(services.db)
+    app[DISTROS] = await asyncio.to_thread(DistributionRegistry.load, cfg.distributions_dir or None,
+                                           cfg.allow_file or None)
+    app[QUOTAS] = QuotaFile(cfg.quota_file)
+    composer = app.get(INJECTED_COMPOSER) or _make_composer(services)
+    app[COMPOSER] = composer
+    try:
+        yield
+    finally:
+        await composer.close()
 
 
 def create_app(services: Services) -> web.Application:
-    """The image-builder API over the daemon's shared services (it owns nothing that needs closing yet)."""
-    app = web.Application(middlewares=[imagebuilder_errors])
+    """The image-builder API over the daemon's shared services."""
+    app = web.Application(middlewares=[imagebuilder_errors, require_identity, validate_request],
+                          client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
-    app.router.add_get("/status", status)
-    app.router.add_get("/ready", ready)
-    for prefix in PREFIXES:
-        app.router.add_get(f"{prefix}/version", status)
-        app.router.add_get(f"{prefix}/ready", ready)
-    app.router.add_route("*", "/{tail:.*}", not_implemented)
+    app[OPERATIONS] = operations()
+    for module in (meta, distributions, composes, blueprints, oscap):
+        module.add_routes(app)
+    app.cleanup_ctx.append(_open)
     return app

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
 from structlog.typing import FilteringBoundLogger
 
 from osbuildd.blueprint.store import BlueprintStore
@@ -52,6 +53,8 @@ class Services:
     depsolver: Depsolver = field(default_factory=_default_depsolver)   # the osbuildd.depsolve module
     distros: Distros = field(default_factory=_default_distros)         # the osbuildd.distro module
     log: FilteringBoundLogger = field(default_factory=get_logger)
+    # this daemon's Prometheus metrics (osbuildd.api.metrics): its own, so apps in one process don't clash
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     # the in-process executor, once its user (daemon, ``osbuildd build``) started one: closed first
     executor: Closeable | None = None
 

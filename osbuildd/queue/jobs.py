@@ -164,6 +164,14 @@ class JobStore:
         async with self.db.conn.execute(sql + " LIMIT 1", params) as cur:
             return await cur.fetchone() is not None
 
+    async def counts(self) -> dict[tuple[str, str, str], int]:
+        """Pending and running jobs by (type, channel, status): one GROUP BY, for /metrics."""
+        async with self.db.conn.execute(
+            "SELECT type, channel, status, COUNT(*) FROM jobs WHERE status IN ('pending', 'running')"
+            " GROUP BY type, channel, status"
+        ) as cur:
+            return {(row[0], row[1], row[2]): int(row[3]) for row in await cur.fetchall()}
+
     async def dependents(self, job_id: str) -> builtins.list[str]:
         """Ids of the jobs that depend on ``job_id``."""
         async with self.db.conn.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.api import auth
+from osbuildd.api import auth, metrics
 from osbuildd.services import Services
 
 from . import artifacts, clone, compose, composes, meta, packages
@@ -42,4 +42,5 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/status", status)
     for module in (meta, compose, composes, artifacts, packages, clone):
         app.router.add_routes(module.routes)
+    metrics.install(app, services, "cloud")   # GET /metrics, behind the same authentication
     return app

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from osbuildd.api import auth
+from osbuildd.api import auth, metrics
 from osbuildd.queue.workers import WorkerStore
 from osbuildd.services import Services
 
@@ -49,6 +49,7 @@ def create_app(services: Services) -> web.Application:
     app[BODIES] = body_validators(base)
     for module in (meta, workers, jobs, artifacts):
         module.add_routes(app, base)
+    metrics.install(app, services, "worker")   # GET /metrics, behind the same authentication
     app[CLOSING] = asyncio.Event()
     app[TAKERS] = {}
 

@@ -119,12 +119,20 @@ class IBDaemon:
 
 @asynccontextmanager
 async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: bool = True,
-                    allowed_org_ids: list[str] | None = None, composer: str = "remote") -> AsyncIterator[IBDaemon]:
+                    allowed_org_ids: list[str] | None = None, composer: str = "remote",
+                    builder: str = "local_executor = false", shared_state: Path | None = None,
+                    distributions: Path | None = None) -> AsyncIterator[IBDaemon]:
     """``composer``: "local" (the in-process compose service) or "remote" (the same daemon's Cloud API
-    on loopback, plain HTTP, through ``osbuild_url``: the remote composer's path)."""
+    on loopback, plain HTTP, through ``osbuild_url``: the remote composer's path). ``builder``: the
+    ``[builder]`` section's lines; ``shared_state``: the run's warm state dir, whose depsolve cache and
+    store the daemon reuses; ``distributions``: a distributions dir instead of the default one."""
     state, run = tmp / "state", tmp / "run"
     run.mkdir(parents=True)
-    lines = [f'listen = "unix:{run}/ib.sock"', f'distributions_dir = "{distributions_dir(tmp)}"']
+    if shared_state is not None:
+        for name in ("cache", "store"):
+            state.mkdir(parents=True, exist_ok=True)
+            (state / name).symlink_to(shared_state / name)
+    lines = [f'listen = "unix:{run}/ib.sock"', f'distributions_dir = "{distributions or distributions_dir(tmp)}"']
     cloud = ""
     if composer == "remote":
         port = free_port()
@@ -138,7 +146,7 @@ async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: b
         lines.append(f"allowed_org_ids = {json.dumps(allowed_org_ids)}")
     config = tmp / "osbuildd.toml"
     config.write_text(f'state_dir = "{state}"\nlog_format = "json"\n[weldr]\nsocket = "{run}/weldr.socket"\n'
-                      + cloud + "[image_builder]\n" + "\n".join(lines) + "\n[builder]\nlocal_executor = false\n")
+                      + cloud + "[image_builder]\n" + "\n".join(lines) + f"\n[builder]\n{builder}\n")
     notify = NotifySocket(tmp / "notify.sock")
     proc = await start_serve(REPO, config, notify, tmp / "daemon.log")
     try:

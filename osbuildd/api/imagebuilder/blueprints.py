@@ -168,15 +168,22 @@ async def delete_blueprint(request: web.Request) -> web.Response:
     try:
         await store(request).delete_blueprint(org(request), request.match_info["id"])
     except BlueprintNotFound:
-        raise _not_found() from None
+        raise ImageBuilderError(404, "Not Found") from None   # upstream's bare 404 here
     return web.Response(status=204)
+
+
+def go_time_string(t: datetime) -> str:
+    """Go's ``time.Time.String()`` of a UTC time (upstream's ``exported_at``): nanoseconds with the
+    trailing zeros dropped, none at all when zero, then ``+0000 UTC``."""
+    frac = f"{t.microsecond:06d}000".rstrip("0")
+    return t.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "") + " +0000 UTC"
 
 
 async def export_blueprint(request: web.Request) -> web.Response:
     from osbuildd.imagebuilder import mapping
 
     bp = await _get(request)
-    metadata = {"parent_id": bp.id, "exported_at": str(datetime.now(UTC)), "is_on_prem": False}
+    metadata = {"parent_id": bp.id, "exported_at": go_time_string(datetime.now(UTC)), "is_on_prem": False}
     return web.json_response(mapping.export_blueprint(_named(bp), metadata))
 
 

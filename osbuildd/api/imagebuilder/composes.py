@@ -152,8 +152,11 @@ async def compose_status(request: web.Request) -> web.Response:
 
 
 async def delete_compose(request: web.Request) -> web.Response:
-    entry = await owned(request)
-    await store(request).delete_compose(org(request), entry.id)
+    """Upstream deletes in the database directly: its 404 is the store's own wording."""
+    try:
+        await store(request).delete_compose(org(request), request.match_info["composeId"])
+    except ComposeNotFound as e:
+        raise ImageBuilderError(404, e.reason) from None
     return web.Response(status=200)
 
 

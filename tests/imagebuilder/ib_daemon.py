@@ -123,7 +123,8 @@ async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: b
                     builder: str = "local_executor = false", shared_state: Path | None = None,
                     distributions: Path | None = None) -> AsyncIterator[IBDaemon]:
     """``composer``: "local" (the in-process compose service) or "remote" (the same daemon's Cloud API
-    on loopback, plain HTTP, through ``osbuild_url``: the remote composer's path). ``builder``: the
+    on loopback, plain HTTP, through ``osbuild_url``: the remote composer's path) or "unreachable" (an
+``osbuild_url`` nobody listens on). ``builder``: the
     ``[builder]`` section's lines; ``shared_state``: the run's warm state dir, whose depsolve cache and
     store the daemon reuses; ``distributions``: a distributions dir instead of the default one."""
     state, run = tmp / "state", tmp / "run"
@@ -134,9 +135,10 @@ async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: b
             (state / name).symlink_to(shared_state / name)
     lines = [f'listen = "unix:{run}/ib.sock"', f'distributions_dir = "{distributions or distributions_dir(tmp)}"']
     cloud = ""
-    if composer == "remote":
+    if composer in ("remote", "unreachable"):
         port = free_port()
-        cloud = f'[cloud]\nlisten = "127.0.0.1:{port}"\nenable_tls = false\n'
+        if composer == "remote":
+            cloud = f'[cloud]\nlisten = "127.0.0.1:{port}"\nenable_tls = false\n'
         lines.append(f'osbuild_url = "http://127.0.0.1:{port}"')
     if allow:
         lines.append(f'allow_file = "{DATA / "allow.json"}"')

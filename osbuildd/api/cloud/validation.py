@@ -26,6 +26,7 @@ from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30WriteValidator
 
 from osbuildd.api import openapi
+from osbuildd.compose.cloud.validation import check_body
 
 from .errors import BASE, UNSUPPORTED_MEDIA_TYPE, VALIDATION, CloudError
 
@@ -157,10 +158,7 @@ async def _check_body(request: web.Request, op: Operation) -> None:
     if request.content_type != "application/json":
         raise CloudError(UNSUPPORTED_MEDIA_TYPE, f"content type {request.content_type!r} is not application/json")
     body = _parse(raw)
-    err = openapi.first_error(op.body, body)
-    if err is not None:
-        where = _where(err) or "(root)"
-        raise CloudError(VALIDATION, f"request body has an error: doesn't match schema: {where}: {err.message}")
+    check_body(op.body, body)   # the message the in-process composer gives as well
     request[BODY] = body
 
 

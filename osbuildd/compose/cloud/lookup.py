@@ -1,0 +1,78 @@
+"""The compose a Cloud API path's ``{id}`` names, and its images, for a caller who sees some channels.
+
+``sees(channel)`` says whether the caller may see a compose on ``channel`` (upstream's
+EnsureJobChannel): another tenant's compose is "not found", id 15, the same answer as a compose that
+does not exist. A compose of several image requests has several images, the first being the one the
+id names.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from osbuildd.compose import Compose, ComposeNotFound, ComposeService
+
+from .errors import COMPOSE_NOT_FOUND, INVALID_COMPOSE_ID, CloudRequestError
+
+Sees = Callable[[str], bool]
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def compose_id(raw: str) -> str:
+    """``raw`` checked to be a UUID (else 400 id 14), in its canonical form."""
+    if _CANONICAL.fullmatch(raw):
+        return raw
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise CloudRequestError(INVALID_COMPOSE_ID, f"{raw!r} is not a UUID") from None
+
+
+def _not_found(cid: str) -> CloudRequestError:
+    return CloudRequestError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
+
+
+async def visible_compose(svc: ComposeService, raw: str, sees: Sees) -> Compose:
+    """The compose ``raw`` names (one image, whole), if the caller sees it."""
+    cid = compose_id(raw)
+    try:
+        c = await svc.get(cid)
+    except ComposeNotFound:
+        raise _not_found(cid) from None
+    if not sees(c.channel):
+        raise _not_found(cid)
+    return c
+
+
+async def visible_images(svc: ComposeService, raw: str, sees: Sees) -> tuple[str, list[Compose]]:
+    """(canonical id, the compose's images, whole): what per-image data (metadata, logs) needs."""
+    cid = compose_id(raw)
+    images = []
+    for image_id in (await svc.groups()).images(cid):
+        try:
+            images.append(await svc.get(image_id))
+        except ComposeNotFound:
+            if image_id == cid:
+                raise _not_found(cid) from None
+    return cid, _visible(cid, images, sees)
+
+
+async def visible_statuses(svc: ComposeService, raw: str, sees: Sees) -> tuple[str, list[Compose], bool]:
+    """visible_images() as the newest snapshot has them (slim: no packages, manifest or result, and
+    no SQL while nobody committed): what a status needs. The bool: the id names a compose of several
+    images."""
+    cid = compose_id(raw)
+    snap, groups = await svc.view()
+    ids = groups.images(cid)
+    images = [c for c in map(snap.find, ids) if c is not None]
+    if not images or images[0].id != cid:
+        raise _not_found(cid)
+    return cid, _visible(cid, images, sees), len(ids) > 1
+
+
+def _visible(cid: str, images: list[Compose], sees: Sees) -> list[Compose]:
+    if not sees(images[0].channel):
+        raise _not_found(cid)
+    return images

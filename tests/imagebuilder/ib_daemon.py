@@ -96,11 +96,12 @@ class Answer:
 class IBDaemon:
     session: aiohttp.ClientSession
     state: Path
+    base: str = "http://localhost"   # the listener's URL (a TCP one with ``tcp=True``)
 
     async def call(self, method: str, path: str, body: Any = None, *, org: str | None = ORG_A,
                    headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
         """``path`` under ``/api/image-builder/v1`` unless it starts with ``/``...: absolute."""
-        url = "http://localhost" + (path if path.startswith("/") else f"{IB}/{path}")
+        url = self.base + (path if path.startswith("/") else f"{IB}/{path}")
         h = dict(headers or {})
         if org is not None:
             h.setdefault("X-Rh-Identity", identity(org))
@@ -121,19 +122,21 @@ class IBDaemon:
 async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: bool = True,
                     allowed_org_ids: list[str] | None = None, composer: str = "remote",
                     builder: str = "local_executor = false", shared_state: Path | None = None,
-                    distributions: Path | None = None) -> AsyncIterator[IBDaemon]:
+                    distributions: Path | None = None, tcp: bool = False) -> AsyncIterator[IBDaemon]:
     """``composer``: "local" (the in-process compose service) or "remote" (the same daemon's Cloud API
     on loopback, plain HTTP, through ``osbuild_url``: the remote composer's path) or "unreachable" (an
 ``osbuild_url`` nobody listens on). ``builder``: the
     ``[builder]`` section's lines; ``shared_state``: the run's warm state dir, whose depsolve cache and
-    store the daemon reuses; ``distributions``: a distributions dir instead of the default one."""
+    store the daemon reuses; ``distributions``: a distributions dir instead of the default one; ``tcp``:
+    listen on a loopback port instead of a unix socket (for HTTP clients without unix sockets)."""
     state, run = tmp / "state", tmp / "run"
     run.mkdir(parents=True)
     if shared_state is not None:
         for name in ("cache", "store"):
             state.mkdir(parents=True, exist_ok=True)
             (state / name).symlink_to(shared_state / name)
-    lines = [f'listen = "unix:{run}/ib.sock"', f'distributions_dir = "{distributions or distributions_dir(tmp)}"']
+    listen = f"127.0.0.1:{free_port()}" if tcp else f"unix:{run}/ib.sock"
+    lines = [f'listen = "{listen}"', f'distributions_dir = "{distributions or distributions_dir(tmp)}"']
     cloud = ""
     if composer in ("remote", "unreachable"):
         port = free_port()
@@ -153,9 +156,9 @@ async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: b
     proc = await start_serve(REPO, config, notify, tmp / "daemon.log")
     try:
         await notify.wait_for("READY=1", proc)
-        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(run / "ib.sock")),
-                                         timeout=aiohttp.ClientTimeout(total=120)) as session:
-            yield IBDaemon(session, state)
+        connector = aiohttp.TCPConnector() if tcp else aiohttp.UnixConnector(path=str(run / "ib.sock"))
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+            yield IBDaemon(session, state, f"http://{listen}" if tcp else "http://localhost")
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -124,9 +124,12 @@ async def test_metadata_of_an_unfinished_compose(ib: IBDaemon) -> None:
     assert r.json() == {"packages": []}
 
 
-async def test_depsolve_failure_status(tmp_path: Path, shared_state_dir: Path) -> None:
+# TODO(issue 16): add "local" once create_app builds the in-process LocalComposer (its arguments)
+@pytest.mark.parametrize("composer", ["remote"])
+async def test_depsolve_failure_status(tmp_path: Path, shared_state_dir: Path, composer: str) -> None:
     org = "700004"
-    async with ib_daemon(tmp_path, builder="local_executor = true", shared_state=shared_state_dir) as ib:
+    async with ib_daemon(tmp_path, builder="local_executor = true", shared_state=shared_state_dir,
+                         composer=composer) as ib:
         cid = await start(ib, compose(packages=["osbuildd-no-such-package-xyz"]), org)
         status: dict[str, Any] = {}
         for _ in range(240):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -136,15 +136,20 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def metrics_middleware(api: str) -> Middleware:
+def _jwt_tenant(request: web.Request) -> str:
+    ident = request.get(IDENTITY)
+    return (ident.tenant if ident is not None else None) or ""
+
+
+def metrics_middleware(api: str, tenant_of: Callable[[web.Request], str] = _jwt_tenant) -> Middleware:
     """Counts and times every request of the app of API ``api`` (outermost: it sees the status the
-    error middleware answered)."""
+    error middleware answered). ``tenant_of``: the caller's tenant label (the JWT tenant by default;
+    image-builder's org id)."""
 
     sub = SUBSYSTEMS.get(api, api)
 
     def record(request: web.Request, status: int, start: float) -> None:
-        ident = request.get(IDENTITY)
-        tenant = (ident.tenant if ident is not None else None) or ""
+        tenant = tenant_of(request)
         path = route_template(request)
         inst = request.app[DAEMON].apis[api]   # made by install()
         inst.requests.labels(request.method, path, str(status), sub, tenant).inc()
@@ -177,7 +182,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def install(app: web.Application, services: Services, api: str) -> None:
+def install(app: web.Application, services: Services, api: str,
+            tenant_of: Callable[[web.Request], str] = _jwt_tenant) -> None:
     """Serve ``GET /metrics`` on ``app`` and measure its requests (middleware first in the chain).
     Call before the app starts (its middlewares freeze then)."""
     # a stand-in without a registry (a test that only builds apps) gets one of its own
@@ -185,5 +191,5 @@ def install(app: web.Application, services: Services, api: str) -> None:
     registry = found if isinstance(found, CollectorRegistry) else CollectorRegistry()
     app[DAEMON], app[REGISTRY], app[SERVICES] = _daemon(registry), registry, services
     app[DAEMON].instruments(api, registry)
-    app.middlewares.insert(0, metrics_middleware(api))
+    app.middlewares.insert(0, metrics_middleware(api, tenant_of))
     app.router.add_get(PATH, metrics_handler)

@@ -120,7 +120,7 @@ class IBDaemon:
 
 @asynccontextmanager
 async def ib_daemon(tmp: Path, *, quotas: dict[str, int] | None = None, allow: bool = True,
-                    allowed_org_ids: list[str] | None = None, composer: str = "remote",
+                    allowed_org_ids: list[str] | None = None, composer: str = "local",
                     builder: str = "local_executor = false", shared_state: Path | None = None,
                     distributions: Path | None = None, tcp: bool = False) -> AsyncIterator[IBDaemon]:
     """``composer``: "local" (the in-process compose service) or "remote" (the same daemon's Cloud API

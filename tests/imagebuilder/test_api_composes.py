@@ -124,8 +124,7 @@ async def test_metadata_of_an_unfinished_compose(ib: IBDaemon) -> None:
     assert r.json() == {"packages": []}
 
 
-# TODO(issue 16): add "local" once create_app builds the in-process LocalComposer (its arguments)
-@pytest.mark.parametrize("composer", ["remote"])
+@pytest.mark.parametrize("composer", ["local", "remote"])
 async def test_depsolve_failure_status(tmp_path: Path, shared_state_dir: Path, composer: str) -> None:
     org = "700004"
     async with ib_daemon(tmp_path, builder="local_executor = true", shared_state=shared_state_dir,

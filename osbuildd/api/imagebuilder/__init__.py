@@ -17,13 +17,12 @@ A Composer set under ``INJECTED_COMPOSER`` before start is used instead (tests, 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator
 
-import structlog
 from aiohttp import web
 
-from osbuildd.imagebuilder.composer import JSON, Composer, ComposerError
+from osbuildd.api import metrics
+from osbuildd.imagebuilder.composer import Composer
 from osbuildd.imagebuilder.distributions import DistributionRegistry
 from osbuildd.imagebuilder.quotas import QuotaFile
 from osbuildd.imagebuilder.store import SQLiteImageBuilderStore
@@ -33,6 +32,7 @@ from . import blueprints, composes, distributions, meta, oscap
 from .context import (
     COMPOSER,
     DISTROS,
+    IDENTITY,
     INJECTED_COMPOSER,
     PREFIXES,
     QUOTAS,
@@ -43,54 +43,16 @@ from .context import (
 from .errors import imagebuilder_errors, require_identity
 from .validation import OPERATIONS, operations, validate_request
 
-log = structlog.get_logger("osbuildd.imagebuilder")
-
 __all__ = ["INJECTED_COMPOSER", "PREFIXES", "SERVICES", "ImageBuilderError", "create_app", "imagebuilder_errors"]
 
 
 def _make_composer(services: Services) -> Composer:
     cfg = services.config.image_builder
-    # imported here: each is its own part, and the remote one brings an HTTP client
-    if cfg.osbuild_url:
+    if cfg.osbuild_url:   # a composer's Cloud API over HTTPS (imported here: it brings an HTTP client)
         from osbuildd.imagebuilder.remote import RemoteComposer
         return RemoteComposer(cfg)
-    try:
-        local = importlib.import_module("osbuildd.imagebuilder.local")
-    except ModuleNotFoundError:
-        # TODO(issue 16): the in-process composer is written beside this layer; until it lands the
-        # listener serves everything but builds, which answer 503 saying why
-        log.warning("the in-process composer is not available yet: composes answer 503")
-        return _NoComposer()
-    composer: Composer = local.LocalComposer(services)
-    return composer
-
-
-class _NoComposer:
-    """A Composer that refuses every operation (503): the in-process one is not there yet."""
-
-    def _gone(self) -> ComposerError:
-        return ComposerError(503, {"reason": "the in-process composer is not available in this build"})
-
-    async def ready(self) -> None:
-        raise self._gone()
-
-    async def compose(self, request: JSON, *, org_id: str) -> str:
-        raise self._gone()
-
-    async def status(self, compose_id: str) -> JSON:
-        raise self._gone()
-
-    async def metadata(self, compose_id: str) -> JSON:
-        raise self._gone()
-
-    async def distribution(self, name: str) -> JSON:
-        raise self._gone()
-
-    async def search_packages(self, request: JSON) -> JSON:
-        raise self._gone()
-
-    async def close(self) -> None:
-        return None
+    from osbuildd.imagebuilder.local import LocalComposer
+    return LocalComposer(services.config, services.compose, services.depsolver, services.distros)
 
 
 async def _open(app: web.Application) -> AsyncIterator[None]:
@@ -117,4 +79,11 @@ def create_app(services: Services) -> web.Application:
     for module in (meta, distributions, composes, blueprints, oscap):
         module.add_routes(app)
     app.cleanup_ctx.append(_open)
+    metrics.install(app, services, "imagebuilder", _org_id)
     return app
+
+
+def _org_id(request: web.Request) -> str:
+    """The metrics' tenant label: the caller's organisation, as upstream's."""
+    ident = request.get(IDENTITY)
+    return ident.org_id if ident is not None else ""

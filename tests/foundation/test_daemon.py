@@ -65,7 +65,8 @@ async def test_serve_all_listeners_then_sigterm(tmp_path: Path, repo_root: Path,
         assert status == 200 and body["api"] == "1" and body["backend"] == "osbuild-composer"
         status, body = await get_json(f"http://127.0.0.1:{cloud_port}/api/image-builder-composer/v2/composes/")
         assert status == 200 and body == []   # a fresh state dir: no composes yet
-        status, body = await get_json("http://localhost/api/image-builder/v1/ready", unix=run / "ib.socket")
+        # the bare /ready needs no identity (a load balancer's probe); the API's own route does
+        status, body = await get_json("http://localhost/ready", unix=run / "ib.socket")
         assert status == 200 and body == {"readiness": "ready"}
         status, body = await get_json(f"http://127.0.0.1:{worker_port}/api/worker/v1/status")
         assert status == 200 and body["kind"] == "Status"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from cloud.cloud_daemon import CLOUD, Daemon, cloud_daemon, conforms
 
 from osbuildd.config import Config
@@ -27,6 +28,7 @@ REQUEST = {"distribution": "debian-12", "customizations": {"packages": ["tmux"]}
                              "repositories": [{"baseurl": "http://deb.debian.org/debian"}]}}
 BP = {"name": "local-composer", "version": "0.0.1", "packages": [{"name": "tmux"}]}
 UNKNOWN = "0b5c2c1e-6d3c-4b7a-9d6e-2f3a4b5c6d7e"
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @dataclass
@@ -36,10 +38,12 @@ class Both:
     services: Services
 
 
-@pytest.fixture
-async def both(repo_root: Path, tmp_path: Path, shared_state_dir: Path) -> AsyncIterator[Both]:
-    async with cloud_daemon(repo_root, tmp_path, shared_state_dir) as d:
-        services = await Services.open(Config.load(tmp_path / "osbuildd.toml"), recover=False)
+# one daemon for the module: each test compares answers about composes it made itself (by id)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def both(repo_root: Path, tmp_path_factory: pytest.TempPathFactory, shared_state_dir: Path) -> AsyncIterator[Both]:
+    tmp = tmp_path_factory.mktemp("local-composer")
+    async with cloud_daemon(repo_root, tmp, shared_state_dir) as d:
+        services = await Services.open(Config.load(tmp / "osbuildd.toml"), recover=False)
         try:
             yield Both(d, LocalComposer(services.config, services.compose, services.depsolver, services.distros),
                        services)

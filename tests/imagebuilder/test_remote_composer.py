@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from cloud.tlsutil import (
     JWKSServer,
@@ -36,6 +37,8 @@ REQUEST: dict[str, Any] = {
     "image_request": {"architecture": "x86_64", "image_type": "guest-image",
                       "repositories": [{"baseurl": "http://deb.debian.org/debian"}],
                       "upload_targets": [{"type": "local", "upload_options": {}}]}}
+# one composer daemon per configuration for the module: each test makes its own composer client
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,9 @@ def root_of(daemon: TLSDaemon) -> str:
     return f"https://localhost:{daemon.port}"
 
 
-@pytest.fixture
-async def mtls(tmp_path: Path, certs: Path) -> AsyncIterator[TLSDaemon]:
-    async with cloud_daemon_tls(tmp_path, mtls_section(certs), certs=certs) as daemon:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def mtls(tmp_path_factory: pytest.TempPathFactory, certs: Path) -> AsyncIterator[TLSDaemon]:
+    async with cloud_daemon_tls(tmp_path_factory.mktemp("mtls"), mtls_section(certs), certs=certs) as daemon:
         yield daemon
 
 
@@ -164,18 +167,28 @@ class TokenEndpoint:
             await self._runner.cleanup()
 
 
-@pytest.fixture
-async def jwt_composer(tmp_path: Path, certs: Path) -> AsyncIterator[tuple[TLSDaemon, TokenEndpoint]]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def jwt_daemon(tmp_path_factory: pytest.TempPathFactory, certs: Path) -> AsyncIterator[tuple[TLSDaemon, JWKSServer]]:
     jwks = JWKSServer(certs)
     await jwks.start()
+    try:
+        async with cloud_daemon_tls(tmp_path_factory.mktemp("jwt"), jwt_section(certs, jwks), certs=certs,
+                                    jwks=jwks) as daemon:
+            yield daemon, jwks
+    finally:
+        await jwks.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def jwt_composer(jwt_daemon: tuple[TLSDaemon, JWKSServer]) -> AsyncIterator[tuple[TLSDaemon, TokenEndpoint]]:
+    """The module's JWT composer and a token endpoint of the test's own (its grants counted from 0)."""
+    daemon, jwks = jwt_daemon
     endpoint = TokenEndpoint(jwks)
     await endpoint.start()
     try:
-        async with cloud_daemon_tls(tmp_path, jwt_section(certs, jwks), certs=certs, jwks=jwks) as daemon:
-            yield daemon, endpoint
+        yield daemon, endpoint
     finally:
         await endpoint.stop()
-        await jwks.stop()
 
 
 @pytest.mark.parametrize("grant", ["client_credentials", "refresh_token"])

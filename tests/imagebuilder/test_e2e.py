@@ -196,6 +196,8 @@ async def read_back(ib: IBDaemon, run: Run) -> None:
 
 async def settle_results(run: Run, state: Path) -> None:
     """Record the image under results/<id>/, then remove the dir (bounded disk)."""
+    if not run.id:
+        return
     results = state / "results" / run.id
     run.result_files, run.result_sha256, run.manifest = await asyncio.to_thread(_image_files, results)
     await asyncio.to_thread(shutil.rmtree, results, True)

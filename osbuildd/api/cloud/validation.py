@@ -23,9 +23,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
-from openapi_schema_validator import OAS30WriteValidator
 
 from osbuildd.api import openapi
+from osbuildd.common.openapischema import deref, schema_validator
 from osbuildd.compose.cloud.validation import check_body
 
 from .errors import BASE, UNSUPPORTED_MEDIA_TYPE, VALIDATION, CloudError
@@ -70,29 +70,15 @@ class Operation:
         object.__setattr__(self, "trivial", not self.params and self.body is None)
 
 
-def _validator(schema: dict[str, Any], components: dict[str, Any]) -> Validator:
-    v: Validator = OAS30WriteValidator({**schema, "components": components})
-    return v
-
-
-def _deref(obj: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in obj:
-        node: Any = doc
-        for part in obj["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        obj = node
-    return obj
-
-
 def _param(raw: dict[str, Any], doc: dict[str, Any]) -> Param | None:
-    p = _deref(raw, doc)
+    p = deref(raw, doc)
     if p.get("in") not in ("path", "query"):
         return None
-    schema = dict(_deref(p.get("schema", {}), doc))
+    schema = dict(deref(p.get("schema", {}), doc))
     if p["in"] == "path" and p["name"] in UNCHECKED_FORMAT:
         schema.pop("format", None)
     return Param(p["name"], p["in"], bool(p.get("required", p["in"] == "path")), schema.get("type") == "array",
-                 _validator(schema, doc.get("components", {})))
+                 schema_validator(schema, doc.get("components", {})))
 
 
 def _operation(method: str, template: str, path_item: dict[str, Any], op: dict[str, Any],
@@ -100,10 +86,10 @@ def _operation(method: str, template: str, path_item: dict[str, Any], op: dict[s
     params = [x for x in (_param(r, doc) for r in [*path_item.get("parameters", []), *op.get("parameters", [])]) if x]
     body, required = None, False
     if "requestBody" in op:
-        rb = _deref(op["requestBody"], doc)
+        rb = deref(op["requestBody"], doc)
         schema = rb.get("content", {}).get("application/json", {}).get("schema")
         if schema is not None:
-            body, required = _validator(schema, doc.get("components", {})), bool(rb.get("required"))
+            body, required = schema_validator(schema, doc.get("components", {})), bool(rb.get("required"))
     # a path parameter whose schema a string always satisfies needs no check at all
     params = [p for p in params if not (p.location == "path" and p.validator.is_valid(""))]
     return Operation(method.upper(), template, tuple(params), body, required)

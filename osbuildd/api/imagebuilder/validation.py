@@ -21,9 +21,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
-from openapi_schema_validator import OAS30WriteValidator
 
 from osbuildd.api import openapi
+from osbuildd.common.openapischema import deref, schema_validator
 
 from .context import PREFIXES, ImageBuilderError
 
@@ -64,26 +64,16 @@ class Operation:
     body_required: bool = False
 
 
-def _deref(obj: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in obj:
-        node: Any = doc
-        for part in obj["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        obj = node
-    return obj
-
-
 def _validator(schema: dict[str, Any], doc: dict[str, Any]) -> Validator:
-    v: Validator = OAS30WriteValidator({**schema, "components": doc.get("components", {})})
-    return v
+    return schema_validator(schema, doc.get("components", {}))
 
 
 def _param(raw: dict[str, Any], doc: dict[str, Any]) -> Param | None:
-    p = _deref(raw, doc)
+    p = deref(raw, doc)
     if p.get("in") not in ("path", "query"):
         return None
-    schema = _deref(p.get("schema", {}), doc)
-    items = _deref(schema.get("items", {}), doc)
+    schema = deref(p.get("schema", {}), doc)
+    items = deref(schema.get("items", {}), doc)
     return Param(p["name"], p["in"], bool(p.get("required", p["in"] == "path")), schema.get("type", ""),
                  items.get("type", ""), p["in"] == "path" and schema.get("format") == "uuid",
                  _validator(dict(p.get("schema", {})), doc))
@@ -93,7 +83,7 @@ def _operation(item: dict[str, Any], op: dict[str, Any], doc: dict[str, Any]) ->
     params = [x for x in (_param(r, doc) for r in [*item.get("parameters", []), *op.get("parameters", [])]) if x]
     body, ref, required = None, "", False
     if "requestBody" in op:
-        rb = _deref(op["requestBody"], doc)
+        rb = deref(op["requestBody"], doc)
         schema = rb.get("content", {}).get("application/json", {}).get("schema")
         if schema is not None:
             body, ref, required = _validator(schema, doc), schema.get("$ref", ""), bool(rb.get("required"))

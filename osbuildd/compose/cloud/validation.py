@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
-from openapi_schema_validator import OAS30WriteValidator
+
+from osbuildd.common.openapischema import deref, schema_validator
 
 from .errors import VALIDATION, CloudRequestError
 
@@ -32,25 +33,10 @@ def _spec() -> dict[str, Any]:
     return doc
 
 
-def schema_validator(schema: dict[str, Any], components: dict[str, Any]) -> Validator:
-    """The validator of one of the spec's schemas (``components`` for its ``$ref``s)."""
-    v: Validator = OAS30WriteValidator({**schema, "components": components})
-    return v
-
-
-def _deref(obj: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in obj:
-        node: Any = doc
-        for part in obj["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        obj = node
-    return obj
-
-
 @functools.cache
 def _body_validator(template: str, method: str) -> Validator:
     doc = _spec()
-    body = _deref(doc["paths"][template][method]["requestBody"], doc)
+    body = deref(doc["paths"][template][method]["requestBody"], doc)
     return schema_validator(body["content"]["application/json"]["schema"], doc.get("components", {}))
 
 

@@ -55,17 +55,9 @@ __all__ = ["BASE", "BODY_DECODING", "BY_ID", "COMPOSE_NOT_FOUND", "CloudError", 
 log = structlog.get_logger("osbuildd.cloud")
 
 
-class CloudError(APIError):
-    """An answer with error ``error_id`` of TABLE (its HTTP status), ``details`` optional."""
-
-    def __init__(self, error_id: int, details: str = "") -> None:
-        super().__init__(f"cloud error {error_id}: {details}")
-        self.error_id = error_id if error_id in BY_ID else SERVICE_ERROR_NOT_FOUND
-        self.details = details
-
-    @property
-    def status(self) -> int:
-        return BY_ID[self.error_id].status
+class CloudError(CloudRequestError, APIError):
+    """An answer with error ``error_id`` of TABLE (its HTTP status), ``details`` optional: the pure
+    logic's error (its id, status and details) that renders itself as an HTTP answer."""
 
     def response(self) -> web.Response:
         operation_id = uuid.uuid4().hex

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from pathlib import Path
 
 from aiohttp import web
 
 from osbuildd.api import identity
+from osbuildd.common.uuids import canonical_uuid
 from osbuildd.compose import remote
 from osbuildd.queue import Job, JobStatus, TokenNotFound
 from osbuildd.queue.workers import WorkerStore
@@ -23,8 +22,6 @@ WORKERS = web.AppKey("worker_store", WorkerStore)
 CLOSING = web.AppKey("worker_closing", asyncio.Event)   # set at shutdown: long-polls answer 204
 # one lock per (job types, channel): waiting workers that want the same jobs try one after another
 TAKERS = web.AppKey("worker_takers", dict)
-
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def services(request: web.Request) -> Services:
@@ -46,12 +43,10 @@ def channel(request: web.Request) -> str:
 
 def parse_uuid(raw: str, error_id: int, what: str = "job token") -> str:
     """``raw`` as a canonical UUID, else the WorkerError ``error_id`` (7, 8 or 17 as upstream)."""
-    if _CANONICAL.fullmatch(raw):
-        return raw
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise WorkerError(error_id, f"{what} {raw!r} is not a UUID") from None
+    canonical = canonical_uuid(raw)
+    if canonical is None:
+        raise WorkerError(error_id, f"{what} {raw!r} is not a UUID")
+    return canonical
 
 
 def artifacts_tmp(services: Services, token: str | None = None) -> Path:

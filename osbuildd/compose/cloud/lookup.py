@@ -8,26 +8,22 @@ id names.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 
+from osbuildd.common.uuids import canonical_uuid
 from osbuildd.compose import Compose, ComposeNotFound, ComposeService
 
 from .errors import COMPOSE_NOT_FOUND, INVALID_COMPOSE_ID, CloudRequestError
 
 Sees = Callable[[str], bool]
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def compose_id(raw: str) -> str:
     """``raw`` checked to be a UUID (else 400 id 14), in its canonical form."""
-    if _CANONICAL.fullmatch(raw):
-        return raw
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise CloudRequestError(INVALID_COMPOSE_ID, f"{raw!r} is not a UUID") from None
+    cid = canonical_uuid(raw)
+    if cid is None:
+        raise CloudRequestError(INVALID_COMPOSE_ID, f"{raw!r} is not a UUID")
+    return cid
 
 
 def _not_found(cid: str) -> CloudRequestError:

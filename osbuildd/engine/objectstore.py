@@ -110,10 +110,13 @@ class Store:
                 info = {}
         if max_size is not None:  # given on the command line: persisted, as upstream does
             parse_size(max_size)
-            info = {"version": 1, "maximum-size": max_size if max_size == "unlimited" else parse_size(max_size)}
-            tmp = self.info_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(info))
-            tmp.replace(self.info_path)
+            wanted = {"version": 1, "maximum-size": max_size if max_size == "unlimited" else parse_size(max_size)}
+            if wanted != info:
+                # a temporary name of this engine's own: engines (workers) sharing a store start at once
+                tmp = self.path / f"cache.info.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+                tmp.write_text(json.dumps(wanted))
+                tmp.replace(self.info_path)
+            info = wanted
         raw = info.get("maximum-size", 0)
         self.max_size: int | None = None if raw == "unlimited" else int(raw)
         self._lock_fd = os.open(self.path / "cache.lock", os.O_RDWR | os.O_CREAT, 0o644)

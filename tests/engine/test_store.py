@@ -80,3 +80,21 @@ def test_lru_eviction(tmp_path) -> None:
     d, _ = build(tmp_path, variant("d"), "--checkpoint", "tree", "--cache-max-size", str(2 * size + size // 2))
     remaining = objects(tmp_path)
     assert b_id in remaining and d["log"]["tree"][-1]["id"] in remaining and len(remaining) == 2
+
+
+def test_engines_sharing_a_store_start_at_once(tmp_path) -> None:
+    """Workers sharing one store start their engines together, each persisting --cache-max-size: none
+    may trip over another's cache.info update (a shared temporary name did, in CI)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pathlib import Path\nfrom osbuildd.engine.objectstore import Store\n"
+            "for i in range(40):\n    s = Store(Path(sys.argv[1]), sys.argv[2])\n    s.close()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "store"), size],
+                              stderr=subprocess.PIPE, text=True)
+             for size in ("1GiB", "2GiB") * 4]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), [e for e in errors if e][:1]
+    info = json.loads((tmp_path / "store" / "cache.info").read_text())
+    assert info["maximum-size"] in (1 << 30, 2 << 30), info
+    assert not list((tmp_path / "store").glob("cache.info*.tmp")), "a temporary file was left behind"

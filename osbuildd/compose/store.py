@@ -61,7 +61,7 @@ async def group_mark(db: Database) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-async def fetch_rows(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+async def fetch_rows(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     async with db.conn.execute(
             f"SELECT {COMPOSE_COLUMNS} FROM composes WHERE {where} ORDER BY created, id", params) as cur:
         return [dict(r) for r in await cur.fetchall()]
@@ -84,7 +84,7 @@ class ComposeRows:
     manifest: Job | None
 
 
-async def fetch_with_jobs(db: Database, where: str = "1", params: tuple[Any, ...] = ()) -> list[ComposeRows]:
+async def fetch_with_jobs(db: Database, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[ComposeRows]:
     """Composes (``where`` on the ``composes`` table, alias ``c``) with their jobs, in ONE query
     instead of a job lookup per compose. A compose whose build job is gone is left out."""
     async with db.conn.execute(f"{_WITH_JOBS} WHERE {where} ORDER BY c.created, c.id", params) as cur:

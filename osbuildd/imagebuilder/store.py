@@ -355,7 +355,7 @@ class SQLiteImageBuilderStore:
                 "SELECT b.id, v.id AS version_id, v.version, b.name, b.description, v.body,"
                 " b.metadata, v.service_snapshots, b.account_number"
                 " FROM ib_blueprints b JOIN ib_blueprint_versions v ON v.blueprint_id = b.id"
-                " WHERE b.org_id = ? AND b.id = ? AND b.deleted = 0 AND (? IS NULL OR v.version = ?)"
+                " WHERE b.org_id = ? AND b.id = ? AND b.deleted = 0 AND (CAST(? AS INTEGER) IS NULL OR v.version = ?)"
                 " ORDER BY v.version DESC LIMIT 1",
                 (org_id, _uuid(blueprint_id), version, version)) as cur:
             row = await cur.fetchone()
@@ -453,7 +453,7 @@ class SQLiteImageBuilderStore:
         since = (time.time() if now is None else now) - window
         ignore, params = _ignore_clause(ignore_image_types, "c.request")
         where = ("c.org_id = ? AND c.created_at >= ? AND c.deleted = 0 AND v.blueprint_id = ?"
-                 f" AND (? IS NULL OR v.version = ?){ignore}")
+                 f" AND (CAST(? AS INTEGER) IS NULL OR v.version = ?){ignore}")
         args = (org_id, since, bid, version, version, *params)
         joined = "FROM ib_composes c JOIN ib_blueprint_versions v ON v.id = c.blueprint_version_id"
         rows = await self.db.conn.execute_fetchall(

@@ -149,8 +149,8 @@ class JobStore:
                 else:
                     ors.append("type = ?")
                     params.append(t)
-            clauses.append("(" + (" OR ".join(ors) or "0") + ")")
-        return await self._fetch(self.db.conn, " AND ".join(clauses) or "1", params)
+            clauses.append("(" + (" OR ".join(ors) or "FALSE") + ")")   # booleans PostgreSQL reads too
+        return await self._fetch(self.db.conn, " AND ".join(clauses) or "TRUE", params)
 
     async def has_ready(self, types: Sequence[str], channels: Sequence[str] | None = ("",)) -> bool:
         """Whether a pending job of ``types`` (in ``channels``; None: any) is ready to be taken: a read,

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from osbuildd.imagebuilder import mapping
 from osbuildd.imagebuilder.store import Blueprint, BlueprintNotFound
 
 from .composes import compose_item, crypted, start_compose
@@ -66,8 +67,6 @@ def _stored_body(request_body: dict[str, Any]) -> dict[str, Any]:
 
 
 def redacted_body(doc: Any) -> Any:
-    from osbuildd.imagebuilder import mapping
-
     return mapping.redacted(doc)
 
 
@@ -180,8 +179,6 @@ def go_time_string(t: datetime) -> str:
 
 
 async def export_blueprint(request: web.Request) -> web.Response:
-    from osbuildd.imagebuilder import mapping
-
     bp = await _get(request)
     metadata = {"parent_id": bp.id, "exported_at": go_time_string(datetime.now(UTC)), "is_on_prem": False}
     return web.json_response(mapping.export_blueprint(_named(bp), metadata))
@@ -193,8 +190,6 @@ def _client_id(request: web.Request) -> str:
 
 
 async def compose_blueprint(request: web.Request) -> web.Response:
-    from osbuildd.imagebuilder import mapping
-
     wanted = (body(request) or {}).get("image_types")
     bp = await _get(request)
     requests = mapping.blueprint_compose_requests(_named(bp), wanted, client_id=_client_id(request))

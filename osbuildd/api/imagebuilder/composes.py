@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from osbuildd.blueprint.validation import crypt_password, password_is_crypted
+from osbuildd.imagebuilder import mapping
 from osbuildd.imagebuilder.composer import ComposerError
 from osbuildd.imagebuilder.store import ComposeEntry, ComposeNotFound
 
@@ -41,22 +42,21 @@ log = structlog.get_logger("osbuildd.imagebuilder")
 ORG_LOCKS = web.AppKey("imagebuilder_org_locks", dict)   # org id -> asyncio.Lock (quota check to insert)
 
 
+def _plain_password_users(ib_request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's users whose password is given in plain text (not yet crypted)."""
+    users = (ib_request.get("customizations") or {}).get("users")
+    return [u for u in (users if isinstance(users, list) else [])
+            if isinstance(u, dict) and isinstance(u.get("password"), str) and u["password"]
+            and not password_is_crypted(u["password"])]
+
+
 def crypted(ib_request: dict[str, Any]) -> dict[str, Any]:
     """The request as stored: users' plain passwords replaced by their SHA-512 crypt (the stored
     copy is only ever read back redacted; the composer gets the request as sent). Blocking."""
     out = copy.deepcopy(ib_request)
-    users = (out.get("customizations") or {}).get("users")
-    for user in users if isinstance(users, list) else []:
-        pw = user.get("password") if isinstance(user, dict) else None
-        if isinstance(pw, str) and pw and not password_is_crypted(pw):
-            user["password"] = crypt_password(pw)
+    for user in _plain_password_users(out):
+        user["password"] = crypt_password(user["password"])
     return out
-
-
-def _plain_passwords(ib_request: dict[str, Any]) -> bool:
-    users = (ib_request.get("customizations") or {}).get("users")
-    return any(isinstance(u, dict) and isinstance(u.get("password"), str) and u["password"]
-               and not password_is_crypted(u["password"]) for u in (users if isinstance(users, list) else []))
 
 
 def _lock(request: web.Request, org_id: str) -> asyncio.Lock:
@@ -75,8 +75,6 @@ async def check_quota(request: web.Request, org_id: str) -> None:
 async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blueprint_id: str | None = None,
                         blueprint_version: int | None = None, blueprint_version_id: str | None = None) -> str:
     """Quota, distribution, mapping, composer, store: the new compose's id."""
-    from osbuildd.imagebuilder import mapping  # written beside this layer
-
     ident, org_id = identity(request), org(request)
     async with _lock(request, org_id):
         await check_quota(request, org_id)
@@ -90,7 +88,7 @@ async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blu
                                               blueprint_version=blueprint_version, check_buildable=local,
                                               subscription=not local)
         # hashing costs milliseconds of CPU: off the loop, and only when there is a password to hash
-        stored = await asyncio.to_thread(crypted, ib_request) if _plain_passwords(ib_request) else ib_request
+        stored = await asyncio.to_thread(crypted, ib_request) if _plain_password_users(ib_request) else ib_request
         try:
             compose_id = await composer(request).compose(cloud, org_id=org_id)
         except ComposerError as e:
@@ -112,8 +110,6 @@ async def compose_image(request: web.Request) -> web.Response:
 
 
 def compose_item(c: ComposeEntry, *, with_blueprint: bool = False) -> dict[str, Any]:
-    from osbuildd.imagebuilder import mapping
-
     item: dict[str, Any] = {"id": c.id, "request": mapping.redacted(c.request), "created_at": rfc3339(c.created_at)}
     if c.image_name is not None:
         item["image_name"] = c.image_name
@@ -148,8 +144,6 @@ def _composer_failure(e: ComposerError, what: str) -> ImageBuilderError:
 
 
 async def compose_status(request: web.Request) -> web.Response:
-    from osbuildd.imagebuilder import mapping
-
     entry = await owned(request)
     try:
         cloud = await composer(request).status(entry.id)

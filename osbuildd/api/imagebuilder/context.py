@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -107,7 +106,3 @@ def links(resource: str, count: int, limit: int, params: dict[str, str] | None =
 def rfc3339(ts: float) -> str:
     """Go's ``time.RFC3339`` of a UTC timestamp (whole seconds, ``Z``)."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)

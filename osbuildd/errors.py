@@ -10,8 +10,18 @@ the same mapping, and nothing recognises an error by its class name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class ErrorDef:
+    """One row of an upstream API's error table (Cloud, worker): the error's id, HTTP status and reason."""
+
+    id: int
+    status: int
+    reason: str
 
 
 class ErrorKind(StrEnum):

@@ -9,20 +9,11 @@ No aiohttp here: the code that raises it runs outside any HTTP request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from osbuildd.errors import ErrorDef
 
 BASE = "/api/image-builder-composer/v2"
 ERROR_HREF = f"{BASE}/errors"
 CODE_PREFIX = "IMAGE-BUILDER-COMPOSER-"
-
-
-@dataclass(frozen=True)
-class ErrorDef:
-    """One row of the table: the error's id, HTTP status and reason."""
-
-    id: int
-    status: int
-    reason: str
 
 
 # In upstream's order: GET /errors pages through this list as it stands.

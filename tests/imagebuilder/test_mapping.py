@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from osbuildd.api.cloud.translate import compose_requests
 from osbuildd.api.cloud.validation import operations
 from osbuildd.api.openapi import first_error
+from osbuildd.compose.cloud.request import compose_requests
 from osbuildd.config import Config, ImageBuilderConfig
 from osbuildd.imagebuilder import ImageBuilderError
 from osbuildd.imagebuilder.composer import ComposerError

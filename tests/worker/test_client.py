@@ -32,7 +32,7 @@ from foundation.daemon_helpers import NotifySocket, daemon_env, free_port
 from testdata import OSBUILD
 
 import osbuildd.distro as distros
-from osbuildd.api.cloud.translate import API_TO_INTERNAL
+from osbuildd.compose.cloud.request import API_TO_INTERNAL
 from osbuildd.runner.cleanup import mounts_under, processes_marked
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,12 +22,6 @@ def compose_id(request: web.Request, name: str = "id") -> str:
     return lookup.compose_id(request.match_info[name])
 
 
-async def visible_compose(request: web.Request, name: str = "id") -> Compose:
-    """The compose the path names, if the caller may see it (else 404 id 15, like an unknown one)."""
-    return await lookup.visible_compose(services(request).compose, request.match_info[name],
-                                        identity.of(request).sees)
-
-
 async def visible_images(request: web.Request, name: str = "id") -> tuple[str, list[Compose]]:
     """The Cloud compose the path names and its images, whole (``lookup.visible_images``)."""
     return await lookup.visible_images(services(request).compose, request.match_info[name],

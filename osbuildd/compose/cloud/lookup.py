@@ -30,18 +30,6 @@ def _not_found(cid: str) -> CloudRequestError:
     return CloudRequestError(COMPOSE_NOT_FOUND, f"compose {cid} not found")
 
 
-async def visible_compose(svc: ComposeService, raw: str, sees: Sees) -> Compose:
-    """The compose ``raw`` names (one image, whole), if the caller sees it."""
-    cid = compose_id(raw)
-    try:
-        c = await svc.get(cid)
-    except ComposeNotFound:
-        raise _not_found(cid) from None
-    if not sees(c.channel):
-        raise _not_found(cid)
-    return c
-
-
 async def visible_images(svc: ComposeService, raw: str, sees: Sees) -> tuple[str, list[Compose]]:
     """(canonical id, the compose's images, whole): what per-image data (metadata, logs) needs."""
     cid = compose_id(raw)

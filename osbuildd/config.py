@@ -359,6 +359,26 @@ class AzureConfig:
     credentials: str = field(default="", repr=False)  # path to a TOML/JSON file with client id/secret
 
 
+@dataclass
+class DatabaseConfig:
+    """``[database]``: empty ``url`` = the embedded SQLite file ``<state_dir>/osbuildd.db``;
+    ``postgresql://user:password@host:port/dbname`` = a PostgreSQL shared by every daemon."""
+    url: str = field(default="", repr=False)   # may carry a password
+    pool_size: int = 10
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith(("postgresql://", "postgres://"))
+
+
+@dataclass
+class ResultsConfig:
+    """``[results]``: where compose results (images, logs, metadata) live. Empty ``dir`` =
+    ``<state_dir>/results``; several daemons on one database point it at one shared directory
+    (NFS or similar), so every daemon serves every compose's files."""
+    dir: str = ""
+
+
 def read_text(path: Path) -> str:
     """A configuration file's text, or ConfigError in one line naming it."""
     try:
@@ -383,6 +403,8 @@ class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
     gcp: GcpConfig = field(default_factory=GcpConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
     # where the config came from (None = built-in defaults); not a key of the file
     source: Path | None = field(default=None, compare=False)
 
@@ -401,7 +423,7 @@ class Config:
 
     @property
     def results_dir(self) -> Path:
-        return self.state_dir / "results"
+        return Path(self.results.dir) if self.results.dir else self.state_dir / "results"
 
     @property
     def tmp_dir(self) -> Path:
@@ -475,6 +497,12 @@ class Config:
         self.cloud.validate(fail, "cloud")
         self.worker_api.validate(fail, "worker_api")
         self.image_builder.validate(fail, "image_builder")
+        if self.database.url and not self.database.is_postgresql:
+            fail("database.url", "must be empty (SQLite in the state directory) or a postgresql:// URL")
+        if self.database.pool_size < 1:
+            fail("database.pool_size", "must be at least 1")
+        if self.results.dir and not self.results.dir.startswith("/"):
+            fail("results.dir", f"must be an absolute path, got {self.results.dir!r}")
         if self.builder.max_parallel < 1:
             fail("builder.max_parallel", "must be at least 1")
         if self.builder.stage_timeout < 0:

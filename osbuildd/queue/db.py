@@ -115,10 +115,11 @@ class MigrationError(RuntimeError):
     pass
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, file name, SQL) of every migration shipped in ``osbuildd/queue/migrations``, in order."""
+def migrations(backend: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration shipped in ``osbuildd/queue/migrations/<backend>``,
+    in order. Both backends carry the same numbers and names."""
     found = []
-    for entry in resources.files("osbuildd.queue").joinpath("migrations").iterdir():
+    for entry in resources.files("osbuildd.queue").joinpath("migrations", backend).iterdir():
         m = MIGRATION_NAME.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))

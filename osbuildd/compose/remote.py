@@ -4,7 +4,7 @@
   credentials are unsealed into the targets (``sealed`` removed), ``pipeline_names`` filled from the
   manifest job's result when the build job has none, and ``org.osbuild.local`` targets replaced by
   one ``org.osbuild.worker.server`` target (one is added when the job has no target at all), so the
-  artifact always comes back to ``<state_dir>/artifacts/tmp/<token>/`` for local download.
+  artifact always comes back to ``<results_dir>/.uploads/<token>/`` for local download.
 - ``apply_partial``: a running build's progress (kept as the local executor keeps it) and log text
   appended to ``results/<id>/logs/osbuild.log`` / ``logs/stages/<stage-id>.log`` only at the offset
   the file has (a resend or a gap is ignored).
@@ -53,11 +53,21 @@ def is_build(job: Job) -> bool:
     return job.type.startswith("osbuild:")
 
 
-def artifacts_tmp(state_dir: Path, token: str | None = None) -> Path:
-    """``<state_dir>/artifacts/tmp[/<token>]``: a running remote job's uploads (not under
-    ``<state_dir>/tmp``, which the daemon empties at start while remote jobs survive restarts)."""
-    path = state_dir / "artifacts" / "tmp"
+UPLOADS = ".uploads"   # a dot name: never a compose id (a UUID), so no result directory collides
+
+
+def artifacts_tmp(results_dir: Path, token: str | None = None) -> Path:
+    """``<results_dir>/.uploads[/<token>]``: a running remote job's uploads. Under the results root
+    so every daemon sharing ``[results] dir`` reaches them (a worker may upload through one daemon and
+    finish through another) and the final move is a rename on one file system; not under
+    ``<state_dir>/tmp``, which the daemon empties at start while remote jobs survive restarts."""
+    path = results_dir / UPLOADS
     return path / token if token is not None else path
+
+
+def legacy_artifacts_tmp(state_dir: Path) -> Path:
+    """Where uploads were staged before ``[results] dir`` existed (removed at start if present)."""
+    return state_dir / "artifacts" / "tmp"
 
 
 # -- the arguments a worker gets ----------------------------------------------------------------
@@ -196,10 +206,11 @@ def _move_artifact(tmp: Path, names: list[str], dst: Path) -> str | None:
     return None
 
 
-def _settle_build(state_dir: Path, results: Path, job: Job, token: str, result: dict[str, Any],
+def _settle_build(results_dir: Path, job: Job, token: str, result: dict[str, Any],
                   manifest: dict[str, Any] | None) -> JobError | None:
     """Files of a finished remote build (blocking); ``result`` is rewritten in place; the error the
     composer adds (a missing artifact), if any."""
+    results = results_dir / job.id
     logs = results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if manifest is not None:
@@ -211,7 +222,7 @@ def _settle_build(state_dir: Path, results: Path, job: Job, token: str, result: 
             log_path.write_text(text)
     error: JobError | None = None
     filename = str(job.args.get("filename") or "")
-    tmp = artifacts_tmp(state_dir, token)
+    tmp = artifacts_tmp(results_dir, token)
     target_results = result.get("target_results")
     for tr in target_results if isinstance(target_results, list) else []:
         if not isinstance(tr, dict) or tr.get("name") != WORKER_SERVER or "target_error" in tr:
@@ -248,7 +259,7 @@ async def _manifest_of(jobs: JobStore, job: Job) -> dict[str, Any] | None:
     return None
 
 
-async def finish(jobs: JobStore, state_dir: Path, results_dir: Path, job: Job, token: str, result: Any) -> None:
+async def finish(jobs: JobStore, results_dir: Path, job: Job, token: str, result: Any) -> None:
     """Settle the running ``job`` with the worker's ``result`` (see the module's doc); raises the job
     store's JobNotRunning / TokenNotFound as ``JobStore.finish``."""
     if not isinstance(result, dict):
@@ -256,6 +267,6 @@ async def finish(jobs: JobStore, state_dir: Path, results_dir: Path, job: Job, t
     error = None
     if is_build(job):
         manifest = await _manifest_of(jobs, job)
-        error = await asyncio.to_thread(_settle_build, state_dir, results_dir / job.id, job, token, result, manifest)
+        error = await asyncio.to_thread(_settle_build, results_dir, job, token, result, manifest)
     await jobs.finish(token, result, error)
-    await asyncio.to_thread(shutil.rmtree, artifacts_tmp(state_dir, token), True)
+    await asyncio.to_thread(shutil.rmtree, artifacts_tmp(results_dir, token), True)

@@ -117,7 +117,7 @@ async def test_take_heartbeat_partial_result(wd: WorkerDaemon) -> None:
         assert body == {"href": f"{BASE}/jobs", "id": job_id, "kind": "RequestJob", "type": "depsolve",
                         "location": f"{BASE}/jobs/{token}", "artifact_location": f"{BASE}/jobs/{token}/artifacts/",
                         "args": args}
-        assert (wd.state / "artifacts" / "tmp" / token).is_dir()
+        assert (wd.uploads / token).is_dir()
         r = await c.request("GET", f"{BASE}/jobs/{token}")
         assert r.status == 200 and r.json() == {"href": f"{BASE}/jobs/{token}", "id": token, "kind": "JobStatus",
                                                 "canceled": False}
@@ -133,7 +133,7 @@ async def test_take_heartbeat_partial_result(wd: WorkerDaemon) -> None:
         async with wd.side_store() as jobs:
             job = await jobs.get(job_id)
         assert (job.status, job.result, job.error) == (JobStatus.FINISHED, result, None)
-        assert not (wd.state / "artifacts" / "tmp" / token).exists()
+        assert not (wd.uploads / token).exists()
         # settled: no second result, no partial, no upload
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"result": result}), 400, 6)
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"partial": {}}), 400, 6)
@@ -176,8 +176,8 @@ async def test_tokens_are_per_job(wd: WorkerDaemon) -> None:
         assert (b.status, b.result) == (JobStatus.FINISHED, {"ok": True})
         assert (a.status, a.result, a.progress, a.token, a.heartbeat) == (
             JobStatus.RUNNING, None, None, a_tok, before.heartbeat)
-        assert list((wd.state / "artifacts" / "tmp" / a_tok).iterdir()) == []
-        assert not list((wd.state / "results").glob(f"{MADE_UP}*"))
+        assert list((wd.uploads / a_tok).iterdir()) == []
+        assert not list((wd.results_dir).glob(f"{MADE_UP}*"))
     finally:
         await c.close()
 
@@ -194,7 +194,7 @@ async def test_canceled_job(wd: WorkerDaemon) -> None:
             await jobs.cancel(job_id)
         r = await c.request("GET", f"{BASE}/jobs/{token}")
         assert r.status == 200 and r.json()["canceled"] is True
-        assert not (wd.state / "artifacts" / "tmp" / token).exists()   # its uploads go with it
+        assert not (wd.uploads / token).exists()   # its uploads go with it
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"result": {"packages": {}}}), 400, 6)
         error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"partial": {"progress": {"done": 1}}}), 400, 6)
         error_of(await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.img", data=b"x"), 400, 6)
@@ -217,11 +217,11 @@ async def test_artifact_names(wd: WorkerDaemon) -> None:
                 assert resp.status == 400, (raw, resp.status)
                 body = await resp.json()
             assert body["id"] == "10", (raw, body)
-        assert list((wd.state / "artifacts" / "tmp" / token).iterdir()) == []
+        assert list((wd.uploads / token).iterdir()) == []
         data = bytes(range(256)) * 4096 * 3    # 3 MiB
         r = await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.qcow2", data=data)
         assert (r.status, r.body) == (200, b"")
-        path = wd.state / "artifacts" / "tmp" / token / "disk.qcow2"
+        path = wd.uploads / token / "disk.qcow2"
         assert path.read_bytes() == data and path.stat().st_mode & 0o777 == 0o600
         assert sorted(p.name for p in path.parent.iterdir()) == ["disk.qcow2"]
     finally:
@@ -237,7 +237,7 @@ async def test_artifacts_disabled(tmp_path: Path, certs: Path) -> None:
             token = (await c.take(["depsolve"])).json()["location"].rsplit("/", 1)[1]
             r = await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.img", data=b"abc")
             assert (r.status, r.body) == (400, b"")
-            assert list((wd.state / "artifacts" / "tmp" / token).iterdir()) == []
+            assert list((wd.uploads / token).iterdir()) == []
         finally:
             await c.close()
 

@@ -4,7 +4,8 @@ job after it, as the compose service enqueues them): the arguments rewritten for
 credentials opened, ``org.osbuild.local`` replaced by ``org.osbuild.worker.server``, pipeline names
 from the manifest), results without streamed logs (the log rebuilt from osbuild's output), a build
 that says it succeeded without uploading its artifact, a failed build, and a job that outlives a
-daemon restart (stale upload directories removed at start, the running job's kept)."""
+daemon restart (stale upload directories removed at start, the running job's kept), and ``[results] dir``
+outside the state directory (uploads staged and results kept there)."""
 
 from __future__ import annotations
 
@@ -142,13 +143,20 @@ async def test_remote_job_outlives_a_restart(tmp_path: Path, certs: Path) -> Non
             assert r.status == 200
         finally:
             await c.close()
-    stale = wd.state / "artifacts" / "tmp" / str(uuid.uuid4())
+    stale = wd.uploads / str(uuid.uuid4())
     stale.mkdir()
     (stale / "disk.qcow2").write_bytes(b"left by a job that is gone")
+    # a state directory from before uploads were staged under the results root: the running job's
+    # upload in the old place is taken over, a stale one there goes, and so does the old directory
+    legacy = wd.state / "artifacts" / "tmp"
+    legacy.mkdir(parents=True)
+    (wd.uploads / token_of(job)).rename(legacy / token_of(job))
+    (legacy / str(uuid.uuid4())).mkdir()
     async with worker_daemon(tmp_path, certs, section) as wd:
-        assert not stale.exists()
-        kept = wd.state / "artifacts" / "tmp" / token_of(job) / "disk.qcow2"
+        assert not stale.exists() and not (wd.state / "artifacts").exists()
+        kept = wd.uploads / token_of(job) / "disk.qcow2"
         assert kept.read_bytes() == b"before"
+        assert sorted(p.name for p in wd.uploads.iterdir()) == [token_of(job)]
         c = wd.client()
         try:
             r = await c.request("GET", f"{BASE}/jobs/{token_of(job)}")
@@ -162,5 +170,38 @@ async def test_remote_job_outlives_a_restart(tmp_path: Path, certs: Path) -> Non
                 done = await jobs.get(build)
             assert done.status == JobStatus.FINISHED and done.error is None
             assert (wd.state / "results" / build / "disk.qcow2").read_bytes() == b"before"
+        finally:
+            await c.close()
+
+
+async def test_results_dir_elsewhere_stages_and_keeps_the_artifact_there(tmp_path: Path, certs: Path) -> None:
+    """``[results] dir`` outside the state directory (a shared one, several daemons): the upload is
+    staged under it (so the daemon that gets the result, maybe not the one that got the upload, finds
+    it), and the artifact ends up in it; nothing of it in the state directory."""
+    shared = tmp_path / "shared-results"
+    async with worker_daemon(tmp_path, certs, mtls_worker(certs, request_job_timeout=1),
+                             results={"dir": str(shared)}) as wd:
+        assert wd.results_dir == shared
+        c = wd.client()
+        try:
+            async with wd.side_store() as jobs:
+                build = await enqueue_build(wd, jobs, [target("org.osbuild.local", {})])
+            job = (await c.take(["osbuild"])).json()
+            token = token_of(job)
+            r = await c.request("PUT", f"{BASE}/jobs/{token}/artifacts/disk.qcow2", data=b"shared image")
+            assert r.status == 200, r.body
+            assert (shared / ".uploads" / token / "disk.qcow2").read_bytes() == b"shared image"
+            result = {"success": True, "target_results": [{"name": "org.osbuild.worker.server",
+                                                           "options": {"artifact_relative_path": "disk.qcow2"}}]}
+            r = await c.request("PATCH", f"{BASE}/jobs/{token}", {"result": result})
+            assert r.status == 200, r.body
+            async with wd.side_store() as jobs:
+                done = await jobs.get(build)
+            assert done.status == JobStatus.FINISHED and done.error is None, done.error
+            assert (shared / build / "disk.qcow2").read_bytes() == b"shared image"
+            stored = json.loads((shared / build / "result.json").read_text())
+            assert stored["target_results"][0]["options"]["artifact_path"] == str(shared / build / "disk.qcow2")
+            assert list((shared / ".uploads").iterdir()) == []
+            assert not (wd.state / "results" / build).exists() and not (wd.state / "artifacts").exists()
         finally:
             await c.close()

@@ -62,7 +62,7 @@ async def _partials(wd: WorkerDaemon, c: WorkerClient, cid: str, token: str) -> 
     assert (cloud["status"], cloud["image_status"]["status"]) == ("pending", "building"), cloud
     assert cloud["image_status"]["progress"] == {"done": 1, "total": 4, "subprogress": {"done": 2, "total": 5}}
     assert weldr["queue_status"] == "RUNNING" and weldr["progress"] == progress, weldr
-    logs = wd.state / "results" / cid / "logs"
+    logs = wd.results_dir / cid / "logs"
     assert (logs / "osbuild.log").read_text() == "line one\nline two\n"
     assert (logs / "stages" / "st-1.log").read_text() == "stage text\n"
     body = error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"partial": {"progress": [1]}}), 400, 10)
@@ -111,14 +111,14 @@ async def test_compose_built_by_a_remote_worker(tmp_path: Path, certs: Path, sha
             assert cloud["status"] == "success" and weldr["queue_status"] == "FINISHED", (cloud, weldr)
             assert await _download(wd, f"/api/v1/compose/image/{cid}", wd.weldr) == image
             assert await _download(wd, f"{CLOUD}/composes/{cid}/download", wd.cloud) == image
-            results = wd.state / "results" / cid
+            results = wd.results_dir / cid
             stored = json.loads((results / "result.json").read_text())
             assert stored["target_results"] == [{"name": "org.osbuild.worker.server", "options": {
                 "artifact_relative_path": filename, "artifact_path": str(results / filename)}}]
             assert json.loads((results / "manifest.json").read_text()) == job["dynamic_args"][0]["manifest"]
             assert (results / "logs" / "osbuild.log").read_text() == "line one\nline two\n"   # streamed: kept
             assert (results / filename).stat().st_mode & 0o777 == 0o600
-            assert not (wd.state / "artifacts" / "tmp" / token).exists()
+            assert not (wd.uploads / token).exists()
             error_of(await c.request("PATCH", f"{BASE}/jobs/{token}", {"result": result}), 400, 6)
         finally:
             await c.close()
@@ -149,7 +149,7 @@ async def test_missing_heartbeat_requeues_and_silent_workers_go(tmp_path: Path, 
                 assert (still.status, still.token) == (JobStatus.RUNNING, token_of(kept))
             error_of(await c.request("GET", f"{BASE}/jobs/{token_of(first)}"), 404, 5)
             # the watcher removes the requeued token's upload directory, keeps the running one's
-            uploads = wd.state / "artifacts" / "tmp"
+            uploads = wd.uploads
             for _ in range(120):
                 if not (uploads / token_of(first)).exists():
                     break

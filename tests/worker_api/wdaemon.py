@@ -87,10 +87,20 @@ class WorkerDaemon:
     cloud: Client
     config: Path
     jwt: bool = False
+    results: Path | None = None    # [results] dir when set, else <state>/results
 
     @property
     def url(self) -> str:
         return f"https://localhost:{self.port}"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.results if self.results is not None else self.state / "results"
+
+    @property
+    def uploads(self) -> Path:
+        """Where a running job's artifact uploads are staged: ``<results_dir>/.uploads``."""
+        return self.results_dir / ".uploads"
 
     def client(self, name: str | None = "worker", *, ssl_context: ssl.SSLContext | None = None,
                headers: Mapping[str, str] | None = None) -> WorkerClient:
@@ -143,8 +153,9 @@ async def worker_daemon(tmp_path: Path, certs: Path, worker_api: dict[str, Any],
                                          timeout=timeout) as w, \
                 aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(run / "cloud.sock")),
                                       timeout=timeout) as c:
+            results = (extra.get("results") or {}).get("dir")
             yield WorkerDaemon(port, certs, state, log, Client(w), Client(c), config,
-                               jwt=bool(worker_api.get("enable_jwt")))
+                               jwt=bool(worker_api.get("enable_jwt")), results=Path(results) if results else None)
     finally:
         rc = await stop(proc)
         notify.close()

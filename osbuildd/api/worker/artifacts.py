@@ -1,8 +1,11 @@
 """``PUT /jobs/{token}/artifacts/{name}``: a running job's artifact, streamed to
-``<state_dir>/artifacts/tmp/<token>/<name>`` (never whole in memory; written off the event loop, the
+``<results_dir>/.uploads/<token>/<name>`` (never whole in memory; written off the event loop, the
 next chunk read while the previous one is written). The file appears under its name complete or not
-at all (written as ``.<name>.part`` first). At start, upload directories of tokens that are no longer
-a running job are removed."""
+at all (written as ``.<name>.part`` first). Staged under the results root, so a worker that uploads
+through one daemon can finish through another sharing ``[results] dir``. At start, upload directories
+of tokens that are no longer a running job are removed; uploads found in the old staging place
+``<state_dir>/artifacts/tmp`` (a state directory from before) are moved over first, so a job running
+across the upgrade still finds its artifact, and that directory goes."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import BinaryIO
 import structlog
 from aiohttp import web
 
+from osbuildd.compose import remote
 from osbuildd.queue import JobStatus
 from osbuildd.services import Services
 
@@ -114,8 +118,27 @@ def _sweep(tmp: Path, running: set[str]) -> list[str]:
     return removed
 
 
+def _adopt_legacy(legacy: Path, uploads: Path) -> list[str] | None:
+    """Move the token directories under ``legacy`` into ``uploads`` (the stale sweep that follows
+    drops those no longer running), then remove ``legacy``; None when there was none."""
+    if not legacy.is_dir():
+        return None
+    moved = []
+    uploads.mkdir(parents=True, exist_ok=True)
+    for entry in legacy.iterdir():
+        dst = uploads / entry.name
+        if entry.is_dir() and not entry.is_symlink() and not dst.exists():
+            with contextlib.suppress(OSError):
+                shutil.move(entry, dst)   # a rename, or a copy when [results] dir is elsewhere
+                moved.append(entry.name)
+    shutil.rmtree(legacy, ignore_errors=True)
+    with contextlib.suppress(OSError):   # artifacts/ held only tmp/; kept if anything else is there
+        legacy.parent.rmdir()
+    return moved
+
+
 async def remove_stale_uploads(svc: Services) -> list[str]:
-    """Remove ``artifacts/tmp/<token>`` of tokens that are no longer a running job (requeued after a
+    """Remove ``<results_dir>/.uploads/<token>`` of tokens that are no longer a running job (requeued after a
     missing heartbeat, deleted, or settled while the daemon was down); the tokens removed."""
     running = {j.token for j in await svc.jobs.list(status=JobStatus.RUNNING) if j.token}
     removed = await asyncio.to_thread(_sweep, artifacts_tmp(svc), running)
@@ -125,8 +148,14 @@ async def remove_stale_uploads(svc: Services) -> list[str]:
 
 
 async def sweep_uploads(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: stale upload directories removed at start (and by the workers' watcher after)."""
-    await remove_stale_uploads(app[SERVICES])
+    """cleanup_ctx: stale upload directories removed at start (and by the workers' watcher after),
+    and the pre-``[results] dir`` staging directory with them."""
+    svc = app[SERVICES]
+    legacy = remote.legacy_artifacts_tmp(svc.config.state_dir)
+    moved = await asyncio.to_thread(_adopt_legacy, legacy, artifacts_tmp(svc))
+    if moved is not None:
+        log.info("old artifact staging directory taken over", path=str(legacy), tokens=moved)
+    await remove_stale_uploads(svc)
     yield
 
 

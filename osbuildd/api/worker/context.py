@@ -50,8 +50,8 @@ def parse_uuid(raw: str, error_id: int, what: str = "job token") -> str:
 
 
 def artifacts_tmp(services: Services, token: str | None = None) -> Path:
-    """``<state_dir>/artifacts/tmp[/<token>]`` (osbuildd.compose.remote.artifacts_tmp)."""
-    return remote.artifacts_tmp(services.config.state_dir, token)
+    """``<results_dir>/.uploads[/<token>]`` (osbuildd.compose.remote.artifacts_tmp)."""
+    return remote.artifacts_tmp(services.config.results_dir, token)
 
 
 async def running_job(request: web.Request, token: str) -> Job:

@@ -172,7 +172,7 @@ async def update_job(request: web.Request) -> web.Response:
     job = await running_job(request, token)
     try:
         if "result" in body:
-            await remote.finish(svc.jobs, svc.config.state_dir, svc.config.results_dir, job, token, body["result"])
+            await remote.finish(svc.jobs, svc.config.results_dir, job, token, body["result"])
             refresh = getattr(svc.compose, "refresh", None)
             if refresh is not None:
                 refresh(job.id)

@@ -19,6 +19,7 @@ APT_PKGS=(
 # --- test-only apt packages ---
 APT_TEST_PKGS=(
   qemu-system-x86 ovmf skopeo systemd nodejs npm openssl iproute2 procps
+  postgresql   # the tests' private cluster (scripts/test-pg.sh); pg_stat_statements ships in it
 )
 pkgs=("${APT_PKGS[@]}")
 [ $want_test = 1 ] && pkgs+=("${APT_TEST_PKGS[@]}")
@@ -36,6 +37,13 @@ if [ ${#missing[@]} -gt 0 ]; then
       *) filtered+=("$p") ;;
     esac
   done
+  # a fresh postgresql install would create and start the system "main" cluster, which the tests do not
+  # use: postgresql-common's postinst reads create_main_cluster from createcluster.conf, which includes
+  # createcluster.d/ (a drop-in there, since ucf owns createcluster.conf itself)
+  if [[ " ${filtered[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.d/osbuildd.conf ]; then
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/osbuildd.conf
+  fi
   if [ ${#filtered[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null

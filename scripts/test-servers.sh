@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (start) or stops (stop) the protocol servers the upload tests talk to, on loopback:
-# moto (S3 + EC2), azurite (Azure blob), gcp-storage-emulator (GCS).
+# moto (S3 + EC2), azurite (Azure blob), gcp-storage-emulator (GCS), and a private PostgreSQL
+# cluster (scripts/test-pg.sh).
 # Addresses come from OSBUILDD_TEST_MOTO / OSBUILDD_TEST_AZURITE / OSBUILDD_TEST_GCS (defaults below),
 # so a private set can run beside the shared one: each set keeps its pids in its own OSBUILDD_TEST_RUN.
 set -euo pipefail
@@ -52,11 +53,13 @@ start)
       echo "test-servers: port $port did not open" >&2; tail -n 20 "$RUN"/*.log >&2; exit 1; }
   done
   echo "test-servers: moto $MOTO, azurite $AZURITE, gcs $GCS"
+  bash scripts/test-pg.sh start
   ;;
 stop)
   stop_one moto moto_server
   stop_one azurite azurite
   stop_one gcs gcp-storage-emulator
+  bash scripts/test-pg.sh stop
   ;;
 *)
   echo "usage: $0 start|stop" >&2; exit 2 ;;

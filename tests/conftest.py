@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pgtest
 import pytest
 import warmstore
 
@@ -55,3 +57,28 @@ def need_tool(name: str) -> str:
     if not found:
         pytest.fail(f"{name} is not installed: run `make test` (scripts/setup.sh --test) first")
     return found
+
+
+# --- PostgreSQL (issue 17): the private cluster of scripts/test-pg.sh, helpers in tests/pgtest.py ---
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """Admin URL of the test cluster; skips without it (fails under OSBUILDD_TEST_REQUIRE_PG=1)."""
+    return pgtest.admin_url()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh empty database per test (NOTIFY channels and advisory locks are per database)."""
+    url = pgtest.run_sync(pgtest.create_database(pg_admin_url))
+    yield url
+    pgtest.run_sync(pgtest.drop_database(pg_admin_url, url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> pgtest.Backend:
+    """Each test using it runs once per backend; only the postgresql case needs the cluster."""
+    if request.param == "postgresql":
+        return pgtest.Backend("postgresql", request.getfixturevalue("pg_url"))
+    return pgtest.Backend("sqlite")

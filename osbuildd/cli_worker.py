@@ -13,7 +13,7 @@ from osbuildd.worker.config import (
     WorkerConfigError,
     WorkerSettings,
     apply_file,
-    composer_url,
+    composer_urls,
     read_file,
     validate,
 )
@@ -31,8 +31,11 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="osbuildd worker", description="Take build, depsolve and search jobs from a composer's "
                 "worker API (osbuild-composer's or osbuildd's), as upstream's osbuild-worker.")
-    p.add_argument("address", nargs="?", metavar="ADDRESS", help="the composer's worker API, host:port (https)")
-    p.add_argument("--composer", metavar="URL", help="the composer as a URL, http(s)://host[:port]")
+    p.add_argument("address", nargs="*", metavar="ADDRESS",
+                   help="the composer's worker API, host:port (https); several (or a comma-separated list): "
+                   "daemons sharing one database, used one at a time, the next when one stops answering")
+    p.add_argument("--composer", "--server", metavar="URL", action="append", dest="composer",
+                   help="the composer as a URL, http(s)://host[:port]; repeatable, or a comma-separated list")
     p.add_argument("--config", metavar="FILE", help=f"osbuild-worker.toml (default: {DEFAULT_CONFIG} if it exists)")
     p.add_argument("--cert", metavar="FILE", help="client certificate (default: /etc/osbuild-composer/worker-crt.pem)")
     p.add_argument("--key", metavar="FILE", help="its key (default: /etc/osbuild-composer/worker-key.pem)")
@@ -64,7 +67,10 @@ def settings_from(argv: Sequence[str]) -> tuple[WorkerSettings, list[str]]:
     if args.address and args.composer:
         raise WorkerConfigError("give ADDRESS or --composer, not both")
     if args.address or args.composer:
-        settings.composer = composer_url(args.address or args.composer)
+        settings.composers = composer_urls(args.address or args.composer)
+        if not settings.composers:
+            raise WorkerConfigError("no composer: the addresses given are empty")
+        settings.composer = settings.composers[0]
     for opt, attr in (("cert", "cert"), ("key", "key"), ("ca", "ca"), ("token_url", "token_url"),
                       ("client_id", "client_id"), ("client_secret_file", "client_secret_file"),
                       ("offline_token_file", "offline_token_file"), ("base_path", "base_path"),

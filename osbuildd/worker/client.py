@@ -4,6 +4,13 @@ Every request rides out a lost connection: it is sent again after 0.5 s, doublin
 until the composer answers (or the worker stops). A 401 fetches a new OAuth token and sends once
 more. Answers that are errors raise :class:`ComposerError`; on a job's token a 404 id 5 or a 400
 id 6 is :class:`JobGone` (the job was requeued elsewhere, canceled, or finished).
+
+Several composer addresses (daemons sharing one database, so worker ids and job tokens are valid on
+each): the client uses one; a connection error, a timeout or a 5xx moves every later request to the
+next address (round-robin), and the failed request is sent there after the usual backoff (an upload
+from the file's start again, a result again: a daemon takes a repeated result of a token as done).
+A 5xx other than 502/503/504 that every address gave in turn is the answer (a daemon bug, not an
+outage). With one address nothing changes: 502/503/504 and lost connections are retried on it.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ class Stopped(Exception):
 
 def ssl_context(settings: WorkerSettings) -> ssl.SSLContext | None:
     """https: the CA file (else the system store) and, without OAuth, the client certificate."""
-    if not settings.composer.startswith("https://"):
+    if not any(url.startswith("https://") for url in settings.composers or [settings.composer]):
         return None
     ca = settings.ca if settings.ca and (not settings.oauth or os.path.exists(settings.ca)) else None
     ctx = ssl.create_default_context(cafile=ca)
@@ -81,7 +88,8 @@ class WorkerClient:
     def __init__(self, settings: WorkerSettings, stop: asyncio.Event | None = None,
                  tls: ssl.SSLContext | None = None) -> None:
         self.settings = settings
-        self.root = settings.composer
+        self.roots = list(settings.composers or [settings.composer])
+        self._current = 0
         self.base = settings.base_path
         self.stop = stop or asyncio.Event()
         self._tls = tls
@@ -105,9 +113,24 @@ class WorkerClient:
         assert self._session is not None, "use the client as an async context manager"
         return self._session
 
-    def url(self, path: str) -> str:
-        """``path`` absolute (a location the composer sent) or relative to the base path."""
-        return self.root + (path if path.startswith("/") else f"{self.base}/{path}")
+    @property
+    def root(self) -> str:
+        """The composer requests go to now (``scheme://host[:port]``)."""
+        return self.roots[self._current]
+
+    def url(self, path: str, root: str | None = None) -> str:
+        """``path`` absolute (a location the composer sent: the same on every daemon) or relative to
+        the base path, on ``root`` (default: the current composer)."""
+        return (root or self.root) + (path if path.startswith("/") else f"{self.base}/{path}")
+
+    def _switch(self, failed: str, what: str, problem: str) -> None:
+        """Move to the next composer after ``failed`` did not answer; a request that failed on a
+        composer already left (others in flight did too) moves nothing."""
+        if len(self.roots) < 2 or self.root != failed:
+            return
+        self._current = (self._current + 1) % len(self.roots)
+        log.warning("composer unreachable, switching to the next", composer=failed, next=self.root,
+                    request=what, problem=problem)
 
     # -- sending with retries ------------------------------------------------------------------
 
@@ -128,34 +151,47 @@ class WorkerClient:
     async def send(self, method: str, path: str, *, body: Any = None, what: str = "",
                    data: Callable[[], BinaryIO] | None = None, headers: dict[str, str] | None = None,
                    limits: aiohttp.ClientTimeout = REQUEST_TIMEOUT) -> tuple[int, Any]:
-        """(status, decoded JSON body or None) of the first answer the composer gives."""
-        url, what = self.url(path), what or f"{method} {path}"
+        """(status, decoded JSON body or None) of the first answer a composer gives (see the module's
+        doc for several composers)."""
+        what = what or f"{method} {path}"
         hdrs = dict(headers or (JSON if body is not None else {}))
-        delay, refreshed = BACKOFF_FIRST, False
+        delay, refreshed, errors_5xx = BACKOFF_FIRST, False, 0
         while True:
             stream = None
+            root = self.root
             try:
                 payload: Any = json.dumps(body) if body is not None else None
                 if data is not None:
-                    payload = stream = data()
-                async with self.session.request(method, url, data=payload, timeout=limits,
+                    payload = stream = data()   # opened again per attempt: an upload restarts
+                async with self.session.request(method, self.url(path, root), data=payload, timeout=limits,
                                                 headers=await self._headers(hdrs, force=refreshed)) as r:
                     raw = await r.read()
                     status = r.status
                 if status == 401 and self.auth is not None and not refreshed:
                     refreshed = True   # a token the composer no longer takes: one fresh one
                     continue
-                if status not in _RETRY_STATUS:
+                if status >= 500 and status not in _RETRY_STATUS and len(self.roots) > 1:
+                    errors_5xx += 1
+                    if errors_5xx >= len(self.roots):
+                        return status, _decode(raw)
+                elif status not in _RETRY_STATUS:
                     return status, _decode(raw)
                 problem = f"answered {status}"
             except aiohttp.ClientConnectorCertificateError as exc:
-                raise Untrusted(f"{url}: {exc.certificate_error}") from None
+                raise Untrusted(f"{root}: {exc.certificate_error}") from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, AuthError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
+                # the token endpoint failing says nothing of this composer: stay on it
+                composer_failed = not isinstance(exc, AuthError)
+            else:
+                composer_failed = True
             finally:
                 if stream is not None:
                     stream.close()
-            log.warning("composer unreachable, retrying", request=what, problem=problem, retry_in=delay)
+            if composer_failed and len(self.roots) > 1:
+                self._switch(root, what, problem)
+            log.warning("composer unreachable, retrying", request=what, problem=problem, retry_in=delay,
+                        composer=self.root)
             await self._pause(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -201,7 +237,7 @@ class WorkerClient:
         """PATCH /jobs/{token} with ``{"result": ...}`` or ``{"partial": ...}``."""
         what = "PATCH /jobs/{token}" + (" (partial)" if "partial" in update else "")
         status, body = await self.send("PATCH", location, body=update, what=what)
-        if status != 200:
+        if not 200 <= status < 300:   # a result sent again to another daemon may be answered otherwise
             raise self._job_error(status, body, what)
 
     async def put_artifact(self, artifact_location: str, name: str, path: Path) -> None:

@@ -4,8 +4,10 @@ osbuild-worker.toml (upstream ``cmd/osbuild-worker/config.go``): ``base_path``, 
 ``oauth_url``, ``client_id``, ``client_secret`` (a file), ``offline_token`` (a file); ``[aws]``,
 ``[gcp]``, ``[azure]``, ``[generic_s3]`` credentials for the uploads (read by
 ``osbuildd.upload.credentials`` from the same file); ``[osbuild_executor] type`` (only ``host``
-here). A missing file means the defaults, as upstream; other sections upstream knows are accepted
-and unused.
+here); ``[composer] url``: the worker API's address as upstream (``host:port``), or, osbuildd's
+addition, a list of them (several daemons on one database: the worker uses one and moves to the next
+when it stops answering, ``osbuildd.worker.client``); the command line's addresses win over it. A
+missing file means the defaults, as upstream; other sections upstream knows are accepted and unused.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ DEFAULT_CA = "/etc/osbuild-composer/ca-crt.pem"
 _KNOWN = {"base_path", "authentication", "aws", "gcp", "azure", "generic_s3", "osbuild_executor", "composer",
           "koji", "containers", "oci", "pulp", "dnf-json", "repository_mtls", "deployment_channel"}
 _AUTH_KEYS = {"oauth_url", "client_id", "client_secret", "offline_token"}
+_COMPOSER_KEYS = {"url", "proxy"}   # proxy: upstream's, unused here
 _EXECUTORS = {"host"}   # upstream also has aws.ec2 and qemu.kvm: builds in a VM, not done here
 
 
@@ -41,7 +44,8 @@ def machine_arch() -> str:
 
 @dataclass
 class WorkerSettings:
-    composer: str = ""               # scheme://host[:port] of the worker API
+    composer: str = ""               # scheme://host[:port] of the worker API (the first of composers)
+    composers: list[str] = field(default_factory=list)   # every address given, in the order tried
     base_path: str = DEFAULT_BASE_PATH
     cert: str = DEFAULT_CERT
     key: str = field(default=DEFAULT_KEY, repr=False)
@@ -77,6 +81,18 @@ def composer_url(address: str) -> str:
     if scheme not in ("http", "https") or not rest or "/" in rest:
         raise WorkerConfigError(f"composer address {address!r}: expected host:port or http(s)://host[:port]")
     return f"{scheme}://{rest}"
+
+
+def composer_urls(addresses: list[str]) -> list[str]:
+    """Addresses given (each maybe a comma-separated list) as distinct URLs, in order."""
+    out: list[str] = []
+    for address in addresses:
+        for part in address.split(","):
+            if part.strip():
+                url = composer_url(part)
+                if url not in out:
+                    out.append(url)
+    return out
 
 
 def read_file(path: Path | None, *, explicit: bool) -> dict[str, Any]:
@@ -123,6 +139,19 @@ def apply_file(settings: WorkerSettings, data: dict[str, Any], src: str) -> list
     settings.client_id = _str(auth, "client_id", where)
     settings.client_secret_file = _str(auth, "client_secret", where)
     settings.offline_token_file = _str(auth, "offline_token", where)
+    composer = _table(data, "composer", src)
+    unknown += [f"composer.{k}" for k in sorted(composer) if k not in _COMPOSER_KEYS]
+    url = composer.get("url", [])
+    if isinstance(url, str):
+        url = [url]
+    if not isinstance(url, list) or not all(isinstance(u, str) for u in url):
+        raise WorkerConfigError(f"{src}: composer.url: must be an address or a list of addresses")
+    if url:
+        try:
+            settings.composers = composer_urls(url)
+        except WorkerConfigError as exc:
+            raise WorkerConfigError(f"{src}: composer.url: {exc}") from None
+        settings.composer = settings.composers[0] if settings.composers else ""
     for section in ("aws", "gcp", "azure", "generic_s3"):
         for key, value in _table(data, section, src).items():
             if key == "credentials" and not isinstance(value, str):
@@ -135,8 +164,11 @@ def apply_file(settings: WorkerSettings, data: dict[str, Any], src: str) -> list
 
 
 def validate(settings: WorkerSettings) -> None:
-    if not settings.composer:
+    if not settings.composers and settings.composer:
+        settings.composers = [settings.composer]
+    if not settings.composers:
         raise WorkerConfigError("no composer: give ADDRESS or --composer URL")
+    settings.composer = settings.composers[0]
     if not settings.base_path.startswith("/"):
         raise WorkerConfigError(f"base_path must start with '/', got {settings.base_path!r}")
     settings.base_path = settings.base_path.rstrip("/") or "/"

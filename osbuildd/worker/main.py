@@ -100,7 +100,7 @@ class Worker:
             self.worker_id = await self.client.register(self.settings.arch)
         except ComposerError as exc:
             raise Fatal(f"registration refused: {exc}") from None
-        log.info("registered", worker_id=self.worker_id, composer=self.settings.composer, arch=self.settings.arch)
+        log.info("registered", worker_id=self.worker_id, composer=self.client.root, arch=self.settings.arch)
 
     async def status_loop(self) -> None:
         while True:

@@ -115,3 +115,13 @@ class Backend:
     @property
     def is_pg(self) -> bool:
         return self.name == "postgresql"
+
+
+async def open_db(backend: Backend, sqlite_path: Any) -> Any:
+    """The osbuildd Database of ``backend``: the SQLite file at ``sqlite_path`` or the test's fresh
+    PostgreSQL database (migrations applied either way)."""
+    from osbuildd.queue.db import Database
+    if backend.is_pg:
+        from osbuildd.queue.db_pg import PGDatabase
+        return await PGDatabase.open(backend.url or "", pool_size=4, application_name="osbuildd-test")
+    return await Database.open(sqlite_path)

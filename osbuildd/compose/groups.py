@@ -1,5 +1,5 @@
 """Composes of several images (one Cloud compose id for N composes): the ``compose_groups`` rows, held
-in memory and read again only when they changed (``PRAGMA data_version`` said someone committed, and
+in memory and read again only when they changed (the database's data version said someone committed, and
 the table's row mark moved), so a status or a listing asks SQLite nothing while nothing changed."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from osbuildd.queue import Database
+from osbuildd.queue.db import VersionSource
 
 from . import store
-from .readcache import DataVersion
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Groups:
 
 
 class GroupIndex:
-    def __init__(self, db: Database, version: DataVersion) -> None:
+    def __init__(self, db: Database, version: VersionSource) -> None:
         self._db, self._version = db, version
         self._groups = Groups()
         self._seen: tuple[int, tuple[int, int, int]] | None = None   # (data version, row mark) read at

@@ -82,7 +82,7 @@ class ComposeService:
         self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
         self._sealer_obj: sealing.Sealer | None = None   # opened on the first compose with credentials
         # snapshot() answered without SQL while nobody committed to the database since
-        self._data_version = readcache.DataVersion(self.db.path)
+        self._data_version = self.db.data_version()
         self._snap: Snapshot | None = None
         self._snap_mark: tuple[int, int, int] | None = None   # (db version, deletes, version) of _snap
         self._whole = readcache.SettledComposes(self.db, self._data_version)   # get()'s cache

@@ -1,7 +1,7 @@
-"""SQLite job store and scheduler (see docs/CONTRACTS.md "Job queue")."""
+"""The job store and scheduler, on SQLite or PostgreSQL (see docs/CONTRACTS.md "Job queue")."""
 
 from osbuildd.queue import errors
-from osbuildd.queue.db import Database, MigrationError
+from osbuildd.queue.db import Database, DatabaseUnavailable, MigrationError
 from osbuildd.queue.errors import (
     JobInUse,
     JobNotFound,
@@ -14,7 +14,7 @@ from osbuildd.queue.jobs import LOCAL_OWNER, REQUEUE_TYPES, JobStore
 from osbuildd.queue.model import Dequeued, GraphJob, Job, JobError, JobStatus, job_select_columns
 
 __all__ = [
-    "LOCAL_OWNER", "REQUEUE_TYPES", "Database", "Dequeued", "GraphJob", "Job", "JobError", "JobInUse", "JobNotFound",
+    "LOCAL_OWNER", "REQUEUE_TYPES", "Database", "DatabaseUnavailable", "Dequeued", "GraphJob", "Job", "JobError", "JobInUse", "JobNotFound",
     "JobNotPending", "JobNotRunning", "JobStatus", "JobStore", "JobStoreError", "MigrationError",
     "TokenNotFound", "errors", "job_select_columns",
 ]

@@ -21,7 +21,8 @@ from osbuildd.depsolve import Depsolver
 from osbuildd.distro import Distros
 from osbuildd.distro.sourcestore import SourceStore
 from osbuildd.log import get_logger
-from osbuildd.queue import LOCAL_OWNER, Database, JobStore, errors
+from osbuildd.queue import Database, JobStore, errors
+from osbuildd.queue.db import open_database
 
 
 class Closeable(Protocol):
@@ -68,9 +69,9 @@ class Services:
         repocheck.configure(config.builder.local_repo_dirs, config.builder.keyring_dirs)
         for d in (config.state_dir, config.tmp_dir, config.results_dir, config.store_dir, config.cache_dir):
             await asyncio.to_thread(d.mkdir, parents=True, exist_ok=True)
-        db = await Database.open(config.db_path)
+        db = await open_database(config)
         try:
-            jobs = await JobStore.open(db, state_dir=config.state_dir,
+            jobs = await JobStore.open(db, state_dir=config.state_dir, results_dir=config.results_dir,
                                         heartbeat_timeout=config.worker_api.job_timeout)
             if recover:
                 await jobs.recover()
@@ -89,7 +90,7 @@ class Services:
                 await executor.close()
             await self.compose.close()
             # whatever the in-process executor still holds: requeue compute jobs, fail builds
-            await self.jobs.release_running(errors.REASON_SHUTTING_DOWN, owner=LOCAL_OWNER)
+            await self.jobs.release_running(errors.REASON_SHUTTING_DOWN, owner=self.jobs.local_owner)
         finally:
             await self.jobs.close()
             await self.db.close()

@@ -101,7 +101,10 @@ class Database:
     def after_commit(self, callback: Callable[[], None]) -> None:
         raise NotImplementedError
 
-    async def write(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def write(self, sql: str, params: Sequence[Any] = (), *,
+                    notify: tuple[str, str] | None = None) -> list[Row]:
+        """One statement committed on its own (``UPDATE ... RETURNING``); with ``notify`` =
+        (channel, payload), every process is told when it changed a row."""
         raise NotImplementedError
 
     async def schema_version(self) -> int:

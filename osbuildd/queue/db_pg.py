@@ -267,7 +267,12 @@ class PGDatabase(Database):
             raise RuntimeError("after_commit() outside a transaction")
         tx.callbacks.append(callback)
 
-    async def write(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def write(self, sql: str, params: Sequence[Any] = (), *,
+                    notify: tuple[str, str] | None = None) -> list[Row]:
+        if notify is not None:
+            # the notification rides in the same statement: one round trip, sent only if a row changed
+            sql = f"WITH w AS ({sql}) SELECT w.*, pg_notify(?, ?) FROM w"
+            params = (*params, *notify)
         rows: list[Row] = await self.conn.execute_fetchall(sql, params)
         if _TX.get() is None:
             self._version += 1

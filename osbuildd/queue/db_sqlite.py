@@ -231,7 +231,14 @@ class SQLiteDatabase(Database):
                 await _to_completion(self.writer.execute("ROLLBACK"))
             raise
 
-    async def write(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    async def write(self, sql: str, params: Sequence[Any] = (), *,
+                    notify: tuple[str, str] | None = None) -> list[aiosqlite.Row]:
+        rows = await self._write(sql, params)
+        if rows and notify is not None:
+            self._fan_out(*notify)
+        return rows
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> list[aiosqlite.Row]:
         """One statement as its own transaction (SQLite autocommit), e.g. ``UPDATE ... RETURNING``.
 
         Holds the lock so it never lands inside another task's open transaction; one round trip

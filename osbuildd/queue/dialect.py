@@ -19,6 +19,10 @@ class Dialect:
     # appended to a read whose rows must not change until this transaction commits
     for_share: str
     for_update: str
+    # one statement, parameter = a key (text): a lock held until the transaction ends, so that
+    # check-then-insert steps of several daemons take turns ("" on SQLite: BEGIN IMMEDIATE already
+    # serialises every writer of the one file)
+    xact_lock: str = ""
 
     def indexed_by(self, index: str) -> str:
         """SQLite's planner hint; PostgreSQL plans on its own."""
@@ -46,4 +50,5 @@ class Dialect:
 
 SQLITE = Dialect(name="sqlite", rowid="rowid", like="LIKE", skip_locked="", for_share="", for_update="")
 POSTGRESQL = Dialect(name="postgresql", rowid="seq", like="ILIKE", skip_locked=" FOR UPDATE SKIP LOCKED",
-                     for_share=" FOR SHARE", for_update=" FOR UPDATE")
+                     for_share=" FOR SHARE", for_update=" FOR UPDATE",
+                     xact_lock="SELECT pg_advisory_xact_lock(hashtext(?))")

@@ -2,7 +2,10 @@
 
 Jobs form a DAG; a job is handed out only once all its dependencies finished, to exactly one
 taker (one transaction selects it and marks it running with a fresh token). Waiters are woken by
-enqueue/finish/cancel/requeue through an in-process event, never by polling.
+enqueue/finish/cancel/requeue through the database's change notifications (in-process on SQLite,
+``LISTEN``/``NOTIFY`` on PostgreSQL, so a change made by another daemon wakes them too), never by
+polling. On PostgreSQL several daemons share the queue: takers skip rows another one has locked,
+and every sweep locks the rows it settles, so no job is handed out or settled twice.
 """
 
 from __future__ import annotations
@@ -14,30 +17,34 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from osbuildd.log import get_logger
 from osbuildd.queue import errors
-from osbuildd.queue.db import Database
+from osbuildd.queue.db import JOBS_CHANNEL, Conn, Database
 from osbuildd.queue.errors import JobInUse, JobNotFound, JobNotPending, JobNotRunning, TokenNotFound
 from osbuildd.queue.model import (
-    JOB_COLUMNS,
     Dequeued,
     GraphJob,
     Job,
     JobError,
     JobStatus,
     dumps,
+    job_columns,
     job_from_row,
 )
 
 log = get_logger("osbuildd.queue")
 
-LOCAL_OWNER = "local"  # jobs taken by the in-process executor: exempt from the heartbeat watcher
+LOCAL_OWNER = "local"  # jobs taken by the in-process executor of the one daemon on an SQLite file
+# Payload of a cancel notification: "cancel <id> <id> ..." (PostgreSQL caps a payload at 8000 bytes)
+CANCEL_PAYLOAD_IDS = 200
+# A change that wakes no waiter (a job taken, progress): only other daemons' caches move
+QUIET = "quiet"
+# While the notification listener is down (PostgreSQL restarting), waiters look again this often.
+DISCONNECTED_RECHECK = 2.0
 HEARTBEAT_TIMEOUT = 120.0  # upstream JobTimeout: 2 min without a heartbeat
 WATCH_INTERVAL = 30.0  # upstream WatchHeartbeats period
 MAX_RETRIES = 2  # requeues after a missing heartbeat before the job fails with error 27
@@ -55,31 +62,74 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+def node_owner(db: Database, state_dir: Path | None) -> str:
+    """The owner name of this daemon's in-process executor: "local" on SQLite (one daemon per file);
+    ``local:<node id>`` on PostgreSQL, the node id kept in ``<state_dir>/node-id`` so a restarted
+    daemon recovers its own jobs and no other daemon's."""
+    if db.backend == "sqlite":
+        return LOCAL_OWNER
+    if state_dir is None:
+        return f"{LOCAL_OWNER}:{uuid.uuid4()}"
+    path = state_dir / "node-id"
+    try:
+        node = path.read_text().strip()
+    except FileNotFoundError:
+        node = ""
+    if not node:
+        node = str(uuid.uuid4())
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(node + "\n")
+        tmp.replace(path)
+    return f"{LOCAL_OWNER}:{node}"
+
+
 class JobStore:
-    def __init__(self, db: Database, *, state_dir: Path | None = None,
+    def __init__(self, db: Database, *, state_dir: Path | None = None, results_dir: Path | None = None,
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT, max_retries: int = MAX_RETRIES) -> None:
         self.db = db
         self.state_dir = state_dir
+        self.results_dir = results_dir or (state_dir / "results" if state_dir else None)
+        self._columns = job_columns(dialect=db.dialect)
         self.heartbeat_timeout = heartbeat_timeout
         self.max_retries = max_retries
         self._wakeup = asyncio.Event()
         self._cancel_events: dict[str, asyncio.Event] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._local_beat: asyncio.Task[None] | None = None
+        self.local_owner = node_owner(db, state_dir)
+        self._unsubscribe = db.subscribe(JOBS_CHANNEL, self._on_change)
 
     @classmethod
-    async def open(cls, db: Database, *, state_dir: str | Path | None = None,
+    async def open(cls, db: Database, *, state_dir: str | Path | None = None, results_dir: Path | None = None,
                    heartbeat_timeout: float = HEARTBEAT_TIMEOUT, max_retries: int = MAX_RETRIES) -> JobStore:
-        return cls(db, state_dir=Path(state_dir) if state_dir else None,
+        return cls(db, state_dir=Path(state_dir) if state_dir else None, results_dir=results_dir,
                    heartbeat_timeout=heartbeat_timeout, max_retries=max_retries)
 
     async def close(self) -> None:
-        if self._watcher:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        self._unsubscribe()
+        for task in (self._watcher, self._local_beat):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._watcher = self._local_beat = None
 
     # -- waking waiters -------------------------------------------------------------------------
+
+    async def _changed(self, kind: str = "change") -> None:
+        """Tell every daemon on the database (this one too) once the caller's transaction commits."""
+        await self.db.notify(JOBS_CHANNEL, kind)
+
+    def _on_change(self, payload: str) -> None:
+        if payload == QUIET:
+            return
+        if payload.startswith("cancel "):
+            for job_id in payload.split()[1:]:
+                event = self._cancel_events.get(job_id)
+                if event is not None:
+                    event.set()
+        self._notify()
 
     def _notify(self) -> None:
         # Swap before setting: a waiter that captured the old event before its failed attempt is
@@ -93,17 +143,20 @@ class JobStore:
         return self._wakeup
 
     async def _wait(self, event: asyncio.Event, deadline: float | None) -> bool:
-        """Wait for ``event`` until ``deadline`` (loop time); False on timeout."""
-        if deadline is None:
+        """Wait for ``event`` until ``deadline`` (loop time); False on timeout. While the database
+        cannot deliver notifications, return after a short while anyway so the caller looks again."""
+        remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+        if remaining is not None and remaining <= 0:
+            return False
+        if not self.db.connected:
+            remaining = DISCONNECTED_RECHECK if remaining is None else min(remaining, DISCONNECTED_RECHECK)
+        if remaining is None:
             await event.wait()
             return True
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return False
         try:
             await asyncio.wait_for(event.wait(), remaining)
         except TimeoutError:
-            return False
+            return deadline is None or asyncio.get_running_loop().time() < deadline
         return True
 
     @staticmethod
@@ -112,8 +165,8 @@ class JobStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def _fetch(self, conn: aiosqlite.Connection, where: str, params: Sequence[Any]) -> list[Job]:
-        async with conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} ORDER BY seq", params) as cur:
+    async def _fetch(self, conn: Conn, where: str, params: Sequence[Any]) -> list[Job]:
+        async with conn.execute(f"SELECT {self._columns} FROM jobs WHERE {where} ORDER BY seq", params) as cur:
             return [job_from_row(row) for row in await cur.fetchall()]
 
     async def get(self, job_id: str) -> Job:
@@ -186,7 +239,7 @@ class JobStore:
             job = await self.get(job_id)
             if job.done:
                 return job
-            await event.wait()
+            await self._wait(event, None)
 
     # -- enqueue --------------------------------------------------------------------------------
 
@@ -200,7 +253,10 @@ class JobStore:
             failed_dep: tuple[str, Any] | None = None
             canceled_dep = False
             for dep in dependencies:
-                async with conn.execute("SELECT status, error FROM jobs WHERE id = ?", (dep,)) as cur:
+                # FOR SHARE: a daemon finishing ``dep`` now waits for this insert (or this read waits
+                # for its commit), so the new edge is never missed by the finisher's decrement
+                async with conn.execute("SELECT status, error FROM jobs WHERE id = ?" + self.db.dialect.for_share,
+                                        (dep,)) as cur:
                     row = await cur.fetchone()
                 if row is None:
                     raise JobNotFound(dep)
@@ -227,10 +283,10 @@ class JobStore:
                     "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
                     [(job_id, i, dep) for i, dep in enumerate(dependencies)],
                 )
-        self._notify()
+            await self._changed()
         return job_id
 
-    async def enqueue_graph(self, conn: aiosqlite.Connection, graph: Sequence[GraphJob],
+    async def enqueue_graph(self, conn: Conn, graph: Sequence[GraphJob],
                             channel: str = "") -> builtins.list[str]:
         """Enqueue a job graph (``graph`` lists dependencies before dependents, each dependency one of
         ``graph``) inside the caller's transaction ``conn`` (opened with ``self.db.transaction()``),
@@ -254,7 +310,7 @@ class JobStore:
             await conn.executemany(
                 "INSERT INTO job_dependencies (job_id, position, dependency_id) VALUES (?, ?, ?)",
                 [(j.id, i, d) for i, d in enumerate(j.dependencies)])
-        self.db.after_commit(self._notify)
+        await self._changed()
         return [j.id for j in graph]
 
     @staticmethod
@@ -267,12 +323,14 @@ class JobStore:
 
     async def dequeue(self, types: Sequence[str], channels: Sequence[str] | None = ("",),
                       timeout: float | None = None,  # noqa: ASYNC109 - contract: None on timeout
-                      *, owner: str = LOCAL_OWNER) -> Dequeued | None:
+                      *, owner: str | None = None) -> Dequeued | None:
         """The oldest ready pending job of one of ``types`` in one of ``channels`` (None: any channel).
 
         Waits until one is ready; ``timeout`` None waits forever, 0 tries once; None on timeout.
-        ``owner`` other than "local" (a remote worker) puts the job under the heartbeat watcher.
+        ``owner`` (default: this daemon's executor) names the taker; a remote worker's jobs are
+        watched for heartbeats.
         """
+        owner = owner or self.local_owner
         if not types:
             raise ValueError("dequeue needs at least one job type")
         if channels is not None and not channels:
@@ -286,27 +344,31 @@ class JobStore:
             select += f" AND channel IN ({_placeholders(len(channels))})"
             params += list(channels)
         take = ("UPDATE jobs SET status = 'running', token = ?, owner = ?, started_at = ?, heartbeat = ?"
-                f" WHERE seq = ({select} ORDER BY seq LIMIT 1) AND status = 'pending' RETURNING id")
+                f" WHERE seq = ({select} ORDER BY seq LIMIT 1{self.db.dialect.skip_locked})"
+                " AND status = 'pending' RETURNING id")
         while True:
             event = self._wakeup
             token, now = str(uuid.uuid4()), _now()
-            rows = await self.db.write(take, [token, owner, now, now, *params])
+            # "taken": other daemons' listings change, but no waiter has anything new to take
+            rows = await self.db.write(take, [token, owner, now, now, *params], notify=(JOBS_CHANNEL, QUIET))
             if rows:
                 return await self._dequeued(self.db.conn, rows[0][0], token)
             if not await self._wait(event, deadline):
                 return None
 
-    async def dequeue_by_id(self, job_id: str, *, owner: str = LOCAL_OWNER) -> Dequeued:
+    async def dequeue_by_id(self, job_id: str, *, owner: str | None = None) -> Dequeued:
         """Take one particular job (composer does its own manifest job), waiting for its dependencies
         (bound it with ``asyncio.timeout``).
 
         Raises JobNotFound, JobNotPending (already taken, finished, canceled or failed because a
         dependency failed).
         """
+        owner = owner or self.local_owner
         while True:
             event = self._wakeup
             async with self.db.transaction() as conn:
-                async with conn.execute("SELECT status, waiting_for FROM jobs WHERE id = ?", (job_id,)) as cur:
+                async with conn.execute("SELECT status, waiting_for FROM jobs WHERE id = ?"
+                                        + self.db.dialect.for_update, (job_id,)) as cur:
                     row = await cur.fetchone()
                 if row is None:
                     raise JobNotFound(job_id)
@@ -315,11 +377,12 @@ class JobStore:
                 ready = row["waiting_for"] == 0
                 if ready:
                     taken = await self._take(conn, job_id, owner)
+                    await self._changed(QUIET)
             if ready:
                 return taken
-            await event.wait()
+            await self._wait(event, None)
 
-    async def _take(self, conn: aiosqlite.Connection, job_id: str, owner: str) -> Dequeued:
+    async def _take(self, conn: Conn, job_id: str, owner: str) -> Dequeued:
         token = str(uuid.uuid4())
         now = _now()
         cur = await conn.execute(
@@ -331,13 +394,18 @@ class JobStore:
             raise JobNotPending(f"job {job_id} was taken meanwhile")
         return await self._dequeued(conn, job_id, token)
 
-    async def _dequeued(self, conn: aiosqlite.Connection, job_id: str, token: str) -> Dequeued:
+    async def _dequeued(self, conn: Conn, job_id: str, token: str) -> Dequeued:
         """The taken job with its dynamic args (dependency results, in dependency order), one query."""
+        if self.db.dialect.name == "sqlite":
+            dynamic_sql = ("(SELECT json_group_array(json(r)) FROM"
+                           "  (SELECT j.result AS r FROM job_dependencies d JOIN jobs j ON j.id = d.dependency_id"
+                           "   WHERE d.job_id = jobs.id ORDER BY d.position))")
+        else:   # the results' text joined as it is: nothing parsed (JSON may hold \u0000)
+            dynamic_sql = ("(SELECT coalesce('[' || string_agg(coalesce(j.result, 'null'), ','"
+                           " ORDER BY d.position) || ']', '[]') FROM job_dependencies d"
+                           " JOIN jobs j ON j.id = d.dependency_id WHERE d.job_id = jobs.id)")
         async with conn.execute(
-            f"SELECT {JOB_COLUMNS}, (SELECT json_group_array(json(r)) FROM"
-            "  (SELECT j.result AS r FROM job_dependencies d JOIN jobs j ON j.id = d.dependency_id"
-            "   WHERE d.job_id = jobs.id ORDER BY d.position)) AS dynamic"
-            " FROM jobs WHERE id = ?", (job_id,)
+            f"SELECT {self._columns}, {dynamic_sql} AS dynamic FROM jobs WHERE id = ?", (job_id,)
         ) as cur:
             row = await cur.fetchone()
         assert row is not None   # taken inside this transaction (or just now by the writer): it exists
@@ -352,27 +420,31 @@ class JobStore:
         if error is None and isinstance(result, dict) and isinstance(result.get("job_error"), dict) \
                 and "id" in result["job_error"]:
             error = JobError.from_dict(result["job_error"])
+        result_text, error_text = dumps(result), dumps(error.to_dict()) if error else None
         async with self.db.transaction() as conn:
             rows = await conn.execute_fetchall(
                 "UPDATE jobs SET status = 'finished', result = ?, error = ?, finished_at = ?"
                 " WHERE token = ? AND status = 'running' RETURNING id",
-                (dumps(result), dumps(error.to_dict()) if error else None, _now(), token))
+                (result_text, error_text, _now(), token))
             if rows:
                 job_id = builtins.list(rows)[0][0]
                 await self._release_dependents(conn, job_id, error)
+                await self._changed()
             else:
-                async with conn.execute("SELECT id, status FROM jobs WHERE token = ?", (token,)) as cur:
+                async with conn.execute("SELECT id, status, result, error FROM jobs WHERE token = ?",
+                                        (token,)) as cur:
                     row = await cur.fetchone()
                 if row is None:
                     raise TokenNotFound(token)
-                if row["status"] != JobStatus.CANCELED:
+                # the same finish again (a worker whose answer was lost, through another daemon)
+                repeated = (row["status"] == JobStatus.FINISHED and row["result"] == result_text
+                            and row["error"] == error_text)
+                if row["status"] != JobStatus.CANCELED and not repeated:
                     raise JobNotRunning(f"job {row['id']} is {row['status']}")
-                job_id = row["id"]  # canceled meanwhile: nothing to record
+                job_id = row["id"]  # canceled meanwhile, or already recorded: nothing to write
         self._cancel_events.pop(job_id, None)
-        if rows:
-            self._notify()
 
-    async def _settle(self, conn: aiosqlite.Connection, job_id: str, result: dict[str, Any] | None,
+    async def _settle(self, conn: Conn, job_id: str, result: dict[str, Any] | None,
                       error: JobError | None) -> None:
         """Mark a job finished and release or fail its dependents (inside a transaction)."""
         await conn.execute(
@@ -381,7 +453,7 @@ class JobStore:
         )
         await self._release_dependents(conn, job_id, error)
 
-    async def _release_dependents(self, conn: aiosqlite.Connection, job_id: str, error: JobError | None) -> None:
+    async def _release_dependents(self, conn: Conn, job_id: str, error: JobError | None) -> None:
         """After ``job_id`` finished: one step closer to ready for its dependents, or failed with it."""
         if error is None:
             # One decrement per dependency edge (a job may list the same dependency twice).
@@ -395,7 +467,7 @@ class JobStore:
         else:
             await self._cascade(conn, job_id, "fail", dumps(error.to_dict()))
 
-    async def _cascade(self, conn: aiosqlite.Connection, root: str, how: str, root_error: str | None) -> builtins.list[str]:
+    async def _cascade(self, conn: Conn, root: str, how: str, root_error: str | None) -> builtins.list[str]:
         """Fail (upstream error 26) or cancel every pending job that depends, transitively, on ``root``."""
         done: builtins.list[str] = []
         frontier = [(root, root_error)]
@@ -427,7 +499,9 @@ class JobStore:
         A running job's taker learns it from :meth:`cancel_event` (local) or :meth:`heartbeat` (workers).
         """
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)) as cur:
+            # locked first: a dependent enqueued meanwhile (FOR SHARE on this row) is seen by the cascade
+            async with conn.execute("SELECT status FROM jobs WHERE id = ?" + self.db.dialect.for_update,
+                                    (job_id,)) as cur:
                 row = await cur.fetchone()
             if row is None:
                 raise JobNotFound(job_id)
@@ -436,9 +510,10 @@ class JobStore:
             await conn.execute(
                 "UPDATE jobs SET status = 'canceled', finished_at = ? WHERE id = ?", (_now(), job_id))
             canceled = [job_id, *await self._cascade(conn, job_id, "cancel", None)]
+            # the daemon whose executor runs one of them learns it from the payload
+            await self._changed("cancel " + " ".join(canceled[:CANCEL_PAYLOAD_IDS]))
         for jid in canceled:
             self.cancel_event(jid).set()
-        self._notify()
 
     def cancel_event(self, job_id: str) -> asyncio.Event:
         """Set when the job is canceled; the local executor waits on it while the job runs."""
@@ -458,7 +533,7 @@ class JobStore:
 
     async def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         rows = await self.db.write("UPDATE jobs SET progress = ? WHERE id = ? RETURNING id",
-                                   (dumps(progress), job_id))
+                                   (dumps(progress), job_id), notify=(JOBS_CHANNEL, QUIET))
         if not rows:
             raise JobNotFound(job_id)
 
@@ -467,7 +542,7 @@ class JobStore:
         adds the stage and last lines once the build stopped); returns whether it was written."""
         rows = await self.db.write(
             "UPDATE jobs SET error = ? WHERE id = ? AND status = 'canceled' RETURNING id",
-            (json.dumps(error), job_id))
+            (json.dumps(error), job_id), notify=(JOBS_CHANNEL, QUIET))
         return bool(rows)
 
     # -- heartbeat watcher, shutdown, crash recovery ----------------------------------------------
@@ -479,24 +554,37 @@ class JobStore:
         requeued: builtins.list[str] = []
         failed: builtins.list[str] = []
         async with self.db.transaction() as conn:
+            # locked, and skipped when another sweep or a finish holds them: settled once
             async with conn.execute(
-                "SELECT id, retries FROM jobs WHERE status = 'running' AND heartbeat < ?"
-                " AND (owner IS NULL OR owner != ?)", (limit, LOCAL_OWNER)
+                "SELECT id, type, retries, owner FROM jobs WHERE status = 'running' AND heartbeat < ?"
+                " AND (owner IS NULL OR owner != ?) ORDER BY seq" + self.db.dialect.skip_locked,
+                (limit, self.local_owner)   # this daemon's executor is alive: it is sweeping
             ) as cur:
                 stale = await cur.fetchall()
             for row in stale:
-                if row["retries"] >= self.max_retries:
+                if (row["owner"] or "").startswith(LOCAL_OWNER + ":"):
+                    # another daemon's executor went silent (that daemon died): as its own
+                    # restart would, requeue what only computes and fail builds, never rerun them
+                    if row["type"] in REQUEUE_TYPES:
+                        await self._requeue(conn, row["id"], retry=False)
+                        requeued.append(row["id"])
+                    else:
+                        await self._settle(conn, row["id"], None, JobError(
+                            errors.BUILD_JOB, errors.REASON_INTERRUPTED, {"type": row["type"]}))
+                        failed.append(row["id"])
+                elif row["retries"] >= self.max_retries:
                     await self._settle(conn, row["id"], None,
                                        JobError(errors.JOB_MISSING_HEARTBEAT, errors.REASON_MISSING_HEARTBEAT))
                     failed.append(row["id"])
                 else:
                     await self._requeue(conn, row["id"], retry=True)
                     requeued.append(row["id"])
+            if stale:
+                await self._changed()
         if stale:
             for job_id in failed:
                 self._cancel_events.pop(job_id, None)
             log.warning("stale jobs", requeued=requeued, failed=failed)
-            self._notify()
         return requeued, failed
 
     async def requeue(self, token: str) -> bool:
@@ -504,30 +592,45 @@ class JobStore:
         never received it: the worker API could not deliver its answer). Whether it was running."""
         rows = await self.db.write(
             "UPDATE jobs SET status = 'pending', token = NULL, owner = NULL, started_at = NULL,"
-            " heartbeat = NULL, progress = NULL WHERE token = ? AND status = 'running' RETURNING id", (token,))
-        if rows:
-            self._notify()
+            " heartbeat = NULL, progress = NULL WHERE token = ? AND status = 'running' RETURNING id", (token,),
+            notify=(JOBS_CHANNEL, "change"))
         return bool(rows)
 
     @staticmethod
-    async def _requeue(conn: aiosqlite.Connection, job_id: str, *, retry: bool) -> None:
+    async def _requeue(conn: Conn, job_id: str, *, retry: bool) -> None:
         await conn.execute(
             "UPDATE jobs SET status = 'pending', token = NULL, owner = NULL, started_at = NULL,"
             " heartbeat = NULL, progress = NULL, retries = retries + ? WHERE id = ?",
             (1 if retry else 0, job_id),
         )
 
-    def start_heartbeat_watcher(self, interval: float = WATCH_INTERVAL) -> None:
+    def start_heartbeat_watcher(self, interval: float = WATCH_INTERVAL,
+                                leading: Callable[[], bool] = lambda: True) -> None:
+        """Sweep for silent takers every ``interval`` while ``leading()`` (on a shared database one
+        daemon at a time sweeps). On a shared database this daemon's executor heartbeats its own
+        running jobs too, so the sweeping daemon can tell when it died."""
         async def watch() -> None:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    await self.requeue_stale()
+                    if leading():
+                        await self.requeue_stale()
                 except Exception:  # keep watching: one failed sweep must not stop the next
                     log.exception("heartbeat watcher sweep failed")
 
         if self._watcher is None:
             self._watcher = asyncio.create_task(watch(), name="osbuildd-heartbeat-watcher")
+        if self._local_beat is None and self.local_owner != LOCAL_OWNER:
+            self._local_beat = asyncio.create_task(self._beat_local(interval), name="osbuildd-local-heartbeat")
+
+    async def _beat_local(self, interval: float) -> None:
+        while True:
+            try:
+                await self.db.write("UPDATE jobs SET heartbeat = ? WHERE owner = ? AND status = 'running'"
+                                    " RETURNING id", (_now(), self.local_owner))
+            except Exception:
+                log.exception("local heartbeat failed")
+            await asyncio.sleep(interval)
 
     async def release_running(self, reason: str, *, owner: str | None = None) -> dict[str, builtins.list[str]]:
         """Settle running jobs (of ``owner``, or all): compute-only types are requeued, the others
@@ -535,7 +638,8 @@ class JobStore:
         out: dict[str, builtins.list[str]] = {"requeued": [], "failed": []}
         where = "status = 'running'" + (" AND owner = ?" if owner is not None else "")
         async with self.db.transaction() as conn:
-            async with conn.execute(f"SELECT id, type FROM jobs WHERE {where}",
+            async with conn.execute(f"SELECT id, type FROM jobs WHERE {where} ORDER BY seq"
+                                    + self.db.dialect.skip_locked,
                                     (owner,) if owner is not None else ()) as cur:
                 rows = await cur.fetchall()
             for row in rows:
@@ -546,22 +650,23 @@ class JobStore:
                     await self._settle(conn, row["id"], None,
                                        JobError(errors.BUILD_JOB, reason, {"type": row["type"]}))
                     out["failed"].append(row["id"])
+            if rows:
+                await self._changed()
         if rows:
             for job_id in out["failed"]:
                 self._cancel_events.pop(job_id, None)
-            self._notify()
         return out
 
     async def recover(self) -> dict[str, Any]:
         """Crash recovery at start: settle jobs the in-process executor was running when the process
         died (reason "interrupted"; remote workers' jobs keep running) and remove half-written files
         under ``<state_dir>/tmp``. Nothing else."""
-        out: dict[str, Any] = await self.release_running(errors.REASON_INTERRUPTED, owner=LOCAL_OWNER)
+        out: dict[str, Any] = await self.release_running(errors.REASON_INTERRUPTED, owner=self.local_owner)
         # Jobs of remote workers were not interrupted: the workers still run them and report back with
         # their tokens. Their heartbeat clock restarts now, so downtime does not count against them.
         rows = await self.db.write(
-            "UPDATE jobs SET heartbeat = ? WHERE status = 'running' AND owner IS NOT ? RETURNING id",
-            (_now(), LOCAL_OWNER))
+            "UPDATE jobs SET heartbeat = ? WHERE status = 'running' AND owner IS DISTINCT FROM ?"
+            " AND owner NOT LIKE 'local:%' RETURNING id", (_now(), self.local_owner))
         out["remote_kept"] = [r[0] for r in rows]
         removed = 0
         if self.state_dir is not None:
@@ -605,8 +710,8 @@ class JobStore:
                         todo.append(dep)
         for jid in deleted:
             self._cancel_events.pop(jid, None)
-        if self.state_dir is not None:
-            results = self.state_dir / "results"
+        if self.results_dir is not None:
+            results = self.results_dir
             await asyncio.to_thread(_remove_all, [results / jid for jid in deleted])
 
 

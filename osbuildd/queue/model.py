@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .dialect import SQLITE, Dialect
+
 
 class Row(Protocol):
     """A database row read by column name (``sqlite3.Row``, ``asyncpg.Record``, a dict)."""
@@ -86,21 +88,26 @@ _JOB_FIELDS = ("id", "type", "args", "channel", "status", "result", "error", "qu
                "finished_at", "token", "heartbeat", "retries", "progress", "owner")
 
 
-def job_columns(table: str = "jobs", prefix: str = "") -> str:
+def job_columns(table: str = "jobs", prefix: str = "", dialect: Dialect = SQLITE) -> str:
     """The job columns of ``table`` (a table name or alias), each named ``prefix`` + field, so one
     query can join several job rows (e.g. a compose with its build, depsolve and manifest jobs)."""
     cols = [f"{table}.{f} AS {prefix}{f}" if prefix else f"{table}.{f}" for f in _JOB_FIELDS]
-    cols.append("(SELECT json_group_array(dependency_id) FROM"
-                f" (SELECT dependency_id FROM job_dependencies WHERE job_id = {table}.id ORDER BY position))"
-                f" AS {prefix}deps")
+    if dialect.name == "sqlite":   # its aggregates keep the order of an ordered subquery
+        cols.append("(SELECT json_group_array(dependency_id) FROM"
+                    f" (SELECT dependency_id FROM job_dependencies WHERE job_id = {table}.id ORDER BY position))"
+                    f" AS {prefix}deps")
+    else:
+        cols.append(f"(SELECT {dialect.json_array_agg('dependency_id', 'position')} FROM job_dependencies"
+                    f" WHERE job_id = {table}.id) AS {prefix}deps")
     return ", ".join(cols)
 
 
-def job_select_columns(alias: str, prefix: str = "") -> str:
+def job_select_columns(alias: str, prefix: str = "", dialect: Dialect = SQLITE) -> str:
     """The public read interface to the ``jobs`` table for other owners' queries: the columns of the
     job row aliased ``alias``, named ``prefix`` + field, to be turned into a Job by
-    :meth:`Job.from_row` with the same ``prefix``. Reading only: the job store alone writes jobs."""
-    return job_columns(alias, prefix)
+    :meth:`Job.from_row` with the same ``prefix``, in the SQL ``dialect`` of the database
+    (``db.dialect``). Reading only: the job store alone writes jobs."""
+    return job_columns(alias, prefix, dialect)
 
 
 JOB_COLUMNS = job_columns()

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pgtest
 import pytest
 
 from osbuildd.queue import Database, JobStore
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "state" / "osbuildd.db")
+async def db(tmp_path: Path, backend: pgtest.Backend) -> AsyncIterator[Database]:
+    """Each test runs on SQLite and on PostgreSQL, with the same expectations."""
+    database = await pgtest.open_db(backend, tmp_path / "state" / "osbuildd.db")
     yield database
     await database.close()
 

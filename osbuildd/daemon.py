@@ -303,7 +303,10 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
     try:
         # crash leftovers removed always; builds taken only with [builder] local_executor
         await start_local(services)
-        services.jobs.start_heartbeat_watcher(config.worker_api.job_watch_interval)
+        await services.leader.start()
+        leader = services.leader
+        services.jobs.start_heartbeat_watcher(config.worker_api.job_watch_interval,
+                                              leading=lambda: leader.leading)
         apps = create_apps(services)
         for api in APIS:
             mine = [x for x in listeners if x.api == api]

@@ -22,7 +22,7 @@ from osbuildd.distro import Distros
 from osbuildd.distro.sourcestore import SourceStore
 from osbuildd.log import get_logger
 from osbuildd.queue import Database, JobStore, errors
-from osbuildd.queue.db import open_database
+from osbuildd.queue.db import Leadership, open_database
 
 
 class Closeable(Protocol):
@@ -56,6 +56,8 @@ class Services:
     log: FilteringBoundLogger = field(default_factory=get_logger)
     # this daemon's Prometheus metrics (osbuildd.api.metrics): its own, so apps in one process don't clash
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # whether this daemon runs the periodic sweeps now (one daemon at a time on a shared database)
+    leader: Leadership = field(default_factory=Leadership)
     # the in-process executor, once its user (daemon, ``osbuildd build``) started one: closed first
     executor: Closeable | None = None
 
@@ -79,7 +81,8 @@ class Services:
             await db.close()
             raise
         return cls(config=config, db=db, jobs=jobs, blueprints=BlueprintStore(db), sources=SourceStore(db),
-                   compose=ComposeService(config, db, jobs), log=get_logger("osbuildd"))
+                   compose=ComposeService(config, db, jobs), log=get_logger("osbuildd"),
+                   leader=db.leadership("watchdog"))
 
     async def close(self) -> None:
         """Stop the executor (running builds end FAILED "daemon shutting down"), the compose service,
@@ -92,5 +95,6 @@ class Services:
             # whatever the in-process executor still holds: requeue compute jobs, fail builds
             await self.jobs.release_running(errors.REASON_SHUTTING_DOWN, owner=self.jobs.local_owner)
         finally:
+            await self.leader.close()
             await self.jobs.close()
             await self.db.close()

@@ -12,6 +12,7 @@ image-builder-crc's), else ``osbuildd_``:
 - ``image_builder_worker_pending_jobs`` / ``image_builder_worker_running_jobs{type, tenant}``: the
   queue by job type (upstream's: the type before ``:``, the job channel as tenant).
 - ``osbuildd_composes{state}``: composes by state (every state, zeros included).
+- ``osbuildd_leader``: 1 while this daemon runs the periodic sweeps (one daemon per shared database).
 
 ``path`` is the route's template (``/api/image-builder-composer/v2/composes/{id}``), never the raw
 path; a request no route matched is ``unmatched``. ``tenant`` is the JWT tenant, else empty.
@@ -61,6 +62,7 @@ class _QueueCollector:
     def __init__(self) -> None:
         self.composes: dict[str, int] = dict.fromkeys(ComposeState, 0)
         self.jobs: dict[tuple[str, str, str], int] = {}
+        self.leading = 1
         self._settled: tuple[int, dict[str, int]] = (-1, {})   # (snapshot version, its counts)
 
     def count_composes(self, snap: Snapshot) -> None:
@@ -87,7 +89,10 @@ class _QueueCollector:
             by[key] = by.get(key, 0) + n
         for (jtype, channel, status), n in sorted(by.items()):
             (pending if status == "pending" else running).add_metric([jtype, channel], n)
-        return [composes, pending, running]
+        leader = GaugeMetricFamily("osbuildd_leader", "1 while this daemon runs the periodic sweeps"
+                                   " (heartbeat watchdog, silent workers); one daemon per database.")
+        leader.add_metric([], self.leading)
+        return [composes, pending, running, leader]
 
 
 def _by_state(composes: Iterable[Compose]) -> dict[str, int]:
@@ -178,6 +183,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     daemon, services = request.app[DAEMON], request.app[SERVICES]
     daemon.queue.count_composes(await services.compose.snapshot())
     daemon.queue.jobs = await services.jobs.counts()
+    daemon.queue.leading = int(services.leader.leading)
     body = await asyncio.to_thread(generate_latest, request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

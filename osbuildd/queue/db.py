@@ -128,6 +128,11 @@ class Database:
     def connected(self) -> bool:
         return True
 
+    def leadership(self, name: str) -> Leadership:
+        """Who runs the periodic work called ``name`` (the heartbeat watchdog, dropping silent
+        workers): on SQLite this daemon, alone on its file."""
+        return Leadership()
+
     # -- shared --
     def subscribe(self, channel: str, callback: Subscriber) -> Callable[[], None]:
         """``callback(payload)`` on every notification on ``channel`` (also after a reconnect, with
@@ -146,6 +151,19 @@ class Database:
     def _fan_out_all(self) -> None:
         for channel in list(self._subscribers):
             self._fan_out(channel, "")
+
+
+class Leadership:
+    """``leading``: whether this daemon runs the periodic work now. Always on one SQLite file;
+    PostgreSQL hands it to one daemon at a time (an advisory lock held by a connection)."""
+
+    leading: bool = True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 class _Done:

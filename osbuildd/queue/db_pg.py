@@ -18,7 +18,16 @@ from typing import Any
 
 import asyncpg
 
-from .db import DATA_CHANNEL, JOBS_CHANNEL, Database, DatabaseUnavailable, MigrationError, Row, migrations
+from .db import (
+    DATA_CHANNEL,
+    JOBS_CHANNEL,
+    Database,
+    DatabaseUnavailable,
+    Leadership,
+    MigrationError,
+    Row,
+    migrations,
+)
 from .dialect import POSTGRESQL
 
 MIGRATION_LOCK = "osbuildd:migrations"
@@ -286,6 +295,9 @@ class PGDatabase(Database):
             raise RuntimeError("notify() outside a transaction")
         await tx.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
+    def leadership(self, name: str) -> Leadership:
+        return _PGLeadership(self, name)
+
     def data_version(self) -> _Version:
         return _Version(self)
 
@@ -384,3 +396,59 @@ class _Listener:
             with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
                 await asyncio.wait_for(self._conn.close(), 5)
         self.connected = False
+
+
+class _PGLeadership(Leadership):
+    """Leader while a connection of its own holds the session advisory lock ``osbuildd:leader:<name>``.
+    The holder runs no statement while it leads; when it dies its connection goes and PostgreSQL
+    frees the lock, which another daemon's next try (every ~5 s) takes."""
+
+    RETRY = 5.0
+
+    def __init__(self, db: PGDatabase, name: str) -> None:
+        self._db, self._key = db, f"osbuildd:leader:{name}"
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.leading = False
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"osbuildd-{self._key}")
+
+    async def _try(self) -> bool:
+        if self._conn is None or self._conn.is_closed():
+            self._lost.clear()
+            self._conn = await asyncpg.connect(self._db.url, server_settings={
+                "application_name": f"{self._db._app}:leader"[:63]})
+            self._conn.add_termination_listener(lambda _c: self._lost.set())
+        return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._key))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                got = await self._try()
+            except (*UNAVAILABLE, asyncpg.PostgresError):
+                got = False
+                if self._conn is not None:
+                    self._conn.terminate()
+                    self._conn = None
+            if got:
+                self.leading = True
+                await self._lost.wait()   # the lock goes with the connection
+                self.leading = False
+                self._conn = None
+                continue
+            await asyncio.sleep(self.RETRY * (0.8 + 0.4 * random.random()))
+
+    async def close(self) -> None:
+        self.leading = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._conn is not None:
+            with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                await asyncio.wait_for(self._conn.close(), 5)
+            self._conn = None

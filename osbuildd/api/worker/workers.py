@@ -47,6 +47,8 @@ async def watch_workers(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             await asyncio.sleep(cfg.worker_watch_interval)
+            if not app[SERVICES].leader.leading:   # another daemon on the shared database sweeps
+                continue
             try:
                 dropped = await store.drop_silent(cfg.worker_heartbeat_timeout)
             except Exception:   # keep watching: one failed sweep must not stop the next

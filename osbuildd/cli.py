@@ -6,8 +6,12 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from osbuildd import __version__
+
+if TYPE_CHECKING:
+    from osbuildd.config import Config
 
 # sub-command -> module with ``main(argv) -> int`` (written by other parts, imported lazily)
 DISPATCH = {
@@ -63,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from osbuildd import composerconfig, daemon, log, statedir
     from osbuildd.config import Config, ConfigError, apply_image_builder_env
-    from osbuildd.queue import MigrationError
+    from osbuildd.queue import DatabaseUnavailable, MigrationError
 
     try:
         composer = composerconfig.load(args.composer_config)
@@ -84,10 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
     log.setup(config.log_level, config.log_format)
     if ib_env:   # names only: values may be secrets (PGPASSWORD, COMPOSER_OFFLINE_TOKEN)
         log.get_logger("osbuildd.config").info("image-builder environment applied", variables=ib_env)
-    if config.image_builder.pg_host:   # said loudly: the tables stay in osbuildd.db until PostgreSQL lands
-        log.get_logger("osbuildd.config").warning(
-            "image_builder.pg_host (PGHOST) is set but this osbuildd keeps image-builder's tables in its own "
-            "SQLite database; PostgreSQL is not supported yet", db=str(config.db_path))
+    where = _database_where(config)
+    log.get_logger("osbuildd.config").info("database", backend=where[0], location=where[1])
     if composer is not None:
         logger = log.get_logger("osbuildd.config")
         logger.info("osbuild-composer config read", file=str(composer.path))
@@ -105,11 +107,31 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:  # state dir not writable, disk full, ...
         _err(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
         return 1
-    except (sqlite3.Error, MigrationError) as exc:  # corrupt or foreign database file
-        _err(f"{config.db_path}: {exc}")
+    except (sqlite3.Error, MigrationError, DatabaseUnavailable) as exc:  # corrupt file, server away
+        _err(f"{_database_where(config)[1]}: {exc}")
         return 1
+    except Exception as exc:
+        import asyncpg  # a PostgreSQL refusal at start (bad password, no such database)
+        if isinstance(exc, asyncpg.PostgresError):
+            _err(f"{_database_where(config)[1]}: PostgreSQL: {exc}")
+            return 1
+        raise
     except KeyboardInterrupt:
         return 0
+
+
+def _database_where(config: Config) -> tuple[str, str]:
+    """(backend, where) for messages: the SQLite file, or the server's URL without its password."""
+    from urllib.parse import urlsplit
+
+    from osbuildd.queue.db import database_url
+    url = database_url(config)
+    if not url:
+        return "sqlite", str(config.db_path)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    where = f"postgresql://{parts.username + '@' if parts.username else ''}{host}"
+    return "postgresql", f"{where}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
 def _gen_certs(args: argparse.Namespace) -> int:

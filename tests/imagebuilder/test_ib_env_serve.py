@@ -9,7 +9,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import asyncpg
 from foundation.daemon_helpers import NotifySocket, daemon_env, free_port, get_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,11 +69,15 @@ async def test_a_bad_variable_is_a_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "state" / "osbuildd.db").exists()   # nothing was started
 
 
-async def test_pghost_is_said_loudly(tmp_path: Path) -> None:
+async def test_pg_environment_selects_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """image-builder's PG* variables put every store on that PostgreSQL (no [database] url needed);
+    the password is never logged nor left in the environment."""
+    parts = urlsplit(pg_url)
     port = free_port()
     notify = NotifySocket(tmp_path / "notify.sock")
-    proc = await _serve(tmp_path, notify, LISTEN_ADDRESS=f"127.0.0.1:{port}", PGHOST="db.invalid",
-                        PGPASSWORD="pg-s3cr3t")
+    proc = await _serve(tmp_path, notify, LISTEN_ADDRESS=f"127.0.0.1:{port}", PGHOST=parts.hostname,
+                        PGPORT=str(parts.port), PGDATABASE=parts.path.lstrip("/"), PGUSER=parts.username,
+                        PGPASSWORD=unquote(parts.password or ""), PGSSLMODE="disable")
     try:
         await notify.wait_for("READY=1", proc)
     finally:
@@ -80,5 +86,23 @@ async def test_pghost_is_said_loudly(tmp_path: Path) -> None:
             _, err = await proc.communicate()
         notify.close()
     text = err.decode()
-    assert "PostgreSQL is not supported yet" in text and "pg-s3cr3t" not in text, text
-    assert os.environ.get("PGPASSWORD") != "pg-s3cr3t"
+    assert '"backend": "postgresql"' in text and unquote(parts.password or "x") not in text, text
+    assert not (tmp_path / "state" / "osbuildd.db").exists()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") >= 8
+    finally:
+        await conn.close()
+    assert os.environ.get("PGPASSWORD") is None or os.environ["PGPASSWORD"] != parts.password
+
+
+async def test_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
+    notify = NotifySocket(tmp_path / "notify.sock")
+    proc = await _serve(tmp_path, notify, LISTEN_ADDRESS=f"127.0.0.1:{free_port()}", PGHOST="127.0.0.1",
+                        PGPORT=str(free_port()), PGPASSWORD="pg-s3cr3t")
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    notify.close()
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1, lines
+    assert "PostgreSQL" in lines[-1] and "Traceback" not in err.decode() and "pg-s3cr3t" not in err.decode(), lines

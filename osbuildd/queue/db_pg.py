@@ -72,7 +72,7 @@ def placeholders(sql: str) -> str:
 
 def _returns_rows(sql: str) -> bool:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    return head in ("SELECT", "WITH", "VALUES", "SHOW") or "RETURNING" in sql.upper()
+    return head in ("SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN") or "RETURNING" in sql.upper()
 
 
 def _rowcount(status: str) -> int:

@@ -14,8 +14,10 @@ It keeps what upstream image-builder-crc keeps in PostgreSQL (``internal/db``), 
 - an update of a blueprint adds a version (1, 2, ...); a compose may point at the version it was built from;
 - the quota count (:meth:`count_composes_since`) counts deleted composes too.
 
-:class:`ImageBuilderStore` is the interface the HTTP layer uses; :class:`SQLiteImageBuilderStore`
-implements it on the daemon's database, and a PostgreSQL backend can implement it later.
+:class:`ImageBuilderStore` is the interface the HTTP layer uses; :class:`DatabaseImageBuilderStore`
+implements it on the daemon's database, SQLite or PostgreSQL (the same SQL, ``db.dialect`` for the
+few fragments that differ). With PostgreSQL several daemons share the tables: what must hold across
+them (the quota, consecutive blueprint versions) is decided inside one transaction, under a lock.
 Documents (requests, bodies, metadata) go in and come out as JSON values (``dict``); what the
 HTTP layer redacts (passwords, ...) it redacts itself.
 """
@@ -23,18 +25,21 @@ HTTP layer redacts (passwords, ...) it redacts itself.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from osbuildd.errors import ErrorKind, ServiceError
-from osbuildd.queue.db import Database
+from osbuildd.queue.db import Database, is_unique_violation, unique_violation_types
 
 COMPOSE_LIST_WINDOW = 14 * 24 * 3600.0   # upstream lists the composes of the last two weeks
+QUOTA_LOCK = "osbuildd:ib-quota:"        # + org id: the key of the quota's lock (PostgreSQL)
 T = TypeVar("T")
+# (window seconds, check): the check gets the organisation's compose count in the window and raises
+# to refuse the compose (quotas.Quotas.enforce)
+QuotaGate = tuple[float, Callable[[int], object]]
 
 
 class ComposeNotFound(ServiceError):
@@ -133,7 +138,8 @@ class ImageBuilderStore(Protocol):
                              account_number: str | None = None, email: str | None = None,
                              image_name: str | None = None, client_id: str | None = None,
                              blueprint_version_id: str | None = None,
-                             created_at: float | None = None) -> ComposeEntry: ...
+                             created_at: float | None = None,
+                             quota: QuotaGate | None = None) -> ComposeEntry: ...
 
     async def get_compose(self, org_id: str, job_id: str) -> ComposeEntry: ...
 
@@ -192,14 +198,14 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _ignore_clause(ignore: Sequence[str] | None, column: str) -> tuple[str, list[str]]:
+def _ignore_clause(db: Database, ignore: Sequence[str] | None, column: str) -> tuple[str, list[str]]:
     """Upstream's ``image_requests[0].image_type <> ALL(ignore)``: no filter for no list; with a
     non-empty list, a compose without an image type is left out too (NULL <> ALL(...) is not true)."""
     if not ignore:
         return "", []
     marks = ", ".join("?" for _ in ignore)
-    return (f" AND json_extract({column}, '$.image_requests[0].image_type') NOT IN ({marks})",
-            [str(t) for t in ignore])
+    field = db.dialect.json_field(column, "$.image_requests[0].image_type")
+    return f" AND {field} NOT IN ({marks})", [str(t) for t in ignore]
 
 
 _COMPOSE_COLUMNS = (
@@ -212,10 +218,12 @@ _SUMMARY = (
     " (SELECT MAX(v.version) FROM ib_blueprint_versions v WHERE v.blueprint_id = b.id) AS version,"
     " (SELECT MAX(v.created_at) FROM ib_blueprint_versions v WHERE v.blueprint_id = b.id)"
     " AS last_modified_at FROM ib_blueprints b {index} WHERE b.org_id = ? AND b.deleted = 0")
-# The organisation's index, named: with statistics (ANALYZE) of one huge organisation and a few
-# small ones, SQLite's average rows-per-org_id would have it scan every organisation's rows instead.
-_BY_ORG = "INDEXED BY ib_blueprints_org"
-_COMPOSES_BY_ORG = "ib_composes c INDEXED BY ib_composes_org_created"
+# The organisation's index, named (SQLite only): with statistics (ANALYZE) of one huge organisation
+# and a few small ones, SQLite's average rows-per-org_id would have it scan every organisation's rows.
+_BY_ORG = "ib_blueprints_org"
+_COMPOSES_BY_ORG = "ib_composes_org_created"
+# the quota's count: deleted composes too
+_COUNT_SINCE = "SELECT COUNT(*) FROM ib_composes c {index} WHERE c.org_id = ? AND c.created_at >= ?"
 
 
 def _compose(row: Any) -> ComposeEntry:
@@ -232,15 +240,19 @@ def _summary(row: Any) -> BlueprintSummary:
                             row["last_modified_at"])
 
 
-def _is_name_clash(exc: sqlite3.IntegrityError) -> bool:
-    return "UNIQUE" in str(exc) and "ib_blueprints.name" in str(exc)
+def _is_name_clash(exc: BaseException) -> bool:
+    # SQLite names the columns of UNIQUE (org_id, name), PostgreSQL the constraint
+    return is_unique_violation(exc, "ib_blueprints.name") or is_unique_violation(exc, "ib_blueprints_org_name")
 
 
-class SQLiteImageBuilderStore:
-    """:class:`ImageBuilderStore` on the daemon's SQLite database (``osbuildd.queue.db``)."""
+class DatabaseImageBuilderStore:
+    """:class:`ImageBuilderStore` on the daemon's database (``osbuildd.queue.db``, either backend)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def _composes_by_org(self) -> str:
+        return f"ib_composes c {self.db.dialect.indexed_by(_COMPOSES_BY_ORG)}"
 
     # -- composes ---------------------------------------------------------------------------------
 
@@ -248,14 +260,29 @@ class SQLiteImageBuilderStore:
                              account_number: str | None = None, email: str | None = None,
                              image_name: str | None = None, client_id: str | None = None,
                              blueprint_version_id: str | None = None,
-                             created_at: float | None = None) -> ComposeEntry:
+                             created_at: float | None = None,
+                             quota: QuotaGate | None = None) -> ComposeEntry:
         """Record a compose the composer accepted (``job_id`` = its compose id). A
-        ``blueprint_version_id`` must be a version of one of the organisation's live blueprints."""
+        ``blueprint_version_id`` must be a version of one of the organisation's live blueprints.
+
+        With ``quota`` = (window, check), ``check`` gets the organisation's count of composes in the
+        ``window`` before ``created_at``, in the inserting transaction, and may raise to refuse: on
+        PostgreSQL under a transaction-scoped advisory lock per organisation, so daemons sharing the
+        database take turns and their composes never add up past the quota (on SQLite the one
+        writer's BEGIN IMMEDIATE does the same)."""
         job = _uuid(job_id)
         if job is None:
             raise ValueError(f"compose id {job_id!r} is not a uuid")
         when = time.time() if created_at is None else created_at
         async with self.db.transaction() as conn:
+            if quota is not None:
+                window, check = quota
+                if self.db.dialect.xact_lock:
+                    await conn.execute(self.db.dialect.xact_lock, (QUOTA_LOCK + org_id,))
+                counted = await conn.execute_fetchall(
+                    _COUNT_SINCE.format(index=self.db.dialect.indexed_by(_COMPOSES_BY_ORG)),
+                    (org_id, when - window))
+                check(int(counted[0][0]))
             if blueprint_version_id is not None:
                 version_id = _uuid(blueprint_version_id)
                 rows = await conn.execute_fetchall(
@@ -293,15 +320,15 @@ class SQLiteImageBuilderStore:
                             now: float | None = None) -> Page[ComposeEntry]:
         """The organisation's live composes of the last ``window`` seconds, newest first."""
         since = (time.time() if now is None else now) - window
-        ignore, params = _ignore_clause(ignore_image_types, "c.request")
+        ignore, params = _ignore_clause(self.db, ignore_image_types, "c.request")
         where = f"c.org_id = ? AND c.created_at >= ? AND c.deleted = 0{ignore}"
         rows = await self.db.conn.execute_fetchall(
-            f"SELECT {_COMPOSE_COLUMNS} FROM {_COMPOSES_BY_ORG}"
+            f"SELECT {_COMPOSE_COLUMNS} FROM {self._composes_by_org()}"
             " LEFT JOIN ib_blueprint_versions v ON v.id = c.blueprint_version_id"
-            f" WHERE {where} ORDER BY c.created_at DESC, c.rowid DESC LIMIT ? OFFSET ?",
+            f" WHERE {where} ORDER BY c.created_at DESC, c.{self.db.dialect.rowid} DESC LIMIT ? OFFSET ?",
             (org_id, since, *params, max(limit, 0), max(offset, 0)))
         counted = await self.db.conn.execute_fetchall(
-            f"SELECT COUNT(*) FROM {_COMPOSES_BY_ORG} WHERE {where}", (org_id, since, *params))
+            f"SELECT COUNT(*) FROM {self._composes_by_org()} WHERE {where}", (org_id, since, *params))
         return Page([_compose(r) for r in rows], int(counted[0][0]))
 
     async def delete_compose(self, org_id: str, job_id: str) -> None:
@@ -319,8 +346,7 @@ class SQLiteImageBuilderStore:
         included (the quota's count)."""
         since = (time.time() if now is None else now) - window
         rows = await self.db.conn.execute_fetchall(
-            f"SELECT COUNT(*) FROM {_COMPOSES_BY_ORG} WHERE c.org_id = ? AND c.created_at >= ?",
-            (org_id, since))
+            _COUNT_SINCE.format(index=self.db.dialect.indexed_by(_COMPOSES_BY_ORG)), (org_id, since))
         return int(rows[0][0])
 
     # -- blueprints -------------------------------------------------------------------------------
@@ -341,7 +367,7 @@ class SQLiteImageBuilderStore:
                     "INSERT INTO ib_blueprint_versions (id, blueprint_id, version, body, created_at,"
                     " service_snapshots) VALUES (?, ?, 1, ?, ?, ?)",
                     (version_id, blueprint_id, _dump(body), now, _dump(service_snapshots)))
-        except sqlite3.IntegrityError as exc:
+        except unique_violation_types() as exc:
             if _is_name_clash(exc):
                 raise BlueprintNameTaken() from exc
             raise
@@ -375,16 +401,19 @@ class SQLiteImageBuilderStore:
                               offset: int = 0) -> Page[BlueprintSummary]:
         """The organisation's live blueprints, last modified first; ``search`` matches a part of the
         name or the description, case-insensitively (upstream's ILIKE '%search%': ``%`` and ``_``
-        are wildcards, a backslash escapes them; SQLite folds the case of ASCII letters only)."""
+        are wildcards, a backslash escapes them; SQLite folds the case of ASCII letters only, PostgreSQL's
+        ILIKE, as upstream, the case of every letter its locale knows)."""
         filters, params = "", []
         if search:
-            filters = " AND (b.name LIKE ? ESCAPE '\\' OR b.description LIKE ? ESCAPE '\\')"
+            like = self.db.dialect.like
+            filters = f" AND (b.name {like} ? ESCAPE '\\' OR b.description {like} ? ESCAPE '\\')"
             params = [f"%{search}%"] * 2
+        index = self.db.dialect.indexed_by(_BY_ORG)
         rows = await self.db.conn.execute_fetchall(
-            f"{_SUMMARY.format(index=_BY_ORG)}{filters} ORDER BY last_modified_at DESC, b.id LIMIT ? OFFSET ?",
+            f"{_SUMMARY.format(index=index)}{filters} ORDER BY last_modified_at DESC, b.id LIMIT ? OFFSET ?",
             (org_id, *params, max(limit, 0), max(offset, 0)))
         counted = await self.db.conn.execute_fetchall(
-            f"SELECT COUNT(*) FROM ib_blueprints b {_BY_ORG} WHERE b.org_id = ? AND b.deleted = 0{filters}",
+            f"SELECT COUNT(*) FROM ib_blueprints b {index} WHERE b.org_id = ? AND b.deleted = 0{filters}",
             (org_id, *params))
         return Page([_summary(r) for r in rows], int(counted[0][0]))
 
@@ -396,22 +425,28 @@ class SQLiteImageBuilderStore:
         bid, version_id, now = _uuid(blueprint_id), str(uuid.uuid4()), time.time()
         try:
             async with self.db.transaction() as conn:
+                # The UPDATE locks the blueprint's row until commit (PostgreSQL; SQLite has one writer):
+                # a concurrent update of the same blueprint waits here, and its MAX(version) + 1 below
+                # is a later statement that sees this one's version, never the same number.
                 changed = await conn.execute_fetchall(
                     "UPDATE ib_blueprints SET name = ?, description = ?"
                     " WHERE org_id = ? AND id = ? AND deleted = 0 RETURNING id",
                     (name, description, org_id, bid))
                 if not changed:
                     raise BlueprintNotFound()
-                await conn.execute(
+                added = await conn.execute_fetchall(
                     "INSERT INTO ib_blueprint_versions (id, blueprint_id, version, body, created_at,"
-                    " service_snapshots) SELECT ?, ?, MAX(version) + 1, ?, ?, ?"
-                    " FROM ib_blueprint_versions WHERE blueprint_id = ?",
+                    # typed: PostgreSQL reads untyped select-list parameters as text
+                    " service_snapshots) SELECT CAST(? AS TEXT), CAST(? AS TEXT), MAX(version) + 1,"
+                    " CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT)"
+                    " FROM ib_blueprint_versions WHERE blueprint_id = ? RETURNING version",
                     (version_id, bid, _dump(body), now, _dump(service_snapshots), bid))
-        except sqlite3.IntegrityError as exc:
+        except unique_violation_types() as exc:
             if _is_name_clash(exc):
                 raise BlueprintNameTaken() from exc
             raise
-        return await self.get_blueprint(org_id, blueprint_id)
+        # the version this call added, not the latest (a concurrent update may have added one since)
+        return await self.get_blueprint(org_id, blueprint_id, int(added[0][0]))
 
     async def delete_blueprint(self, org_id: str, blueprint_id: str) -> None:
         """Soft delete: the blueprint's composes are marked deleted and its name is freed."""
@@ -451,14 +486,18 @@ class SQLiteImageBuilderStore:
         bid = _uuid(blueprint_id)
         await self.get_blueprint(org_id, blueprint_id)
         since = (time.time() if now is None else now) - window
-        ignore, params = _ignore_clause(ignore_image_types, "c.request")
+        ignore, params = _ignore_clause(self.db, ignore_image_types, "c.request")
         where = ("c.org_id = ? AND c.created_at >= ? AND c.deleted = 0 AND v.blueprint_id = ?"
                  f" AND (CAST(? AS INTEGER) IS NULL OR v.version = ?){ignore}")
         args = (org_id, since, bid, version, version, *params)
         joined = "FROM ib_composes c JOIN ib_blueprint_versions v ON v.id = c.blueprint_version_id"
         rows = await self.db.conn.execute_fetchall(
             f"SELECT {_COMPOSE_COLUMNS} {joined} WHERE {where}"
-            " ORDER BY c.created_at DESC, c.rowid DESC LIMIT ? OFFSET ?",
+            f" ORDER BY c.created_at DESC, c.{self.db.dialect.rowid} DESC LIMIT ? OFFSET ?",
             (*args, max(limit, 0), max(offset, 0)))
         counted = await self.db.conn.execute_fetchall(f"SELECT COUNT(*) {joined} WHERE {where}", args)
         return Page([_compose(r) for r in rows], int(counted[0][0]))
+
+
+# the name the HTTP layer imports (from when SQLite was the only backend)
+SQLiteImageBuilderStore = DatabaseImageBuilderStore

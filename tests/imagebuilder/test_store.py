@@ -1,5 +1,6 @@
-"""The image-builder store (osbuildd/imagebuilder/store.py) on a real SQLite file: organisation
-scoping, upstream's list / count / soft-delete rules, blueprint versions, and index use."""
+"""The image-builder store (osbuildd/imagebuilder/store.py) on both backends (a real SQLite file and a
+fresh PostgreSQL database): organisation scoping, upstream's list / count / soft-delete rules,
+blueprint versions; and SQLite's index use."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pgtest
 import pytest
 
 from osbuildd.imagebuilder.store import (
@@ -18,7 +20,7 @@ from osbuildd.imagebuilder.store import (
     ImageBuilderStore,
     SQLiteImageBuilderStore,
 )
-from osbuildd.queue.db import Database
+from osbuildd.queue.db import Database, is_unique_violation, unique_violation_types
 
 ORG_A, ORG_B = "000000", "000001"
 NOW = 1_800_000_000.0
@@ -26,7 +28,15 @@ DAY = 86400.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
+async def db(backend: pgtest.Backend, tmp_path: Path) -> AsyncIterator[Database]:
+    database = await pgtest.open_db(backend, tmp_path / "x.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """For the tests that ask SQLite's planner (EXPLAIN QUERY PLAN)."""
     database = await Database.open(tmp_path / "x.db")
     yield database
     await database.close()
@@ -144,8 +154,11 @@ async def test_soft_delete(store: SQLiteImageBuilderStore) -> None:
 
 async def test_a_compose_id_is_unique(store: SQLiteImageBuilderStore) -> None:
     job = await add(store, ORG_A, NOW)
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(unique_violation_types()) as err:
         await store.insert_compose(ORG_B, job, request())
+    # SQLite names the column, PostgreSQL the primary key's constraint
+    assert is_unique_violation(err.value, "ib_composes.job_id" if store.db.backend == "sqlite"
+                               else "ib_composes_pkey"), err.value
     with pytest.raises(ValueError):
         await store.insert_compose(ORG_A, "nope", request())
 
@@ -280,7 +293,8 @@ class _Capture:
         return getattr(self._conn, name)
 
 
-async def test_the_compose_queries_use_the_org_index(db: Database, store: SQLiteImageBuilderStore) -> None:
+async def test_the_compose_queries_use_the_org_index(sqlite_db: Database) -> None:
+    db, store = sqlite_db, SQLiteImageBuilderStore(sqlite_db)
     big, small = "big-org", "small-org"
     rows = [(str(uuid.uuid4()), '{"image_requests":[{"image_type":"aws"}]}', NOW - i, big)
             for i in range(10_000)]
@@ -307,7 +321,8 @@ async def test_the_compose_queries_use_the_org_index(db: Database, store: SQLite
         assert "TEMP B-TREE" not in plan, plan   # newest first straight from the index
 
 
-async def test_blueprint_queries_search_not_scan(db: Database, store: SQLiteImageBuilderStore) -> None:
+async def test_blueprint_queries_search_not_scan(sqlite_db: Database) -> None:
+    db, store = sqlite_db, SQLiteImageBuilderStore(sqlite_db)
     ids = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(3000)]
     async with db.transaction() as conn:
         await conn.executemany(

@@ -1,6 +1,7 @@
 """Composes of several images (one Cloud compose id for N composes): the ``compose_groups`` rows, held
 in memory and read again only when they changed (the database's data version said someone committed, and
-the table's row mark moved), so a status or a listing asks SQLite nothing while nothing changed."""
+the table's row mark moved), so a status or a listing asks the database nothing while nothing changed
+(on a shared PostgreSQL the version moves when another daemon's compose write notifies)."""
 
 from __future__ import annotations
 

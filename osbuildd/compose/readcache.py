@@ -14,8 +14,9 @@ WHOLE_CACHE = 256   # settled composes get() keeps whole (packages, manifest: up
 
 class SettledComposes:
     """Settled finished/failed composes (they can only be deleted now), most recently used last,
-    emptied when compose or job rows appeared or went behind the service's back (a cached compose
-    may have lost its jobs): one count query per data version."""
+    emptied when compose or job rows appeared or went behind the service's back (another daemon on
+    the database, a damaged store: a cached compose may be gone or have lost its jobs): one count
+    query per data version. Callers put only what they read while the version stood still."""
 
     def __init__(self, db: Database, version: VersionSource) -> None:
         self._db, self._version = db, version

@@ -1,7 +1,19 @@
 """The compose service: validates a request, depsolves it and generates its manifest inside the
 request (as upstream's Weldr compose handler: a compose that cannot be built is refused before anything
 is stored), then stores upstream's job graph ``depsolve`` -> ``manifest-id-only`` -> ``osbuild:<arch>``
-(whose id is the compose id) with the first two already finished."""
+(whose id is the compose id) with the first two already finished.
+
+Caching and several daemons. The service's reads (snapshot()/view(), get()'s settled composes, the
+groups) are cached against the database's data version (``db.data_version()``): SQLite's
+``PRAGMA data_version`` moves at any connection's commit; on PostgreSQL the version moves at every
+commit of this process and at every notification received from any daemon on the database, and is
+None (nothing cached) while the listener is down. Hence the rule: every write that a read here can
+see notifies in its own transaction: composes/compose_groups rows (compose/store.py, DATA_CHANNEL),
+job state and progress (the job store, JOBS_CHANNEL). Nothing assumes the writes went through this
+process: rows another daemon added or deleted are found by row counts (store.counts(), GroupIndex's
+row mark) once the version moved, and a cache entry is kept only if the version did not move while it
+was read. A compose created or deleted through another daemon is therefore seen on the first read
+after its notification arrived."""
 
 from __future__ import annotations
 
@@ -55,6 +67,7 @@ from .reads import Snapshot, canceled_error, is_settled, order_key, slim, state_
 __all__ = ["DEPSOLVE", "MANIFEST", "ComposeService", "Snapshot", "build_type", "check_repositories", "host_arch",
            "target_json", "upload_statuses"]
 _check_repositories = check_repositories   # the name tests/distro use
+CANCEL_GRACE = 300.0   # seconds a canceled build may still get its error written (see _cacheable())
 
 
 class ComposeService:
@@ -67,9 +80,10 @@ class ComposeService:
         self.db = db
         self.jobs = jobs
         # snapshot() cache. A compose whose jobs are all finished/canceled ("settled") never changes
-        # again except by delete, so snapshot() reads from SQLite only the others. Every state
-        # change goes through this process (one service per Database); the cache holds one slim
-        # Compose per settled compose (no packages/manifest/result: ~1-3 KB each).
+        # again except by delete (and a canceled build's error, see _cacheable()), so snapshot() reads
+        # from the database only the others. Other daemons may write too (a shared PostgreSQL): their
+        # inserts and deletes show in store.counts() (see _list()). The cache holds one slim Compose
+        # per settled compose (no packages/manifest/result: ~1-3 KB each).
         self._settled: dict[str, Compose] | None = None   # None: not loaded yet
         self._order: list[Compose] = []      # self._settled's values sorted by (created, id)
         self._order_keys: list[tuple[float, str]] = []
@@ -78,8 +92,10 @@ class ComposeService:
         self._live: set[str] = set()         # not settled when last seen, or just started here
         self._orphans = 0                    # composes rows whose build job is gone (not listed)
         self._jobs_gone = 0                  # job rows deleted so far (store.counts), as last seen
-        self._deletes = 0                    # bumped by delete(): a list() that read before it
-        self._list_lock = asyncio.Lock()     # must not put the deleted compose back into the cache
+        self._deletes = 0                    # bumped by this service's delete(): a list() that read
+        self._list_lock = asyncio.Lock()     # before it must not put the deleted compose back
+        # another daemon's executor may still write a canceled build's error (its refresh() is not ours)
+        self._shared = db.backend != "sqlite"
         self._sealer_obj: sealing.Sealer | None = None   # opened on the first compose with credentials
         # snapshot() answered without SQL while nobody committed to the database since
         self._data_version = self.db.data_version()
@@ -313,9 +329,10 @@ class ComposeService:
         if not found:   # no such compose, or its build job was deleted meanwhile
             raise ComposeNotFound(compose_id)
         c = self._compose(found[0])
-        # canceled ones are left out: the executor may still write their error (refresh())
+        # canceled ones are left out: the executor may still write their error (refresh()); and
+        # nothing read while the version moved (another daemon may have deleted it meanwhile)
         if gen is not None and deletes == self._deletes and c.state in ("finished", "failed") \
-                and is_settled(found[0]):
+                and is_settled(found[0]) and gen == await self._data_version.get():
             self._whole.put(compose_id, c)
         return c
 
@@ -357,6 +374,16 @@ class ComposeService:
                 self._snap, self._snap_mark = snap, (gen, deletes, self._version)
             return snap
 
+    def _cacheable(self, found: store.ComposeRows) -> bool:
+        """Settled, and kept in the snapshot cache: on a shared database a canceled build without
+        its error stays live for CANCEL_GRACE seconds, since another daemon's executor may still
+        write the error (this service's refresh() only hears of its own executor's)."""
+        if not is_settled(found):
+            return False
+        b = found.build
+        return not (self._shared and b.status == JobStatus.CANCELED and b.error is None
+                    and time.time() - (b.finished_at or 0) < CANCEL_GRACE)
+
     async def _list(self) -> Snapshot:
         deletes = self._deletes
         # read before the composes: a change after this read is seen by the next list()
@@ -366,7 +393,7 @@ class ComposeService:
             composes = [slim(self._compose(f)) for f in found]
             if deletes != self._deletes:
                 return Snapshot(-1, [], composes)
-            self._settled = {c.id: c for f, c in zip(found, composes, strict=True) if is_settled(f)}
+            self._settled = {c.id: c for f, c in zip(found, composes, strict=True) if self._cacheable(f)}
             self._live = {c.id for c in composes if c.id not in self._settled}
             self._orphans = total - len(found)
             self._jobs_gone = jobs_gone
@@ -374,7 +401,8 @@ class ComposeService:
             return Snapshot(self._version, self._settled_order(),
                             [c for c in composes if c.id not in self._settled], self._order_keys, self._settled)
         if jobs_gone != self._jobs_gone:
-            # job rows deleted behind this service's back: a cached compose may have lost its jobs
+            # job rows deleted behind this service's back (another daemon's delete, a damaged
+            # store): a cached compose may have lost its jobs
             self._settled = None
             return await self._list()
         asked = list(self._live)
@@ -385,16 +413,17 @@ class ComposeService:
             fresh_ids = {c.id for c in fresh}
             return Snapshot(-1, [], sorted([c for c in self._settled.values() if c.id not in fresh_ids]
                                            + fresh, key=order_key))
-        now_settled = [c for f, c in zip(found, fresh, strict=True) if is_settled(f)]
+        now_settled = [c for f, c in zip(found, fresh, strict=True) if self._cacheable(f)]
         for c in now_settled:
             self._settled[c.id] = c
         if now_settled:
             self._changed()
         self._live.difference_update(asked)   # ids start() added meanwhile stay
-        self._live.update(c.id for f, c in zip(found, fresh, strict=True) if not is_settled(f))
+        self._live.update(c.id for f, c in zip(found, fresh, strict=True) if not self._cacheable(f))
         if total != len(self._settled) + len(self._live) + self._orphans:
-            # composes rows this service did not write or delete (or a start() between our two
-            # reads): read everything again rather than answer from a cache that may be wrong
+            # composes rows this service did not write or delete (another daemon's, settled before we
+            # saw them, or deleted), or a start() between our two reads: read everything again
+            # rather than answer from a cache that may be wrong
             self._settled = None
             return await self._list()
         return Snapshot(self._version, self._settled_order(), [c for c in fresh if c.id not in self._settled],
@@ -461,6 +490,7 @@ class ComposeService:
         c = await self.get(compose_id)
         if c.state in ("waiting", "running"):
             raise ComposeStateError(compose_id, c.state, "delete", f"compose {compose_id} is still {c.state}")
+        before = (await store.counts(self.db))[1]
         try:
             await store.delete_row(self.db, compose_id)
         finally:
@@ -470,8 +500,10 @@ class ComposeService:
         except JobNotFound:
             pass
         finally:
-            # our own job deletions are no reason for list() to read everything again
-            self._jobs_gone = (await store.counts(self.db))[1]
+            # our own job deletions are no reason for list() to read everything again; but if job
+            # rows went before ours (another daemon's), list() must still notice them
+            if self._jobs_gone == before:
+                self._jobs_gone = (await store.counts(self.db))[1]
         results = self.config.results_dir / compose_id
         await asyncio.to_thread(shutil.rmtree, results, True)
 

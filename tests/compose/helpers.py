@@ -11,10 +11,20 @@ from typing import Any
 from osbuildd.compose import store
 from osbuildd.compose.model import UploadTarget
 from osbuildd.compose.service import build_type, host_arch, target_json
+from osbuildd.config import Config, DatabaseConfig
 from osbuildd.runner.cleanup import loops_backed_under, mounts_under, processes_marked
 
 # replays osbuild's recorded samples (tests/data/osbuild) in the mode FAKE_OSBUILD_MODE names
 FAKE_OSBUILD = Path(__file__).parent.parent / "runner" / "fake_osbuild.py"
+
+
+def embedded_config(state_dir: Path, backend: Any = None) -> Config:
+    """Config.embedded(state_dir) on ``backend`` (a pgtest.Backend; None or sqlite: the state dir's
+    SQLite file, else the test's PostgreSQL database)."""
+    config = Config.embedded(state_dir)
+    if backend is not None and backend.is_pg:
+        config.database = DatabaseConfig(url=backend.url, pool_size=4)
+    return config
 
 
 async def enqueue_manifest(services: Any, manifest: dict, *, exports: list[str], filename: str,

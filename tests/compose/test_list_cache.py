@@ -12,20 +12,20 @@ import random
 import pytest
 
 from osbuildd.compose import ComposeService, store
-from osbuildd.config import Config
 from osbuildd.executor import start_local
 from osbuildd.queue import JobError, JobStatus
 from osbuildd.services import Services
 
+from .helpers import embedded_config
 from .test_listing import _delete_job, _graph
 from .test_service import req
 
 
 @pytest.fixture
-async def services(tmp_path, shared_state_dir):
+async def services(tmp_path, shared_state_dir, backend):
     (tmp_path / "state").mkdir()
     os.symlink(shared_state_dir / "cache", tmp_path / "state" / "cache")   # start() depsolves: warm apt cache
-    s = await Services.open(Config.embedded(tmp_path / "state"))
+    s = await Services.open(embedded_config(tmp_path / "state", backend))
     await start_local(s, start=False)   # nothing takes the jobs: the test moves them
     yield s
     await s.close()

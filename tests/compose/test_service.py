@@ -15,19 +15,20 @@ from osbuildd.compose import (
     ComposeStateError,
     UploadTarget,
 )
-from osbuildd.config import Config
 from osbuildd.depsolve import DepsolveError
 from osbuildd.distro import Repository
 from osbuildd.executor import start_local
 from osbuildd.queue import JobStatus
 from osbuildd.services import Services
 
+from .helpers import embedded_config
+
 
 @pytest.fixture
-async def services(tmp_path, shared_state_dir):
+async def services(tmp_path, shared_state_dir, backend):
     (tmp_path / "state").mkdir()
     os.symlink(shared_state_dir / "cache", tmp_path / "state" / "cache")   # a warm apt cache
-    s = await Services.open(Config.embedded(tmp_path / "state"))
+    s = await Services.open(embedded_config(tmp_path / "state", backend))
     await start_local(s, start=False)   # nothing takes the jobs: they stay where we put them
     yield s
     await s.close()

@@ -1,9 +1,10 @@
-"""The versioned blueprint store (upstream ``internal/store`` semantics) on SQLite.
+"""The versioned blueprint store (upstream ``internal/store`` semantics) on SQLite or PostgreSQL.
 
-Committed blueprints and workspace copies are also kept in memory: one daemon owns the database,
-so reads (the hot path of the Weldr API) never wait for a writer. The cache changes only inside a
-write transaction, right before it commits; a failed commit reloads it from the database.
-Use ONE ``BlueprintStore`` per ``Database``.
+Committed blueprints and workspace copies are also kept in memory, so reads (the hot path of the
+Weldr API) never wait for a writer. Several daemons may share one PostgreSQL database: every write
+transaction sends ``"blueprints"`` on ``DATA_CHANNEL``, and a notification this store did not cause
+(or a listener reconnect, payload ``""``) marks the memory stale, so the next read reloads it.
+Writes read what they depend on (the committed version for the bump) from the database, locked.
 """
 
 from __future__ import annotations
@@ -11,22 +12,22 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from osbuildd.errors import ErrorKind, ServiceError
+from osbuildd.queue.db import DATA_CHANNEL
 
 from .codec import encode
 from .model import Blueprint, Package
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from osbuildd.queue.db import Database
+    from osbuildd.queue.db import Conn, Database
 
 NEWEST = "NEWEST"
+NOTIFY_PAYLOAD = "blueprints"   # on DATA_CHANNEL
 WORKSPACE = "WORKSPACE"
 
 
@@ -123,10 +124,50 @@ class BlueprintStore:
         self.db = db
         self._committed: dict[str, Blueprint] = {}
         self._workspace: dict[str, Blueprint] = {}
-        self._loaded = False
-        self._load_lock = asyncio.Lock()
+        # memory is fresh while _loaded_epoch == _epoch; a notification bumps _epoch, and a reload
+        # started before it does not count as fresh
+        self._epoch = 0
+        self._loaded_epoch = -1
+        # own commits whose notification has not come back yet (those need no reload)
+        self._own_pending = 0
+        # serialises this store's reloads and writes: a reload never overwrites a newer own write
+        self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._unsubscribe = db.subscribe(DATA_CHANNEL, self._notified)
 
     # ---------------------------------------------------------------- cache
+
+    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """``callback()`` whenever a change this store did not make (another daemon's, or an
+        unknown one after a listener reconnect) makes its memory stale; API layers drop what they
+        rendered from it. Returns the unregister."""
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+        return remove
+
+    def close(self) -> None:
+        """Stop listening (the database outlives the store in tests)."""
+        self._unsubscribe()
+
+    def _notified(self, payload: str) -> None:
+        if payload == NOTIFY_PAYLOAD and self._own_pending > 0:
+            # counted own commits: a foreign one taken for ours still leads to a reload, as the
+            # notification of ours then arrives with nothing pending
+            self._own_pending -= 1
+            return
+        if payload not in (NOTIFY_PAYLOAD, ""):
+            return
+        if payload == "":
+            self._own_pending = 0   # notifications were lost: count nothing as ours
+        self._epoch += 1
+        for callback in list(self._listeners):
+            callback()
+
+    def _fresh(self) -> bool:
+        return self._loaded_epoch == self._epoch
 
     async def load(self) -> None:
         """Read the committed and workspace blueprints into memory (done on first use anyway;
@@ -134,13 +175,15 @@ class BlueprintStore:
         await self._ensure_loaded()
 
     async def _ensure_loaded(self) -> None:
-        if self._loaded:
+        if self._fresh():
             return
-        async with self._load_lock:
-            if not self._loaded:
+        async with self._lock:
+            if not self._fresh():
                 await self._reload()
 
     async def _reload(self) -> None:
+        """With ``_lock`` held."""
+        epoch = self._epoch
         # inside a transaction: never sees another task's half-done write on the shared connection
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT name, blueprint FROM blueprints") as cur:
@@ -149,21 +192,31 @@ class BlueprintStore:
                 workspace_rows = await cur.fetchall()
         committed = {name: Blueprint.from_json(text) for name, text in committed_rows}
         workspace = {name: Blueprint.from_json(text) for name, text in workspace_rows}
-        self._committed, self._workspace, self._loaded = committed, workspace, True
+        self._committed, self._workspace, self._loaded_epoch = committed, workspace, epoch
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction. Writers change the cache as the last step of their body, so a
-        store error leaves it alone; any other failure (a failed COMMIT) makes it reload."""
-        await self._ensure_loaded()
-        try:
-            async with self.db.transaction() as conn:
-                yield conn
-        except StoreError:
-            raise
-        except BaseException:
-            self._loaded = False
-            raise
+    async def _write(self) -> AsyncIterator[Conn]:
+        """One write transaction that tells every daemon. Writers change the memory as the last
+        step of their body, so a store error leaves it alone; any other failure (a failed COMMIT)
+        makes it reload."""
+        async with self._lock:
+            if not self._fresh():
+                await self._reload()
+            counted = False
+            try:
+                async with self.db.transaction() as conn:
+                    yield conn
+                    await self.db.notify(DATA_CHANNEL, NOTIFY_PAYLOAD)
+                    # before COMMIT: on SQLite the notification arrives inside the commit
+                    self._own_pending += 1
+                    counted = True
+            except StoreError:
+                raise
+            except BaseException:
+                if counted:
+                    self._own_pending = max(0, self._own_pending - 1)
+                self._epoch += 1
+                raise
 
     # ---------------------------------------------------------------- reads
 
@@ -252,10 +305,14 @@ class BlueprintStore:
         async with self._write() as conn:
             return await self._push_locked(conn, bp, message)
 
-    async def _push_locked(self, conn: aiosqlite.Connection, bp: Blueprint, message: str) -> Change:
+    async def _push_locked(self, conn: Conn, bp: Blueprint, message: str) -> Change:
         change = Change(secrets.token_hex(20), message, None, _timestamp(), bp.copy())
         committed = bp
-        old = self._committed.get(bp.name)
+        # from the database, locked: another daemon may have pushed since this memory was loaded
+        async with conn.execute("SELECT blueprint FROM blueprints WHERE name = ?" + self.db.dialect.for_update,
+                                (bp.name,)) as cur:
+            row = await cur.fetchone()
+        old = Blueprint.from_json(row[0]) if row is not None else None
         if old is not None and (bp.version == "" or bp.version == old.version):
             committed = bp.copy()
             committed.bump_version(old.version)
@@ -305,8 +362,11 @@ class BlueprintStore:
         """Give the newest commit a revision (highest earlier revision + 1); a no-op if it has one.
         Returns the newest commit's revision. Raises UnknownBlueprint or NoCommits."""
         async with self._write() as conn:
-            if name not in self._committed:
-                raise UnknownBlueprint(name)
+            # locked: tags of one blueprint by two daemons take turns
+            async with conn.execute("SELECT 1 FROM blueprints WHERE name = ?" + self.db.dialect.for_update,
+                                    (name,)) as cur:
+                if await cur.fetchone() is None:
+                    raise UnknownBlueprint(name)
             async with conn.execute(
                     "SELECT seq, revision FROM blueprint_changes WHERE name = ? ORDER BY seq DESC", (name,)) as cur:
                 rows = list(await cur.fetchall())

@@ -1,4 +1,4 @@
-"""User sources (``projects/source/*``) kept in SQLite (migration 0004), and system repos shown as sources."""
+"""User sources (``projects/source/*``) kept in the database (migration 0004), and system repos shown as sources."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from osbuildd.queue.db import DATA_CHANNEL
 
 if TYPE_CHECKING:
     from osbuildd.distro import Repository
@@ -132,33 +134,46 @@ def check_source(key: str, cfg: SourceConfig) -> None:
         repocheck.check_gpgkey(k, "gpgkeys")
 
 
+NOTIFY_PAYLOAD = "sources"   # on DATA_CHANNEL
+
+
 class SourceStore:
-    """User sources keyed by id (v1) — v0 clients key them by name, which upstream stores as the id."""
+    """User sources keyed by id (v1) — v0 clients key them by name, which upstream stores as the id.
+
+    Nothing is kept in memory: every list reads the table, so changes by other daemons sharing the
+    database show at once; each write still tells them (``"sources"`` on ``DATA_CHANNEL``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def list(self) -> list[tuple[str, SourceConfig]]:
-        async with self.db.conn.execute("SELECT id, config FROM weldr_sources ORDER BY id") as cur:
+        async with self.db.conn.execute("SELECT id, config FROM weldr_sources") as cur:
             rows = await cur.fetchall()
+        # sorted here: PostgreSQL's ORDER BY follows the database's collation, SQLite's the bytes
+        rows = sorted(rows, key=lambda r: r[0])
         known = set(SourceConfig.__dataclass_fields__)
         return [(r[0], SourceConfig(**{k: v for k, v in json.loads(r[1]).items() if k in known})) for r in rows]
 
     async def put(self, id: str, cfg: SourceConfig) -> None:
         """Add, or replace (this is how ``composer-cli sources change`` works)."""
-        async with self.db.transaction():
-            await self.db.conn.execute(
+        async with self.db.transaction() as conn:
+            await conn.execute(
                 "INSERT INTO weldr_sources (id, name, config) VALUES (?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET name = excluded.name, config = excluded.config",
                 (id, cfg.name, json.dumps(asdict(cfg))),
             )
+            await self.db.notify(DATA_CHANNEL, NOTIFY_PAYLOAD)
 
     async def delete_by_id(self, id: str) -> bool:
-        async with self.db.transaction():
-            cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE id = ?", (id,))
-            return bool(cur.rowcount > 0)
+        return await self._delete("id", id)
 
     async def delete_by_name(self, name: str) -> bool:
-        async with self.db.transaction():
-            cur = await self.db.conn.execute("DELETE FROM weldr_sources WHERE name = ?", (name,))
-            return bool(cur.rowcount > 0)
+        return await self._delete("name", name)
+
+    async def _delete(self, column: str, value: str) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(f"DELETE FROM weldr_sources WHERE {column} = ?", (value,))
+            if cur.rowcount > 0:
+                await self.db.notify(DATA_CHANNEL, NOTIFY_PAYLOAD)
+                return True
+            return False

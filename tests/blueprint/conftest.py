@@ -1,4 +1,4 @@
-"""Fixtures of the blueprint tests: a real SQLite database file per test."""
+"""Fixtures of the blueprint tests: a real database per test, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pgtest
 import pytest
 from testdata import WELDR
 
@@ -14,8 +15,9 @@ from osbuildd.queue.db import Database
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "osbuildd.db")
+async def db(tmp_path: Path, backend: pgtest.Backend) -> AsyncIterator[Database]:
+    """Each test runs on SQLite and on PostgreSQL, with the same expectations."""
+    database = await pgtest.open_db(backend, tmp_path / "osbuildd.db")
     yield database
     await database.close()
 

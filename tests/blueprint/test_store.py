@@ -1,4 +1,4 @@
-"""The versioned blueprint store on a real SQLite file: versions, history, tags, undo, workspace,
+"""The versioned blueprint store on a real database (SQLite and PostgreSQL): versions, history, tags, undo, workspace,
 diff, delete, paging, persistence, concurrency."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import asyncio
 import re
 from pathlib import Path
 
+import pgtest
 import pytest
 
 from osbuildd.blueprint import Blueprint
@@ -16,7 +17,6 @@ from osbuildd.blueprint.store import (
     UnknownBlueprint,
     UnknownCommit,
 )
-from osbuildd.queue.db import Database
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -189,8 +189,8 @@ async def test_callers_get_copies(store: BlueprintStore) -> None:
     assert len((await store.get_committed("test")).packages) == 1
 
 
-async def test_state_survives_reopen(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "state.db")
+async def test_state_survives_reopen(tmp_path: Path, backend: pgtest.Backend) -> None:
+    db = await pgtest.open_db(backend, tmp_path / "state.db")
     store = BlueprintStore(db)
     await store.push(bp(version="0.0.1", packages=[{"name": "a"}]))
     await store.push(bp(version="0.0.1"))
@@ -199,7 +199,7 @@ async def test_state_survives_reopen(tmp_path: Path) -> None:
     before = [c.to_dict() for c in await store.changes("test")]
     await db.close()
 
-    db = await Database.open(tmp_path / "state.db")
+    db = await pgtest.open_db(backend, tmp_path / "state.db")
     try:
         store = BlueprintStore(db)
         got, changed = await store.get("test")

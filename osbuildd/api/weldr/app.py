@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from osbuildd import __version__
-from osbuildd.api.weldr import blueprints, compose, composefiles, projects, sources, status, upload
+from osbuildd.api.weldr import blueprints, bpstore, compose, composefiles, projects, sources, status, upload
 from osbuildd.api.weldr.context import WeldrContext
 from osbuildd.api.weldr.errors import WeldrError, not_found, service_error
 from osbuildd.api.weldr.util import CONTENT_TYPE, WELDR, V, json_response
@@ -111,6 +111,7 @@ def build_app(
     )
     app = web.Application(client_max_size=max_body, middlewares=[weldr_errors])
     app[WELDR] = context
+    bpstore.watch(services.blueprints)  # other daemons' blueprint changes drop the rendered views
     app.cleanup_ctx.append(_own_state)
     modules = (status, blueprints, compose, composefiles, projects, sources, upload)
     for module in modules:

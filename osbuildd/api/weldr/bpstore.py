@@ -38,7 +38,8 @@ async def current(store: BlueprintStore, name: str) -> tuple[Blueprint | None, b
 class _Views:
     """Rendered JSON of the current blueprints (the hot path of cockpit and composer-cli).
 
-    Every write goes through this module and bumps ``generation``; an entry is served only if it was
+    Every write goes through this module and bumps ``generation``, and so does a change the store
+    learns of from another daemon (``BlueprintStore.on_change``); an entry is served only if it was
     read in the current generation, so a read racing a write never serves the old blueprint later.
     """
 
@@ -59,7 +60,15 @@ def _views(store: BlueprintStore) -> _Views:
     views = _VIEWS.get(store)
     if views is None:
         views = _VIEWS[store] = _Views()
+        # the store holds the views (not the reverse), so the weak key still goes with the store
+        store.on_change(views.changed)
     return views
+
+
+def watch(store: BlueprintStore) -> None:
+    """Follow the store's foreign changes from now on (the app calls it at start; any first use
+    would too)."""
+    _views(store)
 
 
 async def current_dict(store: BlueprintStore, name: str) -> tuple[dict[str, Any] | None, bool]:

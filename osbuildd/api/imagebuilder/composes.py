@@ -18,7 +18,8 @@ from aiohttp import web
 from osbuildd.blueprint.validation import crypt_password, password_is_crypted
 from osbuildd.imagebuilder import mapping
 from osbuildd.imagebuilder.composer import ComposerError
-from osbuildd.imagebuilder.store import ComposeEntry, ComposeNotFound
+from osbuildd.imagebuilder.quotas import QuotaExceeded
+from osbuildd.imagebuilder.store import ComposeEntry, ComposeNotFound, QuotaGate
 
 from .context import (
     PREFIXES,
@@ -64,12 +65,15 @@ def _lock(request: web.Request, org_id: str) -> asyncio.Lock:
     return locks.setdefault(org_id, asyncio.Lock())
 
 
-async def check_quota(request: web.Request, org_id: str) -> None:
+async def check_quota(request: web.Request, org_id: str) -> QuotaGate | None:
+    """Refuse an organisation over its quota before anything is sent to the composer; returns the
+    same check for the insert, where it holds across daemons sharing the database."""
     quotas = await request.app[QUOTAS].get()
     if quotas is None:
-        return
+        return None
     window = quotas.quota_for(org_id).window_seconds
     quotas.enforce(org_id, await store(request).count_composes_since(org_id, window))
+    return window, lambda count: quotas.enforce(org_id, count)
 
 
 async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blueprint_id: str | None = None,
@@ -77,7 +81,7 @@ async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blu
     """Quota, distribution, mapping, composer, store: the new compose's id."""
     ident, org_id = identity(request), org(request)
     async with _lock(request, org_id):
-        await check_quota(request, org_id)
+        gate = await check_quota(request, org_id)
         name = ib_request.get("distribution")
         if not isinstance(name, str):
             raise ImageBuilderError(400, "bootc composes are not supported: the request must name a distribution"
@@ -94,10 +98,16 @@ async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blu
         except ComposerError as e:
             raise mapping.composer_refusal(e) from None
         client_id = ib_request.get("client_id")
-        await store(request).insert_compose(
-            org_id, compose_id, stored, account_number=ident.account_number or None, email=ident.email or None,
-            image_name=ib_request.get("image_name"), client_id=client_id if isinstance(client_id, str) else None,
-            blueprint_version_id=blueprint_version_id)
+        try:
+            await store(request).insert_compose(
+                org_id, compose_id, stored, account_number=ident.account_number or None,
+                email=ident.email or None, image_name=ib_request.get("image_name"),
+                client_id=client_id if isinstance(client_id, str) else None,
+                blueprint_version_id=blueprint_version_id, quota=gate)
+        except QuotaExceeded:
+            # another daemon's compose of this organisation took the last slot meanwhile
+            log.warning("compose over quota at insert: not recorded", org_id=org_id, compose_id=compose_id)
+            raise
     log.info("compose started", org_id=org_id, compose_id=compose_id, distribution=name)
     return compose_id
 

@@ -425,7 +425,7 @@ class DatabaseImageBuilderStore:
         bid, version_id, now = _uuid(blueprint_id), str(uuid.uuid4()), time.time()
         try:
             async with self.db.transaction() as conn:
-                # The row UPDATE holds the blueprint's row lock until commit (PostgreSQL; SQLite has one writer):
+                # Until commit the blueprint's row stays locked by the UPDATE (PostgreSQL; SQLite has one writer):
                 # a concurrent update of the same blueprint waits here, and its MAX(version) + 1 below
                 # is a later statement that sees this one's version, never the same number.
                 changed = await conn.execute_fetchall(

@@ -301,3 +301,57 @@ async def test_repeated_finish_through_another_daemon(two: tuple[JobStore, JobSt
     with pytest.raises(JobNotRunning):
         await a.finish(got.token, result, JobError(errors.BUILD_JOB, "late"))
     assert (await a.get(job_id)).result == result
+
+
+async def test_two_dependencies_finished_at_once_on_two_daemons(two: tuple[JobStore, JobStore]) -> None:
+    a, b = two
+    for i in range(150):
+        left = await a.enqueue("depsolve", {"i": i})
+        right = await b.enqueue("container-resolve", {"i": i})
+        join = await a.enqueue("manifest-id-only", {}, [left, right])
+        took_left = await a.dequeue(["depsolve"], timeout=0)
+        took_right = await b.dequeue(["container-resolve"], timeout=0)
+        assert took_left is not None and took_right is not None
+        # both decrement the join's waiting_for at the same moment, from two daemons
+        await asyncio.gather(a.finish(took_left.token, {"l": i}), b.finish(took_right.token, {"r": i}))
+        rows = await a.db.conn.execute_fetchall("SELECT status, waiting_for FROM jobs WHERE id = ?", (join,))
+        assert tuple(rows[0]) == ("pending", 0), f"round {i}: join stuck"
+        taken = await b.dequeue(["manifest-id-only"], timeout=0)
+        assert taken is not None and taken.job.id == join
+        assert taken.dynamic_args == [{"l": i}, {"r": i}]
+        await b.finish(taken.token, {})
+
+
+async def test_enqueue_racing_a_cancel_of_the_dependency(two: tuple[JobStore, JobStore]) -> None:
+    a, b = two
+    for i in range(150):
+        dep = await a.enqueue("depsolve", {"i": i})
+        if i % 2:
+            assert await a.dequeue(["depsolve"], timeout=0) is not None   # running, not only pending
+        _, dependent = await asyncio.gather(a.cancel(dep), b.enqueue("osbuild:x86_64", {}, [dep]))
+        # canceled with its dependency, whichever committed first: never left pending behind it
+        assert (await b.get(dependent)).status == JobStatus.CANCELED, f"round {i}"
+
+
+async def test_two_sweepers_settle_a_dead_nodes_jobs_once(pg_url: str, tmp_path: Path) -> None:
+    db_c, c = await _daemon(pg_url, "c", tmp_path)
+    ids = [await c.enqueue("depsolve" if n % 2 else "osbuild:x86_64", {"n": n}) for n in range(60)]
+    for _ in ids:
+        assert await c.dequeue(["depsolve", "osbuild:x86_64"], timeout=0) is not None
+    await c.close()
+    await db_c.close()   # c died with all of them running
+    db_a, a = await _daemon(pg_url, "a", tmp_path)
+    db_b, b = await _daemon(pg_url, "b", tmp_path)
+    try:
+        later = time.time() + 100 * a.heartbeat_timeout
+        (req_a, fail_a), (req_b, fail_b) = await asyncio.gather(a.requeue_stale(now=later),
+                                                                b.requeue_stale(now=later))
+        settled = req_a + fail_a + req_b + fail_b
+        assert sorted(settled) == sorted(ids), "a job settled twice or not at all"
+        assert sorted(req_a + req_b) == sorted(ids[1::2]) and sorted(fail_a + fail_b) == sorted(ids[0::2])
+        rows = await a.db.conn.execute_fetchall("SELECT status, retries, count(*) FROM jobs GROUP BY 1, 2")
+        assert sorted(tuple(r) for r in rows) == [("finished", 0, 30), ("pending", 0, 30)]
+    finally:
+        for store in (a, b):
+            await store.close()
+            await store.db.close()

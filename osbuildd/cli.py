@@ -89,7 +89,8 @@ def _serve(args: argparse.Namespace) -> int:
     if ib_env:   # names only: values may be secrets (PGPASSWORD, COMPOSER_OFFLINE_TOKEN)
         log.get_logger("osbuildd.config").info("image-builder environment applied", variables=ib_env)
     where = _database_where(config)
-    log.get_logger("osbuildd.config").info("database", backend=where[0], location=where[1])
+    if where[0] != "sqlite":   # the embedded default stays quiet
+        log.get_logger("osbuildd.config").info("database", backend=where[0], location=where[1])
     if composer is not None:
         logger = log.get_logger("osbuildd.config")
         logger.info("osbuild-composer config read", file=str(composer.path))

@@ -55,12 +55,13 @@ async def test_server_runs_unprivileged(pg_url: str) -> None:
     try:
         backend_pid = await conn.fetchval("SELECT pg_backend_pid()")
         data_dir = await conn.fetchval("SHOW data_directory")
+        # read while the session is open: its backend process exits with it
+        postmaster_pid = _postmaster_pid(Path(data_dir))
+        assert _ppid_of(backend_pid) == postmaster_pid
+        assert _uid_of(postmaster_pid) != 0
+        assert _uid_of(backend_pid) != 0
     finally:
         await conn.close()
-    postmaster_pid = _postmaster_pid(Path(data_dir))
-    assert _ppid_of(backend_pid) == postmaster_pid
-    assert _uid_of(postmaster_pid) != 0
-    assert _uid_of(backend_pid) != 0
 
 
 async def test_password_is_required(pg_url: str) -> None:

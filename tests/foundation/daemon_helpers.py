@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -77,3 +79,17 @@ async def get_json(url: str, unix: Path | None = None) -> tuple[int, dict]:
     connector = aiohttp.UnixConnector(path=str(unix)) if unix else None
     async with aiohttp.ClientSession(connector=connector) as session, session.get(url) as resp:
         return resp.status, await resp.json(content_type=None)
+
+
+async def unix_call(sock: Path, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A JSON request over a unix socket; the answer's JSON (or its bytes when it is not JSON)."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)),
+                                     timeout=aiohttp.ClientTimeout(total=600)) as s, \
+            s.request(method, "http://localhost" + path, headers=headers,
+                      data=None if body is None else json.dumps(body)) as r:
+        raw = await r.read()
+        try:
+            return r.status, json.loads(raw)
+        except ValueError:
+            return r.status, raw

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
@@ -29,6 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 import tomli_w
+from foundation.daemon_helpers import unix_call
 
 from .netns import COMPOSER_ADDR, Hosts, Proc
 
@@ -124,14 +124,7 @@ class Cluster:
                                      timeout=aiohttp.ClientTimeout(total=600))
 
     async def call(self, api: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        async with self.session(api) as s, s.request(method, "http://localhost" + path, headers=headers,
-                                                       data=None if body is None else json.dumps(body)) as r:
-            raw = await r.read()
-            try:
-                return r.status, json.loads(raw)
-            except ValueError:
-                return r.status, raw
+        return await unix_call(self.weldr_sock if api == "weldr" else self.cloud_sock, method, path, body)
 
     # -- the composer's job store, read-only ----------------------------------------------------
 

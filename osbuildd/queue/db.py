@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from osbuildd.errors import ErrorKind, ServiceError
+
 from .dialect import Dialect
 
 if TYPE_CHECKING:
@@ -34,8 +36,12 @@ class MigrationError(RuntimeError):
     pass
 
 
-class DatabaseUnavailable(RuntimeError):
-    """The database server cannot be reached (PostgreSQL restarting, network): retry later."""
+class DatabaseUnavailable(ServiceError):
+    """The database server cannot be reached (PostgreSQL restarting, network): retry later. Every
+    API's middleware answers it as a 503-kind service error with this reason, not as a crash."""
+
+    kind = ErrorKind.UNAVAILABLE
+    error_id = "DatabaseUnavailable"
 
 
 def migrations(backend: str = "sqlite") -> list[tuple[int, str, str]]:

@@ -11,12 +11,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_daemon(state: Path, socket_path: Path) -> subprocess.Popen:
+def start_daemon(state: Path, socket_path: Path, extra: str = "", log: Path | None = None) -> subprocess.Popen:
+    """``extra``: more config sections (TOML text, e.g. [database] or [worker_api]); ``log``: where the
+    daemon's stderr goes (else discarded)."""
     conf = state / "osbuildd.toml"
     conf.write_text(f'state_dir = "{state}"\nlog_level = "warning"\nlog_format = "json"\n'
-                    f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n')
-    return subprocess.Popen([sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    f'[weldr]\nsocket = "{socket_path}"\n[builder]\nlocal_executor = false\n{extra}')
+    argv = [sys.executable, "-m", "osbuildd.cli", "serve", "--config", str(conf)]
+    if log is None:
+        return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("ab") as err:   # the child has its own copy of the descriptor
+        return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
 
 
 STATUS_BODY = (b'{"api":"1","db_supported":true,"db_version":"0","schema_version":"0",'

@@ -15,10 +15,12 @@ APT_PKGS=(
   grub-pc-bin grub-efi-amd64-bin grub2-common
   qemu-utils tar zstd xz-utils pigz ca-certificates curl
   python3-dnf createrepo-c rpm
+  nodejs npm   # the web UI is built from web/ at set-up (npm ci && npm run build)
 )
 # --- test-only apt packages ---
 APT_TEST_PKGS=(
-  qemu-system-x86 ovmf skopeo systemd nodejs npm openssl iproute2 procps
+  qemu-system-x86 ovmf skopeo systemd openssl iproute2 procps
+  chromium fonts-dejavu-core   # the web UI's browser tests (tests/web, Playwright drives it headless)
   postgresql   # the tests' private cluster (scripts/test-pg.sh); pg_stat_statements ships in it
 )
 pkgs=("${APT_PKGS[@]}")
@@ -64,5 +66,17 @@ if [ $want_test = 1 ]; then
   fi
 else
   .venv/bin/pip install -q -e .
+fi
+# the web UI (web/, Vite): built into osbuildd/web/static, which the daemon serves; rebuilt when a
+# source is newer than the last build
+if [ -f web/package.json ]; then
+  stamp=osbuildd/web/static/index.html
+  if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
+    (cd web && npm ci --no-audit --no-fund --silent) >/dev/null
+    touch web/node_modules
+  fi
+  if [ ! -f "$stamp" ] || [ -n "$(find web -path web/node_modules -prune -o -newer "$stamp" -type f -print -quit)" ]; then
+    (cd web && npm run --silent build) >/dev/null
+  fi
 fi
 echo "setup: done"

@@ -71,7 +71,8 @@ class Node:
         return rc
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+        """Running and past READY=1 (a restarting daemon has a process before it has a socket)."""
+        return self.up.is_set() and self.proc is not None and self.proc.returncode is None
 
     def log_text(self) -> str:
         return "".join(f"=== {p.name} ===\n{p.read_text(errors='replace')}" for p in self.logs)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
 import asyncpg
 import pgtest
 import pytest
@@ -77,7 +78,16 @@ async def submit(run: Run, blueprint: str, test: str) -> str:
 
 
 async def states(run: Run, ids: list[str]) -> dict[str, str]:
-    status, body = await run.live()[0].call("GET", f"/api/v1/compose/status/{','.join(ids)}")
+    # the fault task may kill the chosen daemon mid-request: ask the next live one then
+    for attempt in range(30):
+        try:
+            status, body = await run.live()[attempt % len(run.live())].call(
+                "GET", f"/api/v1/compose/status/{','.join(ids)}")
+            break
+        except (aiohttp.ClientError, ZeroDivisionError):
+            await asyncio.sleep(1)
+    else:
+        raise AssertionError("no daemon answered compose/status for 30 s")
     assert status == 200, body
     return {e["id"]: e["queue_status"] for e in body["uuids"]}
 

@@ -7,6 +7,7 @@ errors (``ConfigError("<file>: <key>: <message>")``) so a typo never silently fa
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -205,6 +206,10 @@ class ImageBuilderConfig(ListenerConfig):
     gcp_region: str = ""
     gcp_bucket: str = ""
     azure_location: str = ""
+    # osbuildd extensions: the web UI at "/" of this listener (identity from X-Rh-Identity as for the
+    # API), and Weldr's ?test=1|2 fake composes on POST .../compose (tests only)
+    web: bool = False
+    test_composes: bool = False
 
     def validate(self, fail: Callable[[str, str], None], name: str) -> None:
         if self.log_level and self.log_level not in LOG_LEVELS:
@@ -229,6 +234,47 @@ class ImageBuilderConfig(ListenerConfig):
         if (self.composer_offline_token or self.composer_client_id) and not self.composer_token_url:
             fail(f"{name}.composer_token_url",
                  "must be set with composer_offline_token or composer_client_id (the OAuth2 token endpoint)")
+
+
+WEB_MODES = ("local", "hosted")
+
+
+@dataclass
+class WebConfig(ListenerConfig):
+    """``[web]``: the web UI and the image-builder API beside it. Local mode injects one built-in
+    organisation's identity for every request, so it may only listen where nobody else can connect
+    (loopback, a unix socket) unless an authenticating proxy is in front (``trust_proxy``)."""
+
+    mode: str = "local"
+    org_id: str = "000000"
+    account_number: str = "000000"
+    user: str = "local"
+    trust_proxy: bool = False
+    static_dir: str = ""     # "" = the UI built into the package (osbuildd/web/static)
+
+    def validate(self, fail: Callable[[str, str], None], name: str) -> None:
+        if self.mode not in WEB_MODES:
+            fail(f"{name}.mode", f"must be one of {', '.join(WEB_MODES)}, got {self.mode!r}")
+        for key in ("org_id", "account_number", "user"):
+            if not getattr(self, key):
+                fail(f"{name}.{key}", "must not be empty")
+        if self.static_dir and not self.static_dir.startswith("/"):
+            fail(f"{name}.static_dir", f"must be an absolute path, got {self.static_dir!r}")
+        addr = self.address
+        if (self.mode == "local" and addr is not None and addr.host is not None and not self.trust_proxy
+                and not is_loopback(addr.host)):
+            fail(f"{name}.listen", f"{self.listen!r} is not a loopback address: local mode gives anyone who "
+                 "connects the built-in organisation (listen on 127.0.0.1 or set trust_proxy = true behind "
+                 "an authenticating proxy)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # image-builder-crc's environment variables and the [image_builder] key each overrides. Names from
@@ -405,6 +451,7 @@ class Config:
     azure: AzureConfig = field(default_factory=AzureConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     # where the config came from (None = built-in defaults); not a key of the file
     source: Path | None = field(default=None, compare=False)
 
@@ -489,7 +536,7 @@ class Config:
             fail("weldr.socket", f"must be an absolute path, got {str(self.weldr.socket)!r}")
         if self.weldr.max_body_size <= 0:
             fail("weldr.max_body_size", "must be positive")
-        for name in ("cloud", "image_builder", "worker_api"):
+        for name in ("cloud", "image_builder", "worker_api", "web"):
             try:
                 getattr(self, name).address  # noqa: B018 - parsing is the check
             except ValueError as exc:
@@ -497,6 +544,7 @@ class Config:
         self.cloud.validate(fail, "cloud")
         self.worker_api.validate(fail, "worker_api")
         self.image_builder.validate(fail, "image_builder")
+        self.web.validate(fail, "web")
         if self.database.url and not self.database.is_postgresql:
             fail("database.url", "must be empty (SQLite in the state directory) or a postgresql:// URL")
         if self.database.pool_size < 1:

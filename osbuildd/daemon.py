@@ -31,8 +31,8 @@ from osbuildd.services import Services
 log = get_logger("osbuildd.daemon")
 
 # API name (also the socket unit's FileDescriptorName) -> config section holding its `listen`
-APIS = ("weldr", "cloud", "image-builder", "worker")
-SECTIONS = {"cloud": "cloud", "image-builder": "image_builder", "worker": "worker_api"}
+APIS = ("weldr", "cloud", "image-builder", "worker", "web")
+SECTIONS = {"cloud": "cloud", "image-builder": "image_builder", "worker": "worker_api", "web": "web"}
 SD_LISTEN_FDS_START = 3
 SHUTDOWN_TIMEOUT = 5.0  # seconds open requests get to finish after SIGTERM
 WELDR_GROUP = "weldr"
@@ -190,6 +190,20 @@ def open_listeners(config: Config, inherited: dict[str, list[socket.socket]]) ->
     return out
 
 
+def check_web_listeners(config: Config, listeners: list[Listener]) -> None:
+    """Local mode gives the built-in organisation to anyone who connects: an inherited socket must be
+    loopback too (the configured address is checked with the config)."""
+    from osbuildd.config import is_loopback
+
+    if config.web.mode != "local" or config.web.trust_proxy:
+        return
+    for x in listeners:
+        name = x.sock.getsockname()
+        if x.api == "web" and isinstance(name, tuple) and not is_loopback(str(name[0])):
+            raise DaemonError(f"web.listen: the socket {x.describe()} is not a loopback address: local mode "
+                              "gives anyone who connects the built-in organisation (set trust_proxy or mode)")
+
+
 def close_listeners(listeners: list[Listener]) -> None:
     for listener in listeners:
         listener.sock.close()
@@ -231,16 +245,30 @@ def tls_contexts(config: Config, listeners: list[Listener]) -> dict[int, ssl.SSL
     return out
 
 
-def create_apps(services: Services) -> dict[str, web.Application]:
+def create_apps(services: Services, wanted: frozenset[str] = frozenset(APIS)) -> dict[str, web.Application]:
+    """The applications of the ``wanted`` APIs. The web UI's is an image-builder application of its
+    own (its middleware injects the local identity; the API listener's must not), over the same
+    services and database, so both listeners see the same blueprints and composes."""
     # Imported here: each API package is owned by another part and may grow heavy imports.
+    from osbuildd import web as web_ui
     from osbuildd.api import cloud, imagebuilder, weldr, worker
 
-    return {
-        "weldr": weldr.create_app(services),
-        "cloud": cloud.create_app(services),
-        "image-builder": imagebuilder.create_app(services),
-        "worker": worker.create_app(services),
+    config = services.config
+    makers: dict[str, Callable[[], web.Application]] = {
+        "weldr": lambda: weldr.create_app(services),
+        "cloud": lambda: cloud.create_app(services),
+        "image-builder": lambda: imagebuilder.create_app(services),
+        "worker": lambda: worker.create_app(services),
+        "web": lambda: imagebuilder.create_app(services),
     }
+    apps = {api: make() for api, make in makers.items() if api in wanted}
+    if "image-builder" in apps and config.image_builder.web:
+        web_ui.install(apps["image-builder"], config.web, local=False)
+    if "web" in apps:
+        addr = config.web.address
+        web_ui.install(apps["web"], config.web, local=config.web.mode == "local",
+                       listen_host=addr.host if addr is not None else None)
+    return apps
 
 
 # -- the daemon ---------------------------------------------------------------------------------
@@ -291,6 +319,7 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
     listeners = await asyncio.to_thread(open_listeners, config, listen_fds())
     runners: list[web.AppRunner] = []
     try:
+        check_web_listeners(config, listeners)
         contexts = await asyncio.to_thread(tls_contexts, config, listeners)
         for name in sorted({SECTIONS[x.api] for x in listeners if x.sock.fileno() in contexts}):
             if getattr(config, name).mtls and not getattr(config, name).allowed_domains:
@@ -307,7 +336,7 @@ async def _serve_locked(config: Config, *, on_ready: Callable[[list[Listener]], 
         leader = services.leader
         services.jobs.start_heartbeat_watcher(config.worker_api.job_watch_interval,
                                               leading=lambda: leader.leading)
-        apps = create_apps(services)
+        apps = create_apps(services, frozenset(x.api for x in listeners))
         for api in APIS:
             mine = [x for x in listeners if x.api == api]
             if not mine:

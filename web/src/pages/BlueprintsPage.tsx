@@ -1,0 +1,2 @@
+import { PageSection, Title } from '@patternfly/react-core';
+export default function P() { return <PageSection><Title headingLevel="h1">BlueprintsPage</Title></PageSection>; }

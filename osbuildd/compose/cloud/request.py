@@ -69,7 +69,8 @@ DEFAULT_TARGET = ({t: "aws" for t in _AWS} | {t: "azure" for t in _AZURE} | {t: 
 TARGET_SUPPORT = {
     "aws": _AWS, "aws.s3": _S3, "gcp": _GCP, "azure": _AZURE, "container": _CONTAINER,
     "oci.objectstorage": frozenset({"oci"}),
-    "local": _AWS | _AZURE | _S3 | _CONTAINER | {"oci"},
+    # osbuildd: tar images too (an osbuildd image type, kept with the compose for /download)
+    "local": _AWS | _AZURE | _S3 | _CONTAINER | {"oci", "tar"},
 }
 TARGET_NAMES = {"aws": "org.osbuild.aws", "aws.s3": "org.osbuild.aws.s3", "gcp": "org.osbuild.gcp",
                 "azure": "org.osbuild.azure.image", "local": "org.osbuild.worker.server"}
@@ -202,14 +203,18 @@ def refusal_details(e: ComposeRequestError) -> str:
     return str(e)
 
 
-async def submit(compose: ComposeService, config: Config, body: dict[str, Any], channel: str) -> str:
+async def submit(compose: ComposeService, config: Config, body: dict[str, Any], channel: str,
+                 *, test: int | None = None) -> str:
     """``POST /compose``: translate the (spec-valid) request and enqueue its images as one compose
-    under ``channel``; its id. CloudRequestError for every refusal, with upstream's id."""
+    under ``channel``; its id. CloudRequestError for every refusal, with upstream's id. ``test`` (the
+    image-builder API's ``?test=``): 2 a finished fake compose of the first image, 1 a failed one."""
     if has_password(body):   # hashing a password costs milliseconds of CPU: not on the loop
         reqs = await asyncio.to_thread(compose_requests, body, config, channel)
     else:
         reqs = compose_requests(body, config, channel)
     try:
+        if test is not None:
+            return await compose.create_fake(reqs[0], finished=test == 2)
         return await compose.enqueue_group(reqs)
     except ComposeRequestError as e:
         raise CloudRequestError(_TOPIC_IDS.get(e.topic, 42), refusal_details(e)) from None

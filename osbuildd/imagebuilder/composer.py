@@ -17,9 +17,28 @@ them, so the image-builder layer cannot tell them apart. A refusal or failure of
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 JSON = dict[str, Any]
+
+
+@dataclass
+class Download:
+    """A compose's image to send: a file of this host (``path``, sent by sendfile) or the bytes a
+    remote composer streams (``chunks``, never whole in memory; closing it releases the connection)."""
+
+    filename: str
+    size: int | None = None
+    path: Path | None = None
+    chunks: AsyncIterator[bytes] | None = None
+
+    async def close(self) -> None:
+        aclose = getattr(self.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ComposerError(Exception):
@@ -54,16 +73,25 @@ class Composer(Protocol):
     async def ready(self) -> None:
         """Return when the composer answers (its ``GET /openapi``); ComposerError when it does not."""
 
-    async def compose(self, request: JSON, *, org_id: str) -> str:
+    async def compose(self, request: JSON, *, org_id: str, test: int | None = None) -> str:
         """``POST /compose`` with a Cloud ``ComposeRequest``; the new compose's id. ``org_id`` is the
         tenant the compose belongs to (the in-process composer files it under channel
-        ``org-<org_id>``; a remote composer knows the tenant from its own credentials)."""
+        ``org-<org_id>``; a remote composer knows the tenant from its own credentials). ``test``: 2 a
+        finished fake compose, 1 a failed one, nothing built (as Weldr's ``?test=``; in process only)."""
 
     async def status(self, compose_id: str) -> JSON:
         """``GET /composes/{id}``: the Cloud ``ComposeStatus``. ComposerError 404 when unknown."""
 
     async def metadata(self, compose_id: str) -> JSON:
         """``GET /composes/{id}/metadata``: the Cloud ``ComposeMetadata`` (packages, ostree_commit)."""
+
+    async def logs(self, compose_id: str) -> bytes | None:
+        """The build log so far (osbuild's output), None while there is none. osbuildd extension:
+        the in-process composer only (a remote one: ComposerError 404)."""
+
+    async def download(self, compose_id: str) -> Download | None:
+        """The compose's image kept by the composer (its ``local`` target): ``GET
+        /composes/{id}/download``; None when there is none (not finished, or uploaded elsewhere)."""
 
     async def distribution(self, name: str) -> JSON:
         """``GET /distributions/{name}``: the Cloud API's details of one distribution (its

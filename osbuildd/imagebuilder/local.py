@@ -15,12 +15,14 @@ checks that a compose is the caller's in its own store before it asks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from osbuildd.compose import ComposeService
+from osbuildd.compose import ComposeService, ComposeState
 from osbuildd.compose.cloud import distributions, lookup, metadata, packages, status, validation
 from osbuildd.compose.cloud.errors import RESOURCE_NOT_FOUND, UNSPECIFIED, VALIDATION, CloudRequestError
 from osbuildd.compose.cloud.request import submit
@@ -30,7 +32,7 @@ from osbuildd.distro import Distros
 from osbuildd.errors import ServiceError
 from osbuildd.log import get_logger
 
-from .composer import JSON, ComposerError
+from .composer import JSON, ComposerError, Download
 
 __all__ = ["LocalComposer"]
 
@@ -89,10 +91,28 @@ class LocalComposer:
             raise CloudRequestError(VALIDATION, "the request body must be an object")
         return body
 
-    async def compose(self, request: JSON, *, org_id: str) -> str:
+    async def compose(self, request: JSON, *, org_id: str, test: int | None = None) -> str:
         async def run() -> str:
             body = await self._body("/compose", request)
-            return await submit(self.compose_service, self.config, body, f"org-{org_id}")
+            return await submit(self.compose_service, self.config, body, f"org-{org_id}", test=test)
+        return await self._answer(run())
+
+    async def logs(self, compose_id: str) -> bytes | None:
+        async def run() -> bytes | None:
+            _cid, images = await lookup.visible_images(self.compose_service, compose_id, _everyone)
+            return await asyncio.to_thread(_read, images[0].log_path)
+        return await self._answer(run())
+
+    async def download(self, compose_id: str) -> Download | None:
+        """The first image kept in the compose's results, named as the Cloud API's download names it."""
+        async def run() -> Download | None:
+            cid, images = await lookup.visible_images(self.compose_service, compose_id, _everyone)
+            for image in images:
+                path = image.image_path if image.state == ComposeState.FINISHED else None
+                size = await asyncio.to_thread(_size, path) if path is not None else None
+                if path is not None and size is not None:
+                    return Download(f"{cid}-{image.image_filename}", size, path=path)
+            return None
         return await self._answer(run())
 
     async def status(self, compose_id: str) -> JSON:
@@ -120,3 +140,19 @@ class LocalComposer:
 
     async def close(self) -> None:
         """Nothing to release: the services are the daemon's."""
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _size(path: Path) -> int | None:
+    """The size of a regular file, None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size if path.is_file() else None

@@ -54,6 +54,13 @@ UPLOAD_IMAGE_TYPES: dict[str, dict[str, str]] = {
     "azure": {"azure": "azure", "vhd": "azure"},
     "oci.objectstorage": {"oci": "oci"},
 }
+# osbuildd's "local" upload type (the image stays with the compose for .../download): any image type
+# of the distribution, aliases as the other upload types read them; "tar" (osbuildd's) with it only
+LOCAL_UPLOAD = "local"
+# the Cloud API's local upload target refuses gcp images (upstream's table); its empty upload_options
+# (LocalUploadOptions, when the default target lacks its required options) keep them all the same
+_LOCAL_BY_OPTIONS = frozenset({"gcp"})
+_ALIASES = {"ami": "aws", "vhd": "azure", "rhel-edge-commit": "edge-commit", "rhel-edge-installer": "edge-installer"}
 
 # files image-builder writes for Satellite and AAP registration; never exported (they hold tokens)
 _SECRET_FILES = ("/etc/systemd/system/register-satellite.service", "/usr/local/sbin/register-satellite",
@@ -128,8 +135,11 @@ def cloud_compose_request(ib: JSON, distribution: Distribution, cfg: ImageBuilde
     if check_buildable:
         _check_buildable(distribution, arch, image_type, cloud_type)
     request: JSON = {"architecture": arch.name, "image_type": cloud_type,
-                     "repositories": repositories_for(distribution, arch, image_type),
-                     "upload_options": upload_options}
+                     "repositories": repositories_for(distribution, arch, image_type)}
+    if upload["type"] == LOCAL_UPLOAD and cloud_type not in _LOCAL_BY_OPTIONS:   # the Cloud API's local target
+        request["upload_targets"] = [{"type": "local", "upload_options": {}}]
+    else:
+        request["upload_options"] = upload_options
     if ir.get("size") is not None:
         request["size"] = ir["size"]
     if ir.get("ostree") is not None:
@@ -190,10 +200,15 @@ def repositories_for(d: Distribution, arch: Architecture, image_type: str) -> li
 def upload_options_for(upload: JSON, image_type: str, cfg: ImageBuilderConfig) -> tuple[JSON, str]:
     """(the Cloud ``upload_options``, the Cloud image type) for the IB ``upload_request``."""
     kind = str(upload.get("type") or "")
+    if kind == LOCAL_UPLOAD:
+        return {}, _ALIASES.get(image_type, image_type)
     table = UPLOAD_IMAGE_TYPES.get(kind)
     if table is None:
         raise _bad(f"Unknown UploadRequest type {kind}", "image_requests[0].upload_request.type")
     cloud_type = table.get(image_type)
+    if cloud_type is None and image_type == "tar":
+        raise _bad("image_requests[0].image_type: tar images are kept on the daemon: only the local "
+                   "upload type takes them", "image_requests[0].image_type")
     if cloud_type is None:
         raise _bad("Invalid image type for upload target", "image_requests[0].image_type")
     opts: JSON = upload.get("options") or {}
@@ -345,7 +360,7 @@ def compose_status(cloud_status: JSON, request: JSON | None = None) -> JSON:
     cs: JSON = cloud_status.get("image_status") or {}
     image: JSON = {"status": cs.get("status")}
     if cs.get("upload_status") is not None:
-        image["upload_status"] = _upload_status(cs["upload_status"])
+        image["upload_status"] = _upload_status(cs["upload_status"], cloud_status.get("id"))
     if cs.get("error") is not None:
         image["error"] = status_error(cs["error"])
     if cs.get("progress") is not None:
@@ -361,13 +376,17 @@ def compose_status(cloud_status: JSON, request: JSON | None = None) -> JSON:
     return out
 
 
+DOWNLOAD_BASE = "/api/image-builder/v1"
 _UPLOAD_STATUS_KEYS = {"aws": ("ami", "region"), "aws.s3": ("url",), "azure": ("image_name",),
                        "gcp": ("image_name", "project_id"), "oci.objectstorage": ("url",)}
 
 
-def _upload_status(us: JSON) -> JSON:
+def _upload_status(us: JSON, compose_id: str | None) -> JSON:
     kind = us.get("type")
     opts = us.get("options") or {}
+    if kind == LOCAL_UPLOAD:   # where the image is on the daemon is not the client's business
+        return {"status": us.get("status"), "type": kind,
+                "options": {"download_path": f"{DOWNLOAD_BASE}/composes/{compose_id}/download"}}
     return {"status": us.get("status"), "type": kind,
             "options": {k: opts.get(k, "") for k in _UPLOAD_STATUS_KEYS.get(str(kind), ())}}
 

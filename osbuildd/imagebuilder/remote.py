@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ import structlog
 
 from ..common.oauth import AuthError, Secret, TokenSource, public_url
 from ..config import ImageBuilderConfig
-from .composer import JSON, ComposerError
+from .composer import JSON, ComposerError, Download
 
 log = structlog.get_logger("osbuildd.imagebuilder.remote")
 
@@ -32,6 +33,9 @@ CLOUD_PATH = "/api/image-builder-composer/v2"
 # a compose request is enqueued by the composer, not built: a minute without a byte is a dead link
 TIMEOUT = aiohttp.ClientTimeout(total=180, connect=30, sock_connect=30, sock_read=60)
 UNREACHABLE, TIMED_OUT = 502, 503
+# an image streamed through: no total limit (it may be gigabytes), a minute without a byte is dead
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=60)
+ARTIFACT_NOT_FOUND = 1022   # the Cloud API's "no artifact to download (yet)"
 
 
 def _base_url(osbuild_url: str) -> str:
@@ -176,8 +180,10 @@ class RemoteComposer:
     async def ready(self) -> None:
         await self._request("GET", "/openapi")
 
-    async def compose(self, request: JSON, *, org_id: str) -> str:
+    async def compose(self, request: JSON, *, org_id: str, test: int | None = None) -> str:
         # org_id is not sent: the composer knows the tenant from the credentials
+        if test is not None:
+            raise ComposerError(400, {"reason": "test composes are not available from a remote composer"})
         answer = await self._json("POST", "/compose", request)
         compose_id = answer.get("id")
         if not isinstance(compose_id, str) or not compose_id:
@@ -189,6 +195,41 @@ class RemoteComposer:
 
     async def metadata(self, compose_id: str) -> JSON:
         return await self._json("GET", f"/composes/{quote(compose_id, safe='')}/metadata")
+
+    async def logs(self, compose_id: str) -> bytes | None:
+        # the Cloud API's /logs is the build's result as JSON, not osbuild's output
+        raise ComposerError(404, {"reason": "logs are not available from a remote composer"})
+
+    async def download(self, compose_id: str) -> Download | None:
+        """The Cloud API's ``/composes/{id}/download`` streamed through (the connection is held until
+        the Download's chunks are read or closed)."""
+        session = await self._get_session()
+        path = f"/composes/{quote(compose_id, safe='')}/download"
+        try:
+            resp = await session.get(self.base + path, headers=await self._headers(session, force=False),
+                                     timeout=DOWNLOAD_TIMEOUT)
+        except aiohttp.ClientError as exc:
+            raise self._unreachable(UNREACHABLE, f"{type(exc).__name__}: {exc}{self._hint(exc)}") from None
+        except TimeoutError:
+            raise self._unreachable(TIMED_OUT, "no answer to the download") from None
+        if not 200 <= resp.status < 300:
+            raw = await resp.read()
+            resp.release()
+            err = ComposerError(resp.status, _error_body(raw, resp.status))
+            if resp.status == 404 and err.error_id != 15 or err.error_id == ARTIFACT_NOT_FOUND:
+                return None   # no image (yet); an unknown compose stays a 404 error
+            raise err
+        disposition = resp.content_disposition
+        filename = (disposition.filename if disposition is not None else None) or f"{compose_id}.img"
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in resp.content.iter_chunked(1 << 20):
+                    yield chunk
+            finally:
+                resp.release()
+
+        return Download(filename, resp.content_length, chunks=chunks())
 
     async def distribution(self, name: str) -> JSON:
         return await self._json("GET", f"/distributions/{quote(name, safe='')}")

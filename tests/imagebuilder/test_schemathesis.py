@@ -52,6 +52,9 @@ _STATUS_DEFECTS = [("GET", "/composes/{composeId}"), ("DELETE", "/composes/{comp
                    ("GET", "/oscap/{policy}/{distribution}/policy_customizations")]
 EXCLUDED: dict[tuple[str, str], list[Any]] = {op: [status_code_conformance] for op in _STATUS_DEFECTS}
 _METHODS = {"get", "put", "post", "delete", "patch"}
+# osbuildd's event stream of a compose lasts until the compose is done: the queued one here never is
+# (tests/web/test_api_extensions.py checks the stream)
+STREAMS = {("get", "/composes/{composeId}/events")}
 COMPOSE = {"distribution": "debian-12",
            "image_requests": [{"architecture": "x86_64", "image_type": "guest-image",
                                "upload_request": {"type": "aws.s3", "options": {}}}]}
@@ -121,6 +124,8 @@ def _run(daemon: IBDaemon) -> list[str]:
     for result in schema.get_all_operations():
         operation = result.ok()
         seen.add((operation.method.lower(), operation.path))
+        if (operation.method.lower(), operation.path) in STREAMS:
+            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _run_operation(operation, base, session, mode, known)

@@ -75,9 +75,16 @@ class WebServer:
 
 @asynccontextmanager
 async def web_server(tmp: Path, *, mode: str = "local", web_lines: str = "", ib_lines: str = "",
-                     ib_listener: bool = False, static: bool = True) -> AsyncIterator[WebServer]:
+                     ib_listener: bool = False, static: bool = True,
+                     shared_state: Path | None = None) -> AsyncIterator[WebServer]:
+    """``shared_state``: the run's warm state dir, whose depsolve cache and store the daemon reuses
+    (fake composes are depsolved)."""
     state, run = tmp / "state", tmp / "run"
     run.mkdir(parents=True)
+    if shared_state is not None:
+        state.mkdir(parents=True)
+        for name in ("cache", "store"):
+            (state / name).symlink_to(shared_state / name)
     port = free_port()
     web = [f'listen = "127.0.0.1:{port}"', f'mode = "{mode}"']
     web.append(f'static_dir = "{static_dir(tmp) if static else tmp / "missing"}"')

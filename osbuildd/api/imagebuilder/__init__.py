@@ -6,7 +6,8 @@ One aiohttp application: the error middleware outermost (``errors``: image-build
 and ``allowed_org_ids`` (``errors.require_identity``; ``openapi.json`` and the bare ``/status``,
 ``/ready``, ``/openapi.json`` exempt), then request validation against the served spec
 (``validation``), then the handlers by resource: ``meta``, ``distributions``, ``composes``,
-``blueprints``, ``oscap``. Every store call takes the caller's org id.
+``blueprints``, ``oscap``, and osbuildd's ``artifacts`` (logs, download, events). Every store call
+takes the caller's org id.
 
 What it opens while it runs (``cleanup_ctx``): the image-builder store on the daemon's database,
 the distributions directory and allow file (read off the loop), the quota file, and the composer:
@@ -28,7 +29,7 @@ from osbuildd.imagebuilder.quotas import QuotaFile
 from osbuildd.imagebuilder.store import SQLiteImageBuilderStore
 from osbuildd.services import Services
 
-from . import blueprints, composes, distributions, meta, oscap
+from . import artifacts, blueprints, composes, distributions, meta, oscap
 from .context import (
     COMPOSER,
     DISTROS,
@@ -76,7 +77,7 @@ def create_app(services: Services) -> web.Application:
                           client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     app[OPERATIONS] = operations()
-    for module in (meta, distributions, composes, blueprints, oscap):
+    for module in (meta, distributions, composes, artifacts, blueprints, oscap):
         module.add_routes(app)
     app.cleanup_ctx.append(_open)
     metrics.install(app, services, "imagebuilder", _org_id)

@@ -1,4 +1,5 @@
 """``POST /compose``, ``GET /composes``, ``GET``/``DELETE /composes/{composeId}``, ``.../metadata``.
+(osbuildd's ``.../logs``, ``.../download`` and ``.../events`` are in ``artifacts``.)
 
 A compose goes: quota (403, nothing queued) -> distribution access (400/403) -> the Cloud API request
 (``mapping``) -> the composer -> the store. The row is written only once the composer accepted the
@@ -76,6 +77,15 @@ async def check_quota(request: web.Request, org_id: str) -> QuotaGate | None:
     return window, lambda count: quotas.enforce(org_id, count)
 
 
+def test_compose(request: web.Request) -> int | None:
+    """``?test=2`` (a finished fake compose) or ``?test=1`` (a failed one) as Weldr's, only with
+    ``[image_builder] test_composes``; otherwise (and for any other value) ignored, as upstream."""
+    raw = request.query.get("test")
+    if not config(request).test_composes or raw not in ("1", "2"):
+        return None
+    return int(raw)
+
+
 async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blueprint_id: str | None = None,
                         blueprint_version: int | None = None, blueprint_version_id: str | None = None) -> str:
     """Quota, distribution, mapping, composer, store: the new compose's id."""
@@ -94,7 +104,7 @@ async def start_compose(request: web.Request, ib_request: dict[str, Any], *, blu
         # hashing costs milliseconds of CPU: off the loop, and only when there is a password to hash
         stored = await asyncio.to_thread(crypted, ib_request) if _plain_password_users(ib_request) else ib_request
         try:
-            compose_id = await composer(request).compose(cloud, org_id=org_id)
+            compose_id = await composer(request).compose(cloud, org_id=org_id, test=test_compose(request))
         except ComposerError as e:
             raise mapping.composer_refusal(e) from None
         client_id = ib_request.get("client_id")

@@ -29,7 +29,7 @@ function Shell({ children }: { children: React.ReactNode }) {
   useEffect(() => { if (mobile) setSidebarOpen(false); }, [location.pathname, mobile]);
 
   const masthead = (
-    <Masthead>
+    <Masthead display={{ default: 'inline' }}>
       <MastheadMain>
         <MastheadToggle>
           <PageToggleButton isHamburgerButton aria-label="Main navigation" isSidebarOpen={sidebarOpen}

@@ -52,6 +52,11 @@ export default function WizardPage() {
     return { ...shown, ...serverErrors };
   }, [clientErrors, serverErrors, attempted, nameTouched]);
   const bp = useMemo(() => (s ? toBlueprint(s) : undefined), [s]);
+  // PatternFly's narrow-screen step toggle carries the fixed name "Wizard toggle", unlike the step it
+  // shows (axe: label-content-name-mismatch); without it the button is named by its visible text.
+  useEffect(() => {
+    document.querySelectorAll('.pf-v6-c-wizard__toggle[aria-label]').forEach((b) => b.removeAttribute('aria-label'));
+  });
 
   if (loadError) return <PageSection><ErrorView error={loadError} title="The blueprint could not be loaded" /></PageSection>;
   if (!s || !bp) return <Bullseye><Spinner aria-label="Loading blueprint" /></Bullseye>;
@@ -93,33 +98,33 @@ export default function WizardPage() {
       </PageSection>
       <PageSection isFilled>
         <Wizard onClose={cancel} navAriaLabel="Wizard steps" className="obd-wizard" shouldFocusContent>
-          <WizardStep id="image-output" name="Image output" status={status('image-output')} footer={{ isNextDisabled: !outputReady }}>
+          <WizardStep id="step-image-output" name="Image output" status={status('image-output')} footer={{ isNextDisabled: !outputReady }}>
             <ImageOutputStep {...props} />
           </WizardStep>
-          <WizardStep id="targets" name="Target environments" status={status('targets')} isDisabled={!outputReady}>
+          <WizardStep id="step-targets" name="Target environments" status={status('targets')} isDisabled={!outputReady}>
             <TargetsStep {...props} />
           </WizardStep>
-          <WizardStep id="filesystem" name="File system" status={status('filesystem')} isDisabled={!outputReady}>
+          <WizardStep id="step-filesystem" name="File system" status={status('filesystem')} isDisabled={!outputReady}>
             <FileSystemStep {...props} />
           </WizardStep>
-          <WizardStep id="repositories" name="Repositories and packages" status={status('repositories')} isDisabled={!outputReady}>
+          <WizardStep id="step-repositories" name="Repositories and packages" status={status('repositories')} isDisabled={!outputReady}>
             <PackagesStep {...props} />
           </WizardStep>
-          <WizardStep id="users" name="Users" status={status('users')} isDisabled={!outputReady}><UsersStep {...props} /></WizardStep>
-          <WizardStep id="timezone" name="Timezone" status={status('timezone')} isDisabled={!outputReady}><TimezoneStep {...props} /></WizardStep>
-          <WizardStep id="locale" name="Locale" status={status('locale')} isDisabled={!outputReady}><LocaleStep {...props} /></WizardStep>
-          <WizardStep id="hostname" name="Hostname" status={status('hostname')} isDisabled={!outputReady}><HostnameStep {...props} /></WizardStep>
-          <WizardStep id="kernel" name="Kernel" status={status('kernel')} isDisabled={!outputReady}><KernelStep {...props} /></WizardStep>
-          <WizardStep id="firewall" name="Firewall" status={status('firewall')} isDisabled={!outputReady}><FirewallStep {...props} /></WizardStep>
-          <WizardStep id="services" name="Services" status={status('services')} isDisabled={!outputReady}><ServicesStep {...props} /></WizardStep>
-          <WizardStep id="firstboot" name="First boot script" status={status('firstboot')} isDisabled={!outputReady}>
+          <WizardStep id="step-users" name="Users" status={status('users')} isDisabled={!outputReady}><UsersStep {...props} /></WizardStep>
+          <WizardStep id="step-timezone" name="Timezone" status={status('timezone')} isDisabled={!outputReady}><TimezoneStep {...props} /></WizardStep>
+          <WizardStep id="step-locale" name="Locale" status={status('locale')} isDisabled={!outputReady}><LocaleStep {...props} /></WizardStep>
+          <WizardStep id="step-hostname" name="Hostname" status={status('hostname')} isDisabled={!outputReady}><HostnameStep {...props} /></WizardStep>
+          <WizardStep id="step-kernel" name="Kernel" status={status('kernel')} isDisabled={!outputReady}><KernelStep {...props} /></WizardStep>
+          <WizardStep id="step-firewall" name="Firewall" status={status('firewall')} isDisabled={!outputReady}><FirewallStep {...props} /></WizardStep>
+          <WizardStep id="step-services" name="Services" status={status('services')} isDisabled={!outputReady}><ServicesStep {...props} /></WizardStep>
+          <WizardStep id="step-firstboot" name="First boot script" status={status('firstboot')} isDisabled={!outputReady}>
             <FirstBootStep {...props} />
           </WizardStep>
-          <WizardStep id="details" name="Details" status={status('details')} isDisabled={!outputReady}
+          <WizardStep id="step-details" name="Details" status={status('details')} isDisabled={!outputReady}
             footer={{ isNextDisabled: !s.name.trim() }}>
             <DetailsStep {...props} onNameBlur={() => setNameTouched(true)} />
           </WizardStep>
-          <WizardStep id="review" name="Review" isDisabled={!outputReady || !s.name.trim()}
+          <WizardStep id="step-review" name="Review" isDisabled={!outputReady || !s.name.trim()}
             footer={<ReviewFooter onCreate={onCreate} editing={editing} onCancel={cancel} />}>
             <ReviewStep s={s} bp={bp} apiError={apiError} />
           </WizardStep>

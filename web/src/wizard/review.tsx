@@ -90,7 +90,7 @@ export function ReviewFooter({ onCreate, editing, onCancel }: {
     setBusy(build ? 'build' : 'save');
     const step = await onCreate(build);
     setBusy(undefined);
-    if (step && step !== 'review') goToStepById(step);
+    if (step && step !== 'review') goToStepById(`step-${step}`);
   };
   const verb = editing ? 'Save changes' : 'Create blueprint';
   return (

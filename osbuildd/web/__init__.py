@@ -122,7 +122,8 @@ def install(app: web.Application, cfg: WebConfig, *, local: bool, listen_host: s
     if local:
         hosts = LOOPBACK_NAMES | ({listen_host.lower()} if listen_host else set())
         app.middlewares.insert(0, _guard(cfg, frozenset(hosts)))
-    app.router.add_get("/{tail:.*}", ui.handle)
+    # not under /api/: the API's own router answers there (its 404s and 405s as without the UI)
+    app.router.add_get("/{tail:(?!api/).*}", ui.handle)
     app.on_response_prepare.append(_security_headers)
 
     async def check(_app: web.Application) -> None:

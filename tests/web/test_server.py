@@ -98,6 +98,10 @@ async def test_other_static_files_and_no_escape(local: WebServer) -> None:
 async def test_unknown_api_path_is_json_404_not_index(local: WebServer) -> None:
     a = await local.call("GET", "/api/image-builder/v1/no-such-thing")
     assert a.status == 404 and a.json()["errors"], a.text
+    a = await local.call("GET", "/api/image-builder/v1/compose")   # POST only: as without the UI
+    assert a.status == 405, a.text
+    a = await local.call("GET", "/api/other")
+    assert a.status == 404 and INDEX not in a.text
 
 
 async def test_ui_not_built_answers_503(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ export function fieldOf(e: HTTPError): string | undefined {
   const dotted = /\b((?:customizations|image_requests)(?:\[\d+\]|\.[A-Za-z_-]+)*)/.exec(text);
   if (dotted) return dotted[1];
   if (/blueprint name/i.test(text)) return 'name';
+  if (/name not unique|same name already exists/i.test(text)) return 'name';
   if (/user name/i.test(text)) return 'customizations.users';
   if (/\bhostname\b/i.test(text)) return 'customizations.hostname';
   if (/\bdistribution\b/i.test(text)) return 'distribution';

@@ -27,6 +27,7 @@ export default function WizardPage() {
   const [apiError, setApiError] = useState<string>();
   const [attempted, setAttempted] = useState(false);
   const [nameTouched, setNameTouched] = useState(false);
+  const [createdId, setCreatedId] = useState<string>();
 
   useEffect(() => {
     if (!blueprintId) { setState(emptyState()); return; }
@@ -66,8 +67,10 @@ export default function WizardPage() {
     const first = Object.keys(clientErrors)[0];
     if (first) return stepOf(first);
     try {
-      const { id } = editing ? await api.updateBlueprint(blueprintId!, bp) : await api.createBlueprint(bp);
-      const target = editing ? blueprintId! : id;
+      // After a create whose build failed, a retry saves the same blueprint again (a PUT), not a second one.
+      const existing = editing ? blueprintId! : createdId;
+      const target = existing ? (await api.updateBlueprint(existing, bp), existing) : (await api.createBlueprint(bp)).id;
+      setCreatedId(target);
       if (build) {
         await api.composeBlueprint(target);
         navigate('/', { state: { created: bp.name } });

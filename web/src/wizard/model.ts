@@ -333,7 +333,8 @@ export function stepOf(key: string): StepId {
 
 /** The wizard field an API field path names. */
 export function keyOfApiField(field: string): string {
-  const f = field.replace(/^customizations\./, '');
+  // osbuild-composer's own names (blueprint.customizations.user[0].name) as the API's.
+  const f = field.replace(/^customizations\./, '').replace(/^user(?=\[|$|\.)/, 'users').replace(/^group(?=\[|$|\.)/, 'groups');
   if (field === 'name' || field === 'description' || field === 'distribution') return field;
   let m = /^image_requests(?:\[\d+\])?\.upload_request(?:\.options\.(\w+))?/.exec(field);
   if (m) return m[1] && ['tenant_id', 'subscription_id', 'resource_group'].includes(m[1]) ? `azure.${m[1]}` : 'targets';

@@ -151,3 +151,19 @@ async def test_test_param_ignored_without_test_composes(tmp_path: Path, shared_s
         assert a.status == 201, a.text
         a = await d.call("GET", f"composes/{a.json()['id']}", org=ORG_A)
         assert a.json()["image_status"]["status"] == "pending", a.text
+
+
+async def test_blueprint_compose_test_fakes(ib: WebServer) -> None:
+    bp = {"name": "web-fake-bp", "description": "", "distribution": "debian-12", "customizations": {},
+          "image_requests": compose_request("tar")["image_requests"]}
+    a = await ib.call("POST", "blueprints", bp, org=ORG_A)
+    assert a.status == 201, a.text
+    bp_id = a.json()["id"]
+    for test, want in (("2", "success"), ("1", "failure")):
+        a = await ib.call("POST", f"blueprints/{bp_id}/compose?test={test}", {}, org=ORG_A)
+        assert a.status == 201, a.text
+        (cid,) = [c["id"] for c in a.json()]
+        a = await ib.call("GET", f"composes/{cid}", org=ORG_A)
+        assert a.json()["image_status"]["status"] == want, a.text
+    a = await ib.call("GET", f"blueprints/{bp_id}/composes", org=ORG_A)
+    assert a.status == 200 and a.json()["meta"]["count"] == 2, a.text

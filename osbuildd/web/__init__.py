@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
 from osbuildd.config import WebConfig
@@ -91,7 +91,7 @@ def cross_origin(request: web.Request, cfg: WebConfig, hosts: frozenset[str]) ->
     return None
 
 
-def _guard(cfg: WebConfig, hosts: frozenset[str]) -> Handler:
+def _guard(cfg: WebConfig, hosts: frozenset[str]) -> Middleware:
     identity = local_identity(cfg)
 
     @web.middleware

@@ -69,5 +69,5 @@ export const TARGET_NAMES: Record<string, string> = {
 export const formatDate = (s?: string) => {
   if (!s) return '';
   const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? s : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? s : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 };

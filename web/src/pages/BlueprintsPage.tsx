@@ -66,7 +66,7 @@ export default function BlueprintsPage() {
             <EmptyStateBody>{query ? `Nothing is named or described like "${query}".` : 'Create one with the image wizard.'}</EmptyStateBody>
           </EmptyState>
         ) : (
-          <Table aria-label="Blueprints" variant="compact">
+          <Table role="table" aria-label="Blueprints" variant="compact">
             <Thead>
               <Tr><Th>Name</Th><Th>Description</Th><Th>Version</Th><Th>Last modified</Th><Th screenReaderText="Actions" /></Tr>
             </Thead>

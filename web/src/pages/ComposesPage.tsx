@@ -23,11 +23,11 @@ export function ComposeRow({ c, onDelete }: { c: ComposesItem; onDelete: (c: Com
   const downloadable = s?.status === 'success' && target === 'local';
   return (
     <Tr>
-      <Td dataLabel="Image"><Link to={`/composes/${c.id}`}>{name}</Link></Td>
+      <Td dataLabel="Image" modifier="breakWord"><Link to={`/composes/${c.id}`}>{name}</Link></Td>
       <Td dataLabel="Blueprint">
-        {c.blueprint_id ? <Link to={`/blueprints/${c.blueprint_id}`}>{`version ${c.blueprint_version ?? ''}`}</Link> : '—'}
+        {c.blueprint_id ? <Link to={`/blueprints/${c.blueprint_id}`}>{`Version ${c.blueprint_version ?? ''}`}</Link> : '—'}
       </Td>
-      <Td dataLabel="Image type">{imageType(c.request)}</Td>
+      <Td dataLabel="Image type" modifier="nowrap">{imageType(c.request)}</Td>
       <Td dataLabel="Target">{TARGET_NAMES[target] ?? target}</Td>
       <Td dataLabel="Created">{formatDate(c.created_at)}</Td>
       <Td dataLabel="Status">
@@ -58,10 +58,11 @@ export function ComposeRow({ c, onDelete }: { c: ComposesItem; onDelete: (c: Com
 
 export function ComposesTable({ items, onDelete, label }: { items: ComposesItem[]; onDelete: (c: ComposesItem) => void; label: string }) {
   return (
-    <Table aria-label={label} variant="compact">
+    <Table role="table" aria-label={label} variant="compact">
       <Thead>
         <Tr>
-          <Th>Image</Th><Th>Blueprint</Th><Th>Image type</Th><Th>Target</Th><Th>Created</Th><Th>Status</Th>
+          <Th modifier="wrap">Image</Th><Th modifier="wrap">Blueprint</Th><Th modifier="wrap">Image type</Th>
+          <Th modifier="wrap">Target</Th><Th modifier="wrap">Created</Th><Th modifier="wrap">Status</Th>
           <Th screenReaderText="Actions" />
         </Tr>
       </Thead>

@@ -221,7 +221,7 @@ export function PackagesStep({ s, set, errors }: StepProps) {
         {result.items && (
           <>
             <Content component="p">{`${result.count ?? result.items.length} packages match "${result.term}".`}</Content>
-            <Table aria-label="Package search results" variant="compact">
+            <Table role="table" aria-label="Package search results" variant="compact">
               <Thead><Tr><Th>Name</Th><Th>Summary</Th><Th>Version</Th><Th screenReaderText="Action" /></Tr></Thead>
               <Tbody>
                 {result.items.map((p) => (

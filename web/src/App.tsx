@@ -1,8 +1,8 @@
 import { lazy, Suspense, useState, useEffect } from 'react';
 import { Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import {
-  Bullseye, Masthead, MastheadBrand, MastheadContent, MastheadLogo, MastheadMain, MastheadToggle, Nav, NavItem, NavList,
-  Page, PageSidebar, PageSidebarBody, PageToggleButton, SkipToContent, Spinner, Content,
+  Bullseye, Masthead, MastheadBrand, MastheadLogo, MastheadMain, MastheadToggle, Nav, NavItem, NavList,
+  Page, PageSidebar, PageSidebarBody, PageToggleButton, SkipToContent, Spinner,
 } from '@patternfly/react-core';
 import BarsIcon from '@patternfly/react-icons/dist/esm/icons/bars-icon';
 import { NotFound } from './pages/NotFound';
@@ -39,13 +39,10 @@ function Shell({ children }: { children: React.ReactNode }) {
         </MastheadToggle>
         <MastheadBrand>
           <MastheadLogo href="/" onClick={(e) => { e.preventDefault(); navigate('/'); }}>
-            <strong>osbuildd</strong>
+            <strong>osbuildd</strong>&nbsp;image builder
           </MastheadLogo>
         </MastheadBrand>
       </MastheadMain>
-      <MastheadContent>
-        <Content component="p">Image builder</Content>
-      </MastheadContent>
     </Masthead>
   );
   const sidebar = (

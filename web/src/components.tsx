@@ -8,14 +8,18 @@ export function NotAuthorised({ detail }: { detail: string }) {
     <PageSection>
       <Title headingLevel="h1">Not authorised</Title>
       <Content component="p">The image-builder API refused this request.</Content>
-      <Alert variant="danger" isInline title="Not authorised">{detail}</Alert>
+      <Alert variant="danger" isInline title="The API's answer">{detail}</Alert>
     </PageSection>
   );
 }
 
-/** An API failure: the "not authorised" page for 401/403, an inline alert otherwise. */
+export const unauthorised = (e: unknown): e is ApiError => e instanceof ApiError && e.unauthorised;
+
+/** An API failure as an inline alert (a page whose own load is refused shows <NotAuthorised> instead). */
 export function ErrorView({ error, title = 'The request failed' }: { error: unknown; title?: string }) {
-  if (error instanceof ApiError && error.unauthorised) return <NotAuthorised detail={error.message} />;
+  if (error instanceof ApiError && error.unauthorised) {
+    return <Alert variant="danger" isInline title="Not authorised">{error.message}</Alert>;
+  }
   const text = error instanceof Error ? error.message : String(error);
   return <Alert variant="danger" isInline title={title}>{text}</Alert>;
 }
@@ -71,3 +75,15 @@ export const formatDate = (s?: string) => {
   const d = new Date(s);
   return Number.isNaN(d.getTime()) ? s : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 };
+
+/** A page whose own load failed: "not authorised" for 401/403, else a heading and the API's message. */
+export function ErrorPage({ error, title }: { error: unknown; title: string }) {
+  useTitle(unauthorised(error) ? 'Not authorised' : title);
+  if (unauthorised(error)) return <NotAuthorised detail={error.message} />;
+  return (
+    <PageSection>
+      <Title headingLevel="h1">{title}</Title>
+      <ErrorView error={error} title={title} />
+    </PageSection>
+  );
+}

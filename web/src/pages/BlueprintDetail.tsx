@@ -7,7 +7,7 @@ import {
 import { Link } from 'react-router-dom';
 import { api, type BlueprintItem, type BlueprintResponse, type ComposesItem } from '../api';
 import { ConfirmModal } from '../ConfirmModal';
-import { ErrorView, formatDate } from '../components';
+import { ErrorPage, formatDate } from '../components';
 import { useTitle } from '../useTitle';
 import { useBlueprintActions } from './blueprintActions';
 import { BlueprintButtons } from './BlueprintsPage';
@@ -57,7 +57,7 @@ export default function BlueprintDetail() {
   const allVersions = useMemo(
     () => [...new Set([...(item ? [item.version] : []), ...versions])].sort((a, b) => b - a), [item, versions]);
 
-  if (error !== undefined) return <PageSection><ErrorView error={error} title="The blueprint could not be loaded" /></PageSection>;
+  if (error !== undefined) return <ErrorPage error={error} title="The blueprint could not be loaded" />;
   if (!bp) return <PageSection><Spinner aria-label="Loading blueprint" /></PageSection>;
   const req = bp.image_requests ?? [];
   return (

@@ -6,7 +6,7 @@ import {
 } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api, type BlueprintItem } from '../api';
-import { ErrorView, formatDate } from '../components';
+import { ErrorView, NotAuthorised, unauthorised, formatDate } from '../components';
 import { useTitle } from '../useTitle';
 import { useBlueprintActions } from './blueprintActions';
 
@@ -38,6 +38,7 @@ export default function BlueprintsPage() {
     return () => ctl.abort();
   }, [query, page, reload]);
 
+  if (unauthorised(error)) return <NotAuthorised detail={error.message} />;
   return (
     <>
       <PageSection>

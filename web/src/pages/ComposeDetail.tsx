@@ -6,7 +6,7 @@ import {
 } from '@patternfly/react-core';
 import { api, ApiError, downloadUrl, isDone, logsUrl } from '../api';
 import { ConfirmModal } from '../ConfirmModal';
-import { ErrorView, FailureReason, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
+import { ErrorPage, ErrorView, FailureReason, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
 import { useComposeStatus } from '../live';
 import { useTitle } from '../useTitle';
 
@@ -56,7 +56,7 @@ export default function ComposeDetail() {
     if (location.hash === '#logs' && log.text !== undefined) document.getElementById('logs')?.scrollIntoView();
   }, [location.hash, log.text]);
 
-  if (!status && error) return <PageSection><ErrorView error={error} title="The image could not be loaded" /></PageSection>;
+  if (!status && error) return <ErrorPage error={error} title="The image could not be loaded" />;
   if (!status || !s) return <PageSection><Spinner aria-label="Loading image" /></PageSection>;
   const target = uploadType(status.request);
   const p = s.progress;

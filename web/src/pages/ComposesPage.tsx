@@ -7,7 +7,7 @@ import {
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api, downloadUrl, type ComposesItem } from '../api';
 import { ConfirmModal } from '../ConfirmModal';
-import { ErrorView, FailureReason, formatDate, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
+import { ErrorView, NotAuthorised, unauthorised, FailureReason, formatDate, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
 import { useComposeStatus } from '../live';
 import { useTitle } from '../useTitle';
 
@@ -99,6 +99,7 @@ export default function ComposesPage() {
       titles={{ paginationAriaLabel: bottom ? 'Images pages, bottom' : 'Images pages' }} />
   );
 
+  if (unauthorised(error)) return <NotAuthorised detail={error.message} />;
   return (
     <>
       <PageSection>

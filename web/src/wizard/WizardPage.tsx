@@ -3,8 +3,8 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useNavigate, useParams } from 'react-router-dom';
 import { Bullseye, PageSection, Spinner, Title, Wizard, WizardStep } from '@patternfly/react-core';
-import { api, ApiError } from '../api';
-import { ErrorView } from '../components';
+import { api, ApiError, type DistributionItem } from '../api';
+import { ErrorPage } from '../components';
 import { useTitle } from '../useTitle';
 import { emptyState, fromBlueprint, keyOfApiField, stepOf, toBlueprint, validate, type Errors, type StepId, type WizardState } from './model';
 import { ReviewFooter, ReviewStep } from './review';
@@ -28,6 +28,7 @@ export default function WizardPage() {
   const [attempted, setAttempted] = useState(false);
   const [nameTouched, setNameTouched] = useState(false);
   const [createdId, setCreatedId] = useState<string>();
+  const [distros, setDistros] = useState<DistributionItem[]>();
 
   useEffect(() => {
     if (!blueprintId) { setState(emptyState()); return; }
@@ -37,6 +38,13 @@ export default function WizardPage() {
       .catch((e) => { if (!ctl.signal.aborted) setLoadError(e); });
     return () => ctl.abort();
   }, [blueprintId]);
+
+  // Loaded here, not in the step: a refusal (401/403) is the whole page's "not authorised".
+  useEffect(() => {
+    const ctl = new AbortController();
+    api.distributions(ctl.signal).then(setDistros).catch((e) => { if (!ctl.signal.aborted) setLoadError(e); });
+    return () => ctl.abort();
+  }, []);
 
   const set = useCallback((patch: Partial<WizardState>) => {
     setState((old) => (old ? { ...old, ...patch } : old));
@@ -59,7 +67,7 @@ export default function WizardPage() {
     document.querySelectorAll('.pf-v6-c-wizard__toggle[aria-label]').forEach((b) => b.removeAttribute('aria-label'));
   });
 
-  if (loadError) return <PageSection><ErrorView error={loadError} title="The blueprint could not be loaded" /></PageSection>;
+  if (loadError) return <ErrorPage error={loadError} title={editing ? 'The blueprint could not be loaded' : 'The wizard could not be loaded'} />;
   if (!s || !bp) return <Bullseye><Spinner aria-label="Loading blueprint" /></Bullseye>;
 
   const onCreate = async (build: boolean): Promise<StepId | undefined> => {
@@ -102,7 +110,7 @@ export default function WizardPage() {
       <PageSection isFilled>
         <Wizard onClose={cancel} navAriaLabel="Wizard steps" className="obd-wizard" shouldFocusContent>
           <WizardStep id="step-image-output" name="Image output" status={status('image-output')} footer={{ isNextDisabled: !outputReady }}>
-            <ImageOutputStep {...props} />
+            <ImageOutputStep {...props} distros={distros} />
           </WizardStep>
           <WizardStep id="step-targets" name="Target environments" status={status('targets')} isDisabled={!outputReady}>
             <TargetsStep {...props} />

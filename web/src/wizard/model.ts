@@ -165,8 +165,8 @@ export function toBlueprint(s: WizardState): BlueprintBody {
   setList(services, 'masked', s.servicesMasked);
   const files = (c.files ?? []).filter((f) => f.path !== FIRST_BOOT_SCRIPT && f.path !== FIRST_BOOT_UNIT);
   if (s.firstBoot.trim()) {
-    files.push({ path: FIRST_BOOT_SCRIPT, data: s.firstBoot, mode: '0755', ensure_parents: true },
-      { path: FIRST_BOOT_UNIT, data: UNIT_TEXT, mode: '0644', ensure_parents: true });
+    files.push({ path: FIRST_BOOT_SCRIPT, data: s.firstBoot, mode: '0755' },
+      { path: FIRST_BOOT_UNIT, data: UNIT_TEXT, mode: '0644' });
     services.enabled = [...(services.enabled ?? []).filter((x) => x !== FIRST_BOOT_SERVICE), FIRST_BOOT_SERVICE];
   }
   if (files.length) c.files = files; else delete c.files;

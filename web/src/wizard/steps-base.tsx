@@ -10,16 +10,12 @@ import { ErrorView, TARGET_NAMES } from '../components';
 import { Help, ListField, StepTitle, TextField, type StepProps } from './fields';
 import { cloudOf, nextKey, targetOf, targetsFor, type Partition, type Target } from './model';
 
-export function ImageOutputStep({ s, set, errors, onArches }: StepProps & { onArches?: (a: ArchitectureItem[]) => void }) {
-  const [distros, setDistros] = useState<DistributionItem[]>();
+export function ImageOutputStep({ s, set, errors, distros, onArches }: StepProps & {
+  distros?: DistributionItem[]; onArches?: (a: ArchitectureItem[]) => void;
+}) {
   const [arches, setArches] = useState<ArchitectureItem[]>();
   const [error, setError] = useState<unknown>();
 
-  useEffect(() => {
-    const ctl = new AbortController();
-    api.distributions(ctl.signal).then(setDistros).catch((e) => { if (!ctl.signal.aborted) setError(e); });
-    return () => ctl.abort();
-  }, []);
   useEffect(() => {
     if (!s.distribution) { setArches(undefined); return; }
     const ctl = new AbortController();

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import { Link, useNavigate, useSearchParams } from 'react-router-dom';
+import { Link, useLocation, useNavigate, useSearchParams } from 'react-router-dom';
 import {
-  Button, Content, EmptyState, EmptyStateBody, Flex, PageSection, Pagination, Spinner, Title, Toolbar,
+  Alert, Button, Content, EmptyState, EmptyStateBody, Flex, PageSection, Pagination, Spinner, Title, Toolbar,
   ToolbarContent, ToolbarItem,
 } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
@@ -82,6 +82,7 @@ export default function ComposesPage() {
   const [error, setError] = useState<unknown>();
   const [deleting, setDeleting] = useState<ComposesItem>();
   const [reload, setReload] = useState(0);
+  const created = (useLocation().state as { created?: string } | null)?.created;
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -105,6 +106,7 @@ export default function ComposesPage() {
       <PageSection>
         <Title headingLevel="h1">Images</Title>
         <Content component="p">Every image built for your organisation, newest first.</Content>
+        {created && <Alert variant="success" isInline isPlain title={`Blueprint ${created} saved; its images are being built.`} />}
       </PageSection>
       <PageSection>
         <Toolbar>

@@ -203,6 +203,8 @@ export function PackagesStep({ s, set, errors }: StepProps) {
   const chosen = new Set(s.packages);
   const add = (n: string) => { if (!chosen.has(n)) set({ packages: [...s.packages, n] }); };
   const remove = (n: string) => set({ packages: s.packages.filter((p) => p !== n) });
+  // The API's Package has name and summary; a version column only when the daemon sends versions.
+  const withVersions = !!result.items?.some((p) => p.version);
   return (
     <Form onSubmit={(e) => e.preventDefault()}>
       <StepTitle title="Repositories and packages" />
@@ -218,13 +220,13 @@ export function PackagesStep({ s, set, errors }: StepProps) {
           <>
             <Content component="p">{`${result.count ?? result.items.length} packages match "${result.term}".`}</Content>
             <Table role="table" aria-label="Package search results" variant="compact">
-              <Thead><Tr><Th>Name</Th><Th>Summary</Th><Th>Version</Th><Th screenReaderText="Action" /></Tr></Thead>
+              <Thead><Tr><Th>Name</Th><Th>Summary</Th>{withVersions && <Th>Version</Th>}<Th screenReaderText="Action" /></Tr></Thead>
               <Tbody>
                 {result.items.map((p) => (
                   <Tr key={p.name}>
                     <Td dataLabel="Name">{p.name}</Td>
                     <Td dataLabel="Summary">{p.summary}</Td>
-                    <Td dataLabel="Version">{p.version ?? ''}</Td>
+                    {withVersions && <Td dataLabel="Version">{p.version ?? ''}</Td>}
                     <Td dataLabel="Action">
                       {chosen.has(p.name) ? (
                         <Button variant="link" isInline isDanger onClick={() => remove(p.name)} aria-label={`Remove package ${p.name}`}>Remove</Button>

@@ -6,7 +6,7 @@ import {
 } from '@patternfly/react-core';
 import { Link } from 'react-router-dom';
 import { api, type BlueprintItem, type BlueprintResponse, type ComposesItem } from '../api';
-import { ConfirmModal } from '../ConfirmModal';
+import { ConfirmModal } from '../LazyConfirm';
 import { ErrorPage, formatDate } from '../components';
 import { useTitle } from '../useTitle';
 import { useBlueprintActions } from './blueprintActions';

@@ -5,7 +5,7 @@ import {
   DescriptionListTerm, Flex, PageSection, Spinner, Title,
 } from '@patternfly/react-core';
 import { api, ApiError, downloadUrl, isDone, logsUrl } from '../api';
-import { ConfirmModal } from '../ConfirmModal';
+import { ConfirmModal } from '../LazyConfirm';
 import { ErrorPage, ErrorView, FailureReason, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
 import { useComposeStatus } from '../live';
 import { useTitle } from '../useTitle';

@@ -6,7 +6,7 @@ import {
 } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api, downloadUrl, type ComposesItem } from '../api';
-import { ConfirmModal } from '../ConfirmModal';
+import { ConfirmModal } from '../LazyConfirm';
 import { ErrorView, NotAuthorised, unauthorised, FailureReason, formatDate, imageType, ProgressBar, StatusLabel, TARGET_NAMES, uploadType } from '../components';
 import { useComposeStatus } from '../live';
 import { useTitle } from '../useTitle';

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Link } from 'react-router-dom';
 import { Alert, AlertActionCloseButton, AlertGroup, Content } from '@patternfly/react-core';
 import { api, saveJson, type BlueprintItem } from '../api';
-import { ConfirmModal } from '../ConfirmModal';
+import { ConfirmModal } from '../LazyConfirm';
 
 interface Notice { key: number; variant: 'success' | 'danger'; title: string; body?: React.ReactNode }
 
